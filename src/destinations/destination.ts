@@ -1,0 +1,85 @@
+import type { Platform } from '../generated/prisma/enums.js';
+
+/** The contact fields a field mapping may read (`FieldMapping.sourceField`). */
+export const SOURCE_FIELDS = [
+  'email',
+  'phone',
+  'firstName',
+  'lastName',
+  'country',
+  'zip',
+  'externalId',
+  'mobileAdId',
+] as const;
+export type SourceField = (typeof SOURCE_FIELDS)[number];
+
+export interface FieldMapping {
+  sourceField: SourceField;
+  destinationField: string;
+}
+
+/** A contact as the sync engine streams it out of PostgreSQL; values are as stored (already
+ * trimmed; phone in E.164 with `+`; email lowercased). */
+export type ContactIdentity = { id: bigint } & { [F in SourceField]: string | null };
+
+/** The identifiers of one member as the destination receives them, keyed by destination field
+ * (for Meta: `EMAIL`, `PHONE`…), normalized and hashed by the platform's rules. */
+export type EncodedIdentifiers = Record<string, string>;
+
+export interface EncodedMember {
+  contactId: bigint;
+  identifiers: EncodedIdentifiers;
+}
+
+/** Describes one upload (a run's adds, or its removes) that spans several requests. */
+export interface UploadSession {
+  /** Stable for the whole upload; platforms use it to group the batches. */
+  id: string;
+  /** 1-based position of this batch in the upload. */
+  batchSeq: number;
+  lastBatch: boolean;
+  estimatedTotal: number;
+}
+
+export interface BatchOutcome {
+  /** Rows the platform reports it received. */
+  received: number;
+  /** Rows the platform rejected as invalid (they are not retried). */
+  invalid: number;
+  invalidSamples: string[];
+}
+
+export interface AudienceRef {
+  /** The platform's id of the audience, when a previous run created or was given one. */
+  platformAudienceId: string | null;
+  /** The display name to create the audience with. */
+  name: string;
+}
+
+/** One ad platform (or webhook) behind a uniform contract. Instances are bound to one
+ * destination's config and decrypted credentials. */
+export interface DestinationConnector {
+  readonly platform: Platform;
+  /** Most members one request may carry. */
+  readonly maxBatchSize: number;
+  /** Destination fields a field mapping may target on this platform. */
+  readonly destinationFields: readonly string[];
+  /** Normalizes and hashes the mapped fields of a contact; `null` when none is usable. */
+  encode(contact: ContactIdentity, mapping: readonly FieldMapping[]): EncodedIdentifiers | null;
+  /** Returns the platform audience id, creating the audience when there is none yet. */
+  ensureAudience(audience: AudienceRef): Promise<string>;
+  addMembers(platformAudienceId: string, members: EncodedMember[], session: UploadSession): Promise<BatchOutcome>;
+  removeMembers(platformAudienceId: string, members: EncodedMember[], session: UploadSession): Promise<BatchOutcome>;
+}
+
+/** A failure the platform reported. `retryable` is false for credential and permission
+ * problems: retrying cannot help, the user has to act. The message is written for a marketer. */
+export class DestinationError extends Error {
+  constructor(
+    message: string,
+    readonly details: { platform: Platform; status?: number; code?: number | string; retryable: boolean },
+  ) {
+    super(message);
+    this.name = 'DestinationError';
+  }
+}
