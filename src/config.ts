@@ -1,0 +1,45 @@
+import { z } from 'zod';
+
+/** Every setting the app reads from the environment, validated once at start. */
+const configSchema = z.object({
+  PORT: z.coerce.number().int().min(0).max(65535).default(4000),
+  /** Unset: the embedded default, a PostgreSQL served by PGlite from DATA_DIR. */
+  DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
+  DATA_DIR: z.string().min(1).default('./.data'),
+  /** Set: Agenda keeps its jobs in MongoDB; otherwise in the PostgreSQL database. */
+  MONGODB_URL: z.url({ protocol: /^mongodb(\+srv)?$/ }).optional(),
+  /** Set: subscription events fan out through Redis to every gateway instance. */
+  REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
+  /** 32 bytes, base64: the AES-256-GCM key for destination credentials. Unset: kept in DATA_DIR. */
+  SECRETS_KEY: z
+    .string()
+    .refine((value) => Buffer.from(value, 'base64').length === 32, 'must be 32 bytes encoded as base64')
+    .optional(),
+  /** Which roles this process plays; both by default. */
+  ROLES: z
+    .string()
+    .default('gateway,worker')
+    .transform((value) => value.split(',').map((role) => role.trim()))
+    .pipe(z.array(z.enum(['gateway', 'worker'])).min(1)),
+  /** How often the worker polls for due jobs when database notifications are unavailable (ms). */
+  JOB_POLL_INTERVAL_MS: z.coerce.number().int().min(50).max(60_000).default(1000),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  NODE_ENV: z.string().default('development'),
+});
+
+export type Config = z.infer<typeof configSchema>;
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Parses the environment; throws a ConfigError naming each bad variable. Empty values count as unset. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== ''));
+  const parsed = configSchema.safeParse(present);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+    throw new ConfigError(`Invalid configuration — ${problems.join('; ')}`);
+  }
+  return parsed.data;
+}

@@ -1,0 +1,24 @@
+import { PrismaPg } from '@prisma/adapter-pg';
+import { PrismaClient } from './generated/prisma/client.js';
+
+let client: PrismaClient | undefined;
+
+/** Opens the process's one Prisma client. Called by the app factory once the database URL is
+ * known (the embedded default only knows it after its server has started). */
+export function connectDatabase(databaseUrl: string): PrismaClient {
+  if (client) throw new Error('The database is already connected');
+  client = new PrismaClient({ adapter: new PrismaPg({ connectionString: databaseUrl, max: 10 }) });
+  return client;
+}
+
+export async function disconnectDatabase(): Promise<void> {
+  const open = client;
+  client = undefined;
+  await open?.$disconnect();
+}
+
+/** The Prisma client of this process. */
+export function db(): PrismaClient {
+  if (!client) throw new Error('The database is not connected: start the app first');
+  return client;
+}

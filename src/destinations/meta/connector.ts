@@ -1,0 +1,243 @@
+import { z } from 'zod';
+import { Platform } from '../../generated/prisma/enums.js';
+import {
+  DestinationError,
+  type BatchOutcome,
+  type DestinationConnector,
+  type EncodedIdentifiers,
+  type EncodedMember,
+  type UploadSession,
+} from '../destination.js';
+import { isSha256Hex, sha256Hex } from '../hashing.js';
+
+export const metaConfigSchema = z.object({
+  adAccountId: z.string().regex(/^(act_)?\d+$/, 'adAccountId must be the ad account number, optionally prefixed with act_'),
+  apiVersion: z.string().regex(/^v\d+\.\d+$/, 'apiVersion must look like v24.0').default('v24.0'),
+  baseUrl: z.url({ protocol: /^https?$/, error: 'baseUrl must be an http(s) URL' }).default('https://graph.facebook.com'),
+});
+export type MetaConfig = z.infer<typeof metaConfigSchema>;
+
+export const metaCredentialsSchema = z.object({
+  accessToken: z.string().min(1, 'accessToken is required'),
+});
+export type MetaCredentials = z.infer<typeof metaCredentialsSchema>;
+
+export const META_FIELDS = ['EMAIL', 'PHONE', 'FN', 'LN', 'ZIP', 'COUNTRY', 'MADID', 'EXTERN_ID'] as const;
+type MetaField = (typeof META_FIELDS)[number];
+
+const MAX_ROWS_PER_REQUEST = 10_000;
+const REQUEST_TIMEOUT_MS = 60_000;
+const THROTTLE_CODES = new Set([4, 17, 613, 80003]);
+const AUDIENCE_DELETED_CODE = 1487366;
+
+const normalizeName = (value: string) => value.normalize('NFC').toLowerCase().replace(/[^\p{L}\p{M}]/gu, '');
+
+/** Meta's normalization rules; `hashed: false` fields are sent as normalized plain text. */
+const FIELD_RULES: Record<MetaField, { normalize: (value: string) => string; hashed: boolean }> = {
+  EMAIL: { normalize: (value) => value.trim().toLowerCase(), hashed: true },
+  PHONE: { normalize: (value) => value.replace(/\D/g, '').replace(/^0+/, ''), hashed: true },
+  FN: { normalize: normalizeName, hashed: true },
+  LN: { normalize: normalizeName, hashed: true },
+  ZIP: { normalize: (value) => value.toLowerCase().replace(/[\s-]/g, ''), hashed: true },
+  COUNTRY: { normalize: (value) => (/^[a-z]{2}$/i.test(value.trim()) ? value.trim().toLowerCase() : ''), hashed: true },
+  MADID: { normalize: (value) => value.trim().toLowerCase(), hashed: false },
+  EXTERN_ID: { normalize: (value) => value, hashed: false },
+};
+
+function isMetaField(field: string): field is MetaField {
+  return (META_FIELDS as readonly string[]).includes(field);
+}
+
+function encodeValue(field: MetaField, raw: string): string | null {
+  const rule = FIELD_RULES[field];
+  if (rule.hashed && isSha256Hex(raw)) return raw;
+  const normalized = rule.normalize(raw);
+  if (normalized === '') return null;
+  return rule.hashed ? sha256Hex(normalized) : normalized;
+}
+
+// Meta's session_id is a 64-bit integer; 13 hex digits (52 bits) stay exact as a JS number.
+function metaSessionId(uploadId: string): number {
+  return Number.parseInt(sha256Hex(uploadId).slice(0, 13), 16);
+}
+
+function buildUsersBody(members: EncodedMember[], session: UploadSession) {
+  const schema = META_FIELDS.filter((field) => members.some((member) => member.identifiers[field] !== undefined));
+  return {
+    payload: {
+      schema,
+      data: members.map((member) => schema.map((field) => member.identifiers[field] ?? '')),
+    },
+    session: {
+      session_id: metaSessionId(session.id),
+      batch_seq: session.batchSeq,
+      last_batch_flag: session.lastBatch,
+      estimated_num_total: session.estimatedTotal,
+    },
+  };
+}
+
+const graphErrorSchema = z.object({
+  error: z.object({
+    message: z.string(),
+    code: z.number().optional(),
+    error_subcode: z.number().optional(),
+    fbtrace_id: z.string().optional(),
+    is_transient: z.boolean().optional(),
+  }),
+});
+
+const businessUseCaseUsageSchema = z.record(
+  z.string(),
+  z.array(z.object({ estimated_time_to_regain_access: z.number().optional() })),
+);
+
+const createdAudienceSchema = z.object({ id: z.string() });
+
+const usersResponseSchema = z.object({
+  num_received: z.number(),
+  num_invalid_entries: z.number(),
+  invalid_entry_samples: z.record(z.string(), z.string()).default({}),
+});
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+function minutesUntilAccessRegained(usageHeader: string | null): number {
+  const usage = businessUseCaseUsageSchema.safeParse(parseJson(usageHeader ?? '')).data ?? {};
+  const minutes = Object.values(usage).flatMap((entries) => entries.map((e) => e.estimated_time_to_regain_access ?? 0));
+  return Math.max(0, ...minutes);
+}
+
+function toDestinationError(response: Response, body: unknown, accessToken: string): DestinationError {
+  const error = graphErrorSchema.safeParse(body).data?.error;
+  const status = response.status;
+  const code = error?.code;
+  const fail = (message: string, retryable: boolean) =>
+    new DestinationError(message, { platform: Platform.META, status, code, retryable });
+
+  if (code === 190) {
+    return fail('Meta rejected the access token: it has expired or is invalid — reconnect the destination', false);
+  }
+  if (code === 10 || (code !== undefined && code >= 200 && code <= 299)) {
+    return fail(
+      'Meta refused access: the connected Meta user lacks permission to manage custom audiences on this ad account — ' +
+        'reconnect with a user who has ads_management access to it',
+      false,
+    );
+  }
+  if (status === 429 || (code !== undefined && THROTTLE_CODES.has(code))) {
+    const minutes = minutesUntilAccessRegained(response.headers.get('x-business-use-case-usage'));
+    const hint = minutes > 0 ? ` (Meta expects access back in about ${minutes} minutes)` : '';
+    return fail(`Meta is rate-limiting this ad account; the sync will retry later${hint}`, true);
+  }
+  if (code === AUDIENCE_DELETED_CODE || error?.error_subcode === AUDIENCE_DELETED_CODE) {
+    return fail('The Meta audience was deleted — pick or create another audience for this sync', false);
+  }
+  if (code === 100 && error?.error_subcode === 33) {
+    return fail(
+      'The Meta audience does not exist or the connected user cannot access it — check the audience in Ads Manager',
+      false,
+    );
+  }
+  if (status >= 500 || error?.is_transient === true) {
+    return fail('Meta had a temporary problem; the sync will retry', true);
+  }
+  const detail = error ? error.message.replaceAll(accessToken, '[redacted]') : `HTTP ${status}`;
+  const trace = error?.fbtrace_id ? ` (Meta trace id ${error.fbtrace_id})` : '';
+  return fail(`Meta rejected the request: ${detail}${trace}`, false);
+}
+
+export function createMetaConnector(config: MetaConfig, credentials: MetaCredentials): DestinationConnector {
+  const graphUrl = `${config.baseUrl.replace(/\/+$/, '')}/${config.apiVersion}`;
+  const adAccountPath = `act_${config.adAccountId.replace(/^act_/, '')}`;
+
+  async function callGraph(method: 'POST' | 'DELETE', path: string, body: unknown): Promise<unknown> {
+    let response: Response;
+    let text: string;
+    try {
+      response = await fetch(`${graphUrl}/${path}`, {
+        method,
+        headers: { authorization: `Bearer ${credentials.accessToken}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+      });
+      text = await response.text();
+    } catch {
+      throw new DestinationError('Could not reach Meta (network error or timeout); the sync will retry', {
+        platform: Platform.META,
+        retryable: true,
+      });
+    }
+    const json = parseJson(text);
+    if (!response.ok) throw toDestinationError(response, json, credentials.accessToken);
+    return json;
+  }
+
+  function unexpectedResponse(): DestinationError {
+    return new DestinationError('Meta returned a response this gateway does not understand', {
+      platform: Platform.META,
+      retryable: false,
+    });
+  }
+
+  async function sendMembers(
+    method: 'POST' | 'DELETE',
+    audienceId: string,
+    members: EncodedMember[],
+    session: UploadSession,
+  ): Promise<BatchOutcome> {
+    if (members.length > MAX_ROWS_PER_REQUEST) {
+      throw new RangeError(`Meta accepts at most ${MAX_ROWS_PER_REQUEST} members per request, got ${members.length}`);
+    }
+    const json = await callGraph(method, `${encodeURIComponent(audienceId)}/users`, buildUsersBody(members, session));
+    const result = usersResponseSchema.safeParse(json);
+    if (!result.success) throw unexpectedResponse();
+    return {
+      received: result.data.num_received,
+      invalid: result.data.num_invalid_entries,
+      invalidSamples: Object.entries(result.data.invalid_entry_samples).map(([value, reason]) => `${value}: ${reason}`),
+    };
+  }
+
+  return {
+    platform: Platform.META,
+    maxBatchSize: MAX_ROWS_PER_REQUEST,
+    destinationFields: META_FIELDS,
+
+    encode(contact, mapping) {
+      const identifiers: EncodedIdentifiers = {};
+      for (const { sourceField, destinationField } of mapping) {
+        if (!isMetaField(destinationField)) {
+          throw new Error(`Meta has no field "${destinationField}"; map to one of ${META_FIELDS.join(', ')}`);
+        }
+        const raw = contact[sourceField];
+        if (raw === null || raw === '') continue;
+        const value = encodeValue(destinationField, raw);
+        if (value !== null) identifiers[destinationField] = value;
+      }
+      return Object.keys(identifiers).length > 0 ? identifiers : null;
+    },
+
+    async ensureAudience({ platformAudienceId, name }) {
+      if (platformAudienceId) return platformAudienceId;
+      const json = await callGraph('POST', `${adAccountPath}/customaudiences`, {
+        name,
+        subtype: 'CUSTOM',
+        customer_file_source: 'USER_PROVIDED_ONLY',
+        description: 'Kept in sync by the audience sync gateway',
+      });
+      const created = createdAudienceSchema.safeParse(json);
+      if (!created.success) throw unexpectedResponse();
+      return created.data.id;
+    },
+
+    addMembers: (audienceId, members, session) => sendMembers('POST', audienceId, members, session),
+    removeMembers: (audienceId, members, session) => sendMembers('DELETE', audienceId, members, session),
+  };
+}

@@ -1,0 +1,72 @@
+import type { Agenda, Job } from 'agenda';
+import { logger } from '../logger.js';
+import { requestSyncRun } from '../sync/request-run.js';
+import { executeSyncRun } from '../sync/execute-run.js';
+import { scheduler } from './scheduler.js';
+
+export const RUN_SYNC_JOB = 'audience-sync.run';
+export const SCHEDULED_SYNC_JOB = 'audience-sync.scheduled';
+
+const BUSY_RETRY_MS = 2_000;
+
+interface RunJobData {
+  runId: string;
+}
+interface ScheduledJobData {
+  syncId: string;
+}
+
+/** Worker side: runs queued sync runs, and turns schedule occurrences into runs. */
+export function defineAudienceSyncJobs(agenda: Agenda, options: { concurrency: number }): void {
+  agenda.define<RunJobData>(
+    RUN_SYNC_JOB,
+    async (job: Job<RunJobData>) => {
+      // Extends the job's lock while the run makes progress; a killed worker's run is picked up
+      // again once the lock lapses, and resumes from the state it had committed.
+      const execution = await executeSyncRun(job.attrs.data.runId, { heartbeat: () => job.touch() });
+      // Another run of the same sync holds it: come back once it has had time to finish.
+      if (execution === 'busy') {
+        await scheduler().schedule(new Date(Date.now() + BUSY_RETRY_MS), RUN_SYNC_JOB, job.attrs.data);
+      }
+    },
+    { concurrency: options.concurrency, lockLifetime: 60_000 },
+  );
+  agenda.define<ScheduledJobData>(SCHEDULED_SYNC_JOB, async (job: Job<ScheduledJobData>) => {
+    const requested = await requestSyncRun(job.attrs.data.syncId, 'SCHEDULE', false);
+    if (requested && !requested.coalesced) await enqueueSyncRun(requested.run.id);
+  });
+}
+
+export async function enqueueSyncRun(runId: string): Promise<void> {
+  await scheduler().now<RunJobData>(RUN_SYNC_JOB, { runId });
+}
+
+export interface SyncSchedule {
+  id: string;
+  status: string;
+  deletedAt: Date | null;
+  scheduleCron: string | null;
+  scheduleTimezone: string | null;
+  cadenceHours: number;
+}
+
+/** Makes the sync's recurring job match its schedule and status: one job per active sync with a
+ * schedule, none otherwise. */
+export async function applySyncSchedule(sync: SyncSchedule): Promise<void> {
+  await scheduler().cancel({ name: SCHEDULED_SYNC_JOB, data: { syncId: sync.id } });
+  const runsOnSchedule = sync.deletedAt === null && (sync.status === 'ACTIVE' || sync.status === 'ERROR');
+  if (!runsOnSchedule) return;
+  const interval = sync.scheduleCron ?? (sync.cadenceHours > 0 ? `${sync.cadenceHours} hours` : null);
+  if (!interval) return;
+  await scheduler()
+    .create<ScheduledJobData>(SCHEDULED_SYNC_JOB, { syncId: sync.id })
+    .repeatEvery(interval, { timezone: sync.scheduleTimezone ?? 'UTC', skipImmediate: true })
+    .save();
+  logger.debug({ syncId: sync.id, interval }, 'Sync schedule applied');
+}
+
+/** The scheduled job of a sync, if any (for tests and diagnostics). */
+export async function findSyncScheduleJob(syncId: string) {
+  const { jobs } = await scheduler().queryJobs({ name: SCHEDULED_SYNC_JOB, data: { syncId } });
+  return jobs[0];
+}

@@ -1,0 +1,76 @@
+import { MongoBackend } from '@agendajs/mongo-backend';
+import { PostgresBackend, getCreateIndexesSQL, getCreateTableSQL } from '@agendajs/postgres-backend';
+import { Agenda } from 'agenda';
+import pg from 'pg';
+import { logger } from '../logger.js';
+
+const JOBS_TABLE = 'agenda_jobs';
+
+export interface SchedulerOptions {
+  /** PostgreSQL holding the jobs when no MongoDB URL is given. */
+  databaseUrl: string;
+  mongodbUrl?: string;
+  /** False where LISTEN/NOTIFY does not work (the embedded database): the worker polls. */
+  notifications: boolean;
+  pollIntervalMs: number;
+}
+
+let agenda: Agenda | undefined;
+let pool: pg.Pool | undefined;
+
+/** Creates the process's Agenda on MongoDB or PostgreSQL. Jobs are defined by the caller before
+ * `start()`; a gateway-only process starts it too, so that its new jobs notify the workers. */
+export async function openScheduler(options: SchedulerOptions): Promise<Agenda> {
+  const backend = options.mongodbUrl
+    ? new MongoBackend({ address: options.mongodbUrl })
+    : new PostgresBackend({
+        pool: (pool = await jobsPool(options.databaseUrl)),
+        tableName: JOBS_TABLE,
+        ensureSchema: false,
+        disableNotifications: !options.notifications,
+      });
+  agenda = new Agenda({
+    backend,
+    name: `${process.pid}`,
+    processEvery: options.pollIntervalMs,
+    defaultLockLifetime: 60_000,
+  });
+  // Without a listener an unreachable job database would crash the process.
+  agenda.on('error', (error: Error) => logger.error({ err: error }, 'Job scheduler error'));
+  return agenda;
+}
+
+/** A pool for Agenda whose job table is created once, under a lock: two workers starting on a
+ * fresh database would otherwise race creating it. */
+async function jobsPool(databaseUrl: string): Promise<pg.Pool> {
+  const jobs = new pg.Pool({ connectionString: databaseUrl, max: 5 });
+  jobs.on('error', (error) => logger.error({ err: error }, 'Job database connection error'));
+  const client = await jobs.connect();
+  try {
+    await client.query('BEGIN');
+    await client.query(`SELECT pg_advisory_xact_lock(hashtext('agenda-schema'))`);
+    await client.query(getCreateTableSQL(JOBS_TABLE));
+    for (const statement of getCreateIndexesSQL(JOBS_TABLE)) await client.query(statement);
+    await client.query('COMMIT');
+  } catch (error) {
+    await client.query('ROLLBACK');
+    throw error;
+  } finally {
+    client.release();
+  }
+  return jobs;
+}
+
+/** Stops taking jobs, lets running ones finish (up to `drainMs`), and closes connections. */
+export async function closeScheduler(drainMs: number): Promise<void> {
+  const open = agenda;
+  agenda = undefined;
+  if (open) await open.drain({ timeout: drainMs, closeConnection: true });
+  await pool?.end();
+  pool = undefined;
+}
+
+export function scheduler(): Agenda {
+  if (!agenda) throw new Error('The job scheduler is not open: start the app first');
+  return agenda;
+}

@@ -1,0 +1,47 @@
+import { createRedisEventTarget } from '@graphql-yoga/redis-event-target';
+import { createPubSub } from 'graphql-yoga';
+import { Redis } from 'ioredis';
+
+/** Events carry ids only; subscription fields load the fresh record (and check its workspace). */
+export interface RecordEvent {
+  id: string;
+  workspaceId: string;
+}
+
+type Topics = {
+  /** A run changed; keyed by run id. */
+  'syncRun:updated': [runId: string, event: RecordEvent];
+  /** One of a sync's runs changed; keyed by sync id. */
+  'audienceSync:runUpdated': [syncId: string, event: RecordEvent];
+  /** A task changed; keyed by task id. */
+  'task:updated': [taskId: string, event: RecordEvent];
+};
+
+export type EventBus = ReturnType<typeof createPubSub<Topics>>;
+
+let bus: EventBus | undefined;
+let redisClients: Redis[] = [];
+
+/** In-process by default; through Redis when `redisUrl` is set, so that events published by a
+ * worker reach subscribers on every gateway instance. */
+export function openEventBus(redisUrl: string | undefined): EventBus {
+  if (redisUrl) {
+    redisClients = [new Redis(redisUrl), new Redis(redisUrl)];
+    const [publishClient, subscribeClient] = redisClients as [Redis, Redis];
+    bus = createPubSub<Topics>({ eventTarget: createRedisEventTarget({ publishClient, subscribeClient }) });
+  } else {
+    bus = createPubSub<Topics>();
+  }
+  return bus;
+}
+
+export async function closeEventBus(): Promise<void> {
+  bus = undefined;
+  await Promise.all(redisClients.map((client) => client.quit()));
+  redisClients = [];
+}
+
+export function eventBus(): EventBus {
+  if (!bus) throw new Error('The event bus is not open: start the app first');
+  return bus;
+}

@@ -1,0 +1,464 @@
+import { z } from 'zod';
+import { db } from '../db.js';
+import { SOURCE_FIELDS, type FieldMapping } from '../destinations/destination.js';
+import { platformSpec } from '../destinations/registry.js';
+import type { AudienceSync } from '../generated/prisma/client.js';
+import { SyncMode, SyncStatus } from '../generated/prisma/enums.js';
+import { applySyncSchedule, enqueueSyncRun } from '../jobs/audience-sync.js';
+import { requestSyncRun } from '../sync/request-run.js';
+import { MAX_CADENCE_HOURS, cronProblem, isTimeZone } from '../sync/schedule.js';
+import { builder } from './builder.js';
+import { ConflictError, NotFoundError, ValidationError, parseInput } from './errors.js';
+import { parseGlobalId } from './global-id.js';
+import { SyncRunStatusEnum, TriggerAudienceSyncSuccess } from './sync-run.js';
+
+export const SyncModeEnum = builder.enumType(SyncMode, {
+  name: 'SyncMode',
+  description: 'How a sync changes the destination audience.',
+  values: {
+    MIRROR: { description: 'Keep the destination exactly in sync: add new members, remove members who left.' },
+    ADD: { description: 'Only add new members; never remove.' },
+    REMOVE: { description: 'Only remove members who left the audience.' },
+    UPSERT: { description: 'Add new members and update existing ones.' },
+  },
+});
+
+export const SyncStatusEnum = builder.enumType(SyncStatus, {
+  name: 'SyncStatus',
+  description: 'Whether a sync runs.',
+  values: {
+    DRAFT: { description: 'Configured but not running yet.' },
+    ACTIVE: { description: 'Runs on its schedule and on demand.' },
+    PAUSED: { description: 'Does not run; its schedule is suspended.' },
+    ERROR: { description: 'Its last run failed (see `statusError`); it keeps running on schedule.' },
+  },
+});
+
+const FieldMappingRef = builder.objectRef<FieldMapping>('FieldMapping').implement({
+  description: 'Which contact field feeds which destination identifier.',
+  fields: (t) => ({
+    sourceField: t.exposeString('sourceField', { description: `A contact field: ${SOURCE_FIELDS.join(', ')}.` }),
+    destinationField: t.exposeString('destinationField', {
+      description: 'The identifier on the destination, e.g. EMAIL or PHONE for Meta.',
+    }),
+  }),
+});
+
+type ScheduleShape = Pick<AudienceSync, 'scheduleCron' | 'scheduleTimezone' | 'cadenceHours'>;
+
+const SyncScheduleRef = builder.objectRef<ScheduleShape>('SyncSchedule').implement({
+  description: 'When a sync runs by itself: on a cron expression in a time zone, or every N hours.',
+  fields: (t) => ({
+    cron: t.exposeString('scheduleCron', { nullable: true, description: 'Five-field cron expression.' }),
+    timezone: t.exposeString('scheduleTimezone', { nullable: true, description: 'IANA time zone of `cron`.' }),
+    cadenceHours: t.exposeInt('cadenceHours', {
+      description: `Hours between runs, 0–${MAX_CADENCE_HOURS}; 0 means manual only. Ignored when \`cron\` is set.`,
+    }),
+  }),
+});
+
+export const AudienceSyncRef = builder.prismaNode('AudienceSync', {
+  description: 'Keeps an audience in sync with a destination.',
+  id: { field: 'id' },
+  findUnique: (id, context) => ({ id, workspaceId: context.viewer?.workspaceId ?? '', deletedAt: null }),
+  fields: (t) => ({
+    name: t.exposeString('name', { description: 'Display name.' }),
+    description: t.exposeString('description', { nullable: true, description: 'What this sync is for.' }),
+    audience: t.relation('audience', { description: 'The audience sent.' }),
+    destination: t.relation('destination', { description: 'Where it is sent.' }),
+    mode: t.expose('mode', { type: SyncModeEnum, description: 'How the destination audience is changed.' }),
+    fieldMapping: t.field({
+      type: [FieldMappingRef],
+      description: 'Which contact fields are sent, as which identifiers.',
+      select: { fieldMapping: true },
+      resolve: (sync) => sync.fieldMapping as unknown as FieldMapping[],
+    }),
+    schedule: t.field({
+      type: SyncScheduleRef,
+      description: 'When the sync runs by itself.',
+      select: { scheduleCron: true, scheduleTimezone: true, cadenceHours: true },
+      resolve: (sync) => sync,
+    }),
+    status: t.expose('status', { type: SyncStatusEnum, description: 'Whether the sync runs.' }),
+    statusError: t.exposeString('statusError', {
+      nullable: true,
+      description: 'Why the last run failed, while `status` is ERROR.',
+    }),
+    platformAudienceName: t.exposeString('platformAudienceName', {
+      nullable: true,
+      description: 'The audience name on the ad platform (defaults to the sync name).',
+    }),
+    platformAudienceId: t.exposeString('platformAudienceId', {
+      nullable: true,
+      description: 'The audience id on the ad platform, once the first run created it (or as given).',
+    }),
+    lastSyncedAt: t.expose('lastSyncedAt', {
+      type: 'DateTime',
+      nullable: true,
+      description: 'When a run last succeeded.',
+    }),
+    lastSyncedCount: t.exposeInt('lastSyncedCount', {
+      nullable: true,
+      description: 'How many members the destination held after the last successful run.',
+    }),
+    lastRun: t.relation('lastRun', { nullable: true, description: 'The most recently requested run.' }),
+    runs: t.relatedConnection('runs', {
+      cursor: 'id',
+      description: 'Runs, newest first. `status: FAILED` lists the error history.',
+      args: { status: t.arg({ type: SyncRunStatusEnum, required: false, description: 'Only runs in this status.' }) },
+      query: (args) => ({
+        where: args.status ? { status: args.status } : {},
+        orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+      }),
+    }),
+    createdAt: t.expose('createdAt', { type: 'DateTime', description: 'When the sync was created.' }),
+    updatedAt: t.expose('updatedAt', { type: 'DateTime', description: 'When the sync last changed.' }),
+  }),
+});
+
+builder.queryField('audienceSyncs', (t) =>
+  t.prismaConnection({
+    type: 'AudienceSync',
+    cursor: 'id',
+    description: 'The syncs of your workspace, newest first.',
+    authScopes: { workspace: true },
+    args: {
+      status: t.arg({ type: SyncStatusEnum, required: false, description: 'Only syncs in this status.' }),
+      audienceId: t.arg.id({ required: false, description: 'Only syncs of this audience.' }),
+      destinationId: t.arg.id({ required: false, description: 'Only syncs to this destination.' }),
+    },
+    resolve: (query, _root, args, context) =>
+      db().audienceSync.findMany({
+        ...query,
+        where: {
+          workspaceId: context.viewer!.workspaceId,
+          deletedAt: null,
+          ...(args.status ? { status: args.status } : {}),
+          ...(args.audienceId ? { audienceId: parseGlobalId(args.audienceId, 'Audience', 'audienceId') } : {}),
+          ...(args.destinationId
+            ? { destinationId: parseGlobalId(args.destinationId, 'Destination', 'destinationId') }
+            : {}),
+        },
+        orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+      }),
+  }),
+);
+
+const FieldMappingInput = builder.inputType('FieldMappingInput', {
+  description: 'Which contact field feeds which destination identifier.',
+  fields: (t) => ({
+    sourceField: t.string({ required: true, description: `A contact field: ${SOURCE_FIELDS.join(', ')}.` }),
+    destinationField: t.string({ required: true, description: 'An identifier the destination accepts.' }),
+  }),
+});
+
+const SyncScheduleInput = builder.inputType('SyncScheduleInput', {
+  description: 'Either `cron` (with an optional `timezone`, UTC by default) or `cadenceHours`.',
+  fields: (t) => ({
+    cron: t.string({ required: false, description: 'Five-field cron expression, e.g. "0 */4 * * *".' }),
+    timezone: t.string({ required: false, description: 'IANA time zone for `cron`, e.g. "Europe/Paris".' }),
+    cadenceHours: t.int({
+      required: false,
+      description: `Hours between runs, 0–${MAX_CADENCE_HOURS}; 0 means manual only.`,
+    }),
+  }),
+});
+
+const nameSchema = z.string().trim().min(1, 'must not be empty').max(255, 'must be at most 255 characters');
+const descriptionSchema = z.string().trim().max(2000, 'must be at most 2,000 characters').nullish();
+const audienceNameSchema = z.string().trim().min(1, 'must not be empty').max(255, 'must be at most 255 characters');
+
+const scheduleSchema = z
+  .object({
+    cron: z
+      .string()
+      .nullish()
+      .superRefine((cron, issues) => {
+        const problem = cron == null ? null : cronProblem(cron);
+        if (problem) issues.addIssue({ code: 'custom', message: problem });
+      }),
+    timezone: z
+      .string()
+      .nullish()
+      .refine((zone) => zone == null || isTimeZone(zone), 'is not an IANA time zone such as "Europe/Paris"'),
+    cadenceHours: z.number().int().min(0).max(MAX_CADENCE_HOURS, `must be between 0 and ${MAX_CADENCE_HOURS}`).nullish(),
+  })
+  .superRefine((schedule, issues) => {
+    if (schedule.cron != null && schedule.cadenceHours != null) {
+      issues.addIssue({ code: 'custom', path: ['cadenceHours'], message: 'give either cron or cadenceHours, not both' });
+    }
+    if (schedule.timezone != null && schedule.cron == null) {
+      issues.addIssue({ code: 'custom', path: ['timezone'], message: 'only applies to a cron schedule' });
+    }
+  })
+  .transform((schedule) => ({
+    scheduleCron: schedule.cron?.trim() ?? null,
+    scheduleTimezone: schedule.cron != null ? (schedule.timezone ?? 'UTC') : null,
+    cadenceHours: schedule.cadenceHours ?? 0,
+  }));
+
+const fieldMappingSchema = z
+  .array(
+    z.object({
+      sourceField: z.enum(SOURCE_FIELDS, { message: `must be one of ${SOURCE_FIELDS.join(', ')}` }),
+      destinationField: z.string().trim().min(1, 'must not be empty'),
+    }),
+  )
+  .min(1, 'map at least one field')
+  .max(20, 'map at most 20 fields');
+
+const settableStatus = z.enum(['DRAFT', 'ACTIVE', 'PAUSED'], {
+  message: 'can be set to DRAFT, ACTIVE or PAUSED (ERROR is set by failed runs)',
+});
+
+/** The platform's fields decide which identifiers a mapping may target. */
+function checkMappingTargets(mapping: FieldMapping[], platform: Parameters<typeof platformSpec>[0]): void {
+  const allowed = platformSpec(platform)?.destinationFields ?? [];
+  const issues = mapping.flatMap((entry, index) =>
+    allowed.includes(entry.destinationField)
+      ? []
+      : [
+          {
+            field: `input.fieldMapping.${index}.destinationField`,
+            message: `${platform} accepts ${allowed.join(', ')}`,
+          },
+        ],
+  );
+  if (issues.length > 0) throw new ValidationError(issues);
+}
+
+const CreateAudienceSyncInput = builder.inputType('CreateAudienceSyncInput', {
+  description: 'A new sync of an audience to a destination.',
+  fields: (t) => ({
+    name: t.string({ required: true, description: 'Display name, 1–255 characters.' }),
+    description: t.string({ required: false, description: 'What the sync is for.' }),
+    audienceId: t.id({ required: true, description: 'The audience to send.' }),
+    destinationId: t.id({ required: true, description: 'Where to send it.' }),
+    mode: t.field({ type: SyncModeEnum, required: false, description: 'MIRROR unless given.' }),
+    fieldMapping: t.field({
+      type: [FieldMappingInput],
+      required: false,
+      description: "Which identifiers to send; the platform's usual identifiers (email, phone) unless given.",
+    }),
+    schedule: t.field({ type: SyncScheduleInput, required: false, description: 'Every 24 hours unless given.' }),
+    status: t.field({ type: SyncStatusEnum, required: false, description: 'ACTIVE unless given (DRAFT or PAUSED).' }),
+    platformAudienceName: t.string({ required: false, description: 'Audience name on the platform (max 255).' }),
+    platformAudienceId: t.string({
+      required: false,
+      description: 'An existing platform audience to fill instead of creating one.',
+    }),
+    runOnCreate: t.boolean({ required: false, description: 'Start a first run right away.' }),
+  }),
+});
+
+const createSchema = z.object({
+  name: nameSchema,
+  description: descriptionSchema,
+  mode: z.enum(SyncMode).nullish(),
+  fieldMapping: fieldMappingSchema.nullish(),
+  schedule: scheduleSchema.nullish(),
+  status: settableStatus.nullish(),
+  platformAudienceName: audienceNameSchema.nullish(),
+  platformAudienceId: z.string().trim().min(1).max(255).nullish(),
+  runOnCreate: z.boolean().nullish(),
+});
+
+const DEFAULT_SCHEDULE = { scheduleCron: null, scheduleTimezone: null, cadenceHours: 24 };
+
+builder.mutationField('createAudienceSync', (t) =>
+  t.field({
+    type: AudienceSyncRef,
+    description: 'Creates a sync. One audience syncs to one destination at most once (else a ConflictError).',
+    authScopes: { write: true },
+    errors: {
+      types: [ValidationError, NotFoundError, ConflictError],
+      dataField: { name: 'audienceSync', description: 'The new sync.' },
+    },
+    args: { input: t.arg({ type: CreateAudienceSyncInput, required: true }) },
+    resolve: async (_root, { input }, context) => {
+      const workspaceId = context.viewer!.workspaceId;
+      const fields = parseInput(createSchema, input);
+      const audienceId = parseGlobalId(input.audienceId, 'Audience', 'input.audienceId');
+      const destinationId = parseGlobalId(input.destinationId, 'Destination', 'input.destinationId');
+
+      const sync = await db().$transaction(async (tx) => {
+        const audience = await tx.audience.findFirst({ where: { id: audienceId, workspaceId } });
+        if (!audience) throw new NotFoundError('input.audienceId', 'audience');
+        // Shares the destination's row lock with deleteDestination, which takes it exclusively.
+        const [destination] = await tx.$queryRaw<{ platform: Parameters<typeof platformSpec>[0] }[]>`
+          SELECT platform FROM destination
+          WHERE id = ${destinationId}::uuid AND workspace_id = ${workspaceId}::uuid AND deleted_at IS NULL
+          FOR SHARE`;
+        if (!destination) throw new NotFoundError('input.destinationId', 'destination');
+        const fieldMapping = fields.fieldMapping ?? platformSpec(destination.platform)?.defaultFieldMapping ?? [];
+        checkMappingTargets(fieldMapping, destination.platform);
+
+        await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${`sync:${audienceId}:${destinationId}`}))`;
+        const existing = await tx.audienceSync.findFirst({ where: { audienceId, destinationId, deletedAt: null } });
+        if (existing) {
+          throw new ConflictError(`A sync of this audience to this destination already exists ("${existing.name}")`);
+        }
+        const created = await tx.audienceSync.create({
+          data: {
+            workspaceId,
+            audienceId,
+            destinationId,
+            name: fields.name,
+            description: fields.description,
+            mode: fields.mode ?? 'MIRROR',
+            fieldMapping: fieldMapping as object[],
+            ...(fields.schedule ?? DEFAULT_SCHEDULE),
+            status: fields.status ?? 'ACTIVE',
+            platformAudienceName: fields.platformAudienceName,
+            platformAudienceId: fields.platformAudienceId,
+          },
+        });
+        // Inside the transaction: if the schedule cannot be saved, the sync is not created either.
+        await applySyncSchedule(created);
+        return created;
+      });
+      if (fields.runOnCreate && sync.status === 'ACTIVE') {
+        const requested = await requestSyncRun(sync.id, 'CREATE', false);
+        if (requested) await enqueueSyncRun(requested.run.id);
+      }
+      return sync;
+    },
+  }),
+);
+
+const UpdateAudienceSyncInput = builder.inputType('UpdateAudienceSyncInput', {
+  description: 'Changes to a sync; omitted fields stay as they are.',
+  fields: (t) => ({
+    name: t.string({ required: false, description: 'Display name, 1–255 characters.' }),
+    description: t.string({ required: false, description: 'What the sync is for.' }),
+    mode: t.field({ type: SyncModeEnum, required: false, description: 'How the destination audience is changed.' }),
+    fieldMapping: t.field({ type: [FieldMappingInput], required: false, description: 'Replaces the mapping.' }),
+    schedule: t.field({ type: SyncScheduleInput, required: false, description: 'Replaces the schedule.' }),
+    status: t.field({
+      type: SyncStatusEnum,
+      required: false,
+      description: 'PAUSED stops the schedule; ACTIVE resumes it.',
+    }),
+    platformAudienceName: t.string({ required: false, description: 'Audience name on the platform (max 255).' }),
+  }),
+});
+
+const updateSchema = z.object({
+  name: nameSchema.nullish(),
+  description: descriptionSchema,
+  mode: z.enum(SyncMode).nullish(),
+  fieldMapping: fieldMappingSchema.nullish(),
+  schedule: scheduleSchema.nullish(),
+  status: settableStatus.nullish(),
+  platformAudienceName: audienceNameSchema.nullish(),
+});
+
+/** Loads a live sync of the caller's workspace, locking its row for the rest of the transaction. */
+async function lockSync(
+  tx: Parameters<Parameters<ReturnType<typeof db>['$transaction']>[0]>[0],
+  id: string,
+  workspaceId: string,
+  field: string,
+) {
+  const syncId = parseGlobalId(id, 'AudienceSync', field);
+  const [locked] = await tx.$queryRaw<{ id: string }[]>`
+    SELECT id FROM audience_sync
+    WHERE id = ${syncId}::uuid AND workspace_id = ${workspaceId}::uuid AND deleted_at IS NULL
+    FOR UPDATE`;
+  if (!locked) throw new NotFoundError(field, 'sync');
+  return tx.audienceSync.findUniqueOrThrow({ where: { id: syncId }, include: { destination: true } });
+}
+
+builder.mutationField('updateAudienceSync', (t) =>
+  t.field({
+    type: AudienceSyncRef,
+    description: 'Changes a sync. Only the fields given change.',
+    authScopes: { write: true },
+    errors: {
+      types: [ValidationError, NotFoundError],
+      dataField: { name: 'audienceSync', description: 'The sync as changed.' },
+    },
+    args: {
+      id: t.arg.id({ required: true, description: 'The sync to change.' }),
+      input: t.arg({ type: UpdateAudienceSyncInput, required: true }),
+    },
+    resolve: async (_root, { id, input }, context) => {
+      const fields = parseInput(updateSchema, input);
+      return db().$transaction(async (tx) => {
+        const sync = await lockSync(tx, String(id), context.viewer!.workspaceId, 'id');
+        if (fields.fieldMapping) checkMappingTargets(fields.fieldMapping, sync.destination.platform);
+        const updated = await tx.audienceSync.update({
+          where: { id: sync.id },
+          data: {
+            name: fields.name ?? undefined,
+            description: input.description === undefined ? undefined : fields.description,
+            mode: fields.mode ?? undefined,
+            fieldMapping: (fields.fieldMapping as object[] | undefined) ?? undefined,
+            ...(fields.schedule ?? {}),
+            ...(fields.status ? { status: fields.status, statusError: null } : {}),
+            platformAudienceName: fields.platformAudienceName ?? undefined,
+          },
+        });
+        await applySyncSchedule(updated);
+        return updated;
+      });
+    },
+  }),
+);
+
+const DeleteAudienceSyncSuccess = builder.objectRef<{ deletedId: string }>('DeleteAudienceSyncSuccess').implement({
+  description: 'The sync was deleted: it no longer runs or appears in lists. The platform audience is left as it is.',
+  fields: (t) => ({ deletedId: t.exposeID('deletedId', { description: 'The global id of the deleted sync.' }) }),
+});
+
+builder.mutationField('deleteAudienceSync', (t) =>
+  t.field({
+    type: DeleteAudienceSyncSuccess,
+    description: 'Deletes a sync: it stops running and its queued runs are cancelled. The platform audience stays.',
+    authScopes: { write: true },
+    errors: { types: [ValidationError, NotFoundError], directResult: true },
+    args: { id: t.arg.id({ required: true, description: 'The sync to delete.' }) },
+    resolve: async (_root, { id }, context) => {
+      await db().$transaction(async (tx) => {
+        const sync = await lockSync(tx, String(id), context.viewer!.workspaceId, 'id');
+        const deleted = await tx.audienceSync.update({ where: { id: sync.id }, data: { deletedAt: new Date() } });
+        await tx.syncRun.updateMany({
+          where: { syncId: sync.id, status: 'QUEUED' },
+          data: { status: 'CANCELLED', phase: 'cancelled', finishedAt: new Date(), errorMessage: 'The sync was deleted' },
+        });
+        await applySyncSchedule(deleted);
+      });
+      return { deletedId: String(id) };
+    },
+  }),
+);
+
+builder.mutationField('triggerAudienceSync', (t) =>
+  t.field({
+    type: TriggerAudienceSyncSuccess,
+    description:
+      'Queues a run now. While a run is already queued, the request joins it instead of queuing another. ' +
+      'With `dryRun`, the run only counts what it would add and remove.',
+    authScopes: { write: true },
+    errors: { types: [ValidationError, NotFoundError, ConflictError], directResult: true },
+    args: {
+      id: t.arg.id({ required: true, description: 'The sync to run.' }),
+      dryRun: t.arg.boolean({ required: false, description: 'Count only; send nothing.' }),
+    },
+    resolve: async (_root, { id, dryRun }, context) => {
+      const syncId = parseGlobalId(id, 'AudienceSync', 'id');
+      const sync = await db().audienceSync.findFirst({
+        where: { id: syncId, workspaceId: context.viewer!.workspaceId, deletedAt: null },
+      });
+      if (!sync) throw new NotFoundError('id', 'sync');
+      if (!dryRun && (sync.status === 'PAUSED' || sync.status === 'DRAFT')) {
+        throw new ConflictError(`The sync is ${sync.status.toLowerCase()}: set its status to ACTIVE to run it`);
+      }
+      const requested = await requestSyncRun(sync.id, 'MANUAL', dryRun ?? false);
+      if (!requested) throw new NotFoundError('id', 'sync');
+      if (!requested.coalesced) await enqueueSyncRun(requested.run.id);
+      return requested;
+    },
+  }),
+);
+

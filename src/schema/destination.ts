@@ -1,0 +1,183 @@
+import { z } from 'zod';
+import { db } from '../db.js';
+import { platformSpec } from '../destinations/registry.js';
+import { Platform } from '../generated/prisma/enums.js';
+import { secretBox, secretHint } from '../secrets.js';
+import { builder } from './builder.js';
+import { ConflictError, NotFoundError, ValidationError, parseInput } from './errors.js';
+import { parseGlobalId } from './global-id.js';
+
+export const PlatformEnum = builder.enumType(Platform, {
+  name: 'Platform',
+  description: 'The kind of destination an audience is sent to.',
+});
+
+export const DestinationRef = builder.prismaNode('Destination', {
+  description: 'Where audiences are sent: an ad account on a platform, or a webhook.',
+  id: { field: 'id' },
+  findUnique: (id, context) => ({ id, workspaceId: context.viewer?.workspaceId ?? '', deletedAt: null }),
+  fields: (t) => ({
+    name: t.exposeString('name', { description: 'Display name.' }),
+    platform: t.expose('platform', { type: PlatformEnum, description: 'The platform this destination sends to.' }),
+    config: t.expose('config', {
+      type: 'JSON',
+      description: 'Non-secret settings, e.g. the ad account id or a base URL.',
+    }),
+    credentialsConfigured: t.boolean({
+      description: 'Whether credentials are stored. Credentials are write-only and never returned.',
+      select: { credentials: true },
+      resolve: (destination) => destination.credentials !== null,
+    }),
+    credentialsHint: t.exposeString('credentialsHint', {
+      nullable: true,
+      description: 'The last 4 characters of the main secret, to recognise which credentials are stored.',
+    }),
+    createdAt: t.expose('createdAt', { type: 'DateTime', description: 'When the destination was created.' }),
+    updatedAt: t.expose('updatedAt', { type: 'DateTime', description: 'When the destination last changed.' }),
+  }),
+});
+
+builder.queryField('destinations', (t) =>
+  t.prismaConnection({
+    type: 'Destination',
+    cursor: 'id',
+    description: 'The destinations of your workspace, newest first.',
+    authScopes: { workspace: true },
+    args: { platform: t.arg({ type: PlatformEnum, required: false, description: 'Only this platform.' }) },
+    resolve: (query, _root, args, context) =>
+      db().destination.findMany({
+        ...query,
+        where: {
+          workspaceId: context.viewer!.workspaceId,
+          deletedAt: null,
+          ...(args.platform ? { platform: args.platform } : {}),
+        },
+        orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+      }),
+  }),
+);
+
+const nameSchema = z.string().trim().min(1, 'must not be empty').max(255, 'must be at most 255 characters');
+const jsonObject = z.record(z.string(), z.unknown());
+
+const CreateDestinationInput = builder.inputType('CreateDestinationInput', {
+  description: 'A new destination.',
+  fields: (t) => ({
+    name: t.string({ required: true, description: 'Display name, 1–255 characters.' }),
+    platform: t.field({ type: PlatformEnum, required: true, description: 'The platform to send to.' }),
+    config: t.field({ type: 'JSON', required: false, description: 'Non-secret settings for the platform.' }),
+    credentials: t.field({
+      type: 'JSON',
+      required: false,
+      description: 'Secrets for the platform (for Meta: `{ "accessToken": "…" }`). Stored encrypted, never returned.',
+    }),
+  }),
+});
+
+const UpdateDestinationInput = builder.inputType('UpdateDestinationInput', {
+  description: 'Changes to a destination; omitted fields stay as they are.',
+  fields: (t) => ({
+    name: t.string({ required: false, description: 'Display name, 1–255 characters.' }),
+    config: t.field({ type: 'JSON', required: false, description: 'Replaces the non-secret settings.' }),
+    credentials: t.field({ type: 'JSON', required: false, description: 'Replaces the stored secrets.' }),
+  }),
+});
+
+/** Validates config and credentials against the platform's rules and seals the credentials. */
+function prepareSettings(platform: Platform, config: unknown, credentials: unknown) {
+  const spec = platformSpec(platform);
+  if (!spec) throw ValidationError.of('input.platform', `${platform} destinations are not available yet`);
+  const parsedConfig = parseInput(spec.configSchema, config ?? {}, 'input.config');
+  if (credentials === undefined || credentials === null) return { config: parsedConfig, credentials: undefined };
+  const parsedCredentials = parseInput(spec.credentialsSchema, credentials, 'input.credentials');
+  return {
+    config: parsedConfig,
+    credentials: {
+      credentials: secretBox().seal(JSON.stringify(parsedCredentials)),
+      credentialsHint: secretHint(spec.mainSecret(parsedCredentials)),
+    },
+  };
+}
+
+builder.mutationField('createDestination', (t) =>
+  t.field({
+    type: DestinationRef,
+    description: 'Creates a destination.',
+    authScopes: { write: true },
+    errors: { types: [ValidationError], dataField: { name: 'destination', description: 'The new destination.' } },
+    args: { input: t.arg({ type: CreateDestinationInput, required: true }) },
+    resolve: async (_root, { input }, context) => {
+      const name = parseInput(nameSchema, input.name, 'input.name');
+      const settings = prepareSettings(input.platform, parseInput(jsonObject.optional().nullable(), input.config, 'input.config'), input.credentials);
+      return db().destination.create({
+        data: {
+          workspaceId: context.viewer!.workspaceId,
+          name,
+          platform: input.platform,
+          config: settings.config as object,
+          ...settings.credentials,
+        },
+      });
+    },
+  }),
+);
+
+builder.mutationField('updateDestination', (t) =>
+  t.field({
+    type: DestinationRef,
+    description: 'Changes a destination. Runs already under way keep the settings they started with.',
+    authScopes: { write: true },
+    errors: {
+      types: [ValidationError, NotFoundError],
+      dataField: { name: 'destination', description: 'The destination as changed.' },
+    },
+    args: {
+      id: t.arg.id({ required: true, description: 'The destination to change.' }),
+      input: t.arg({ type: UpdateDestinationInput, required: true }),
+    },
+    resolve: async (_root, { id, input }, context) => {
+      const existing = await db().destination.findFirst({
+        where: { id: parseGlobalId(id, 'Destination', 'id'), workspaceId: context.viewer!.workspaceId, deletedAt: null },
+      });
+      if (!existing) throw new NotFoundError('id', 'destination');
+      const name = input.name === undefined || input.name === null ? undefined : parseInput(nameSchema, input.name, 'input.name');
+      const config = input.config ?? existing.config;
+      const settings = prepareSettings(existing.platform, config, input.credentials);
+      return db().destination.update({
+        where: { id: existing.id },
+        data: { name, config: settings.config as object, ...settings.credentials },
+      });
+    },
+  }),
+);
+
+const DeleteDestinationSuccess = builder.objectRef<{ deletedId: string }>('DeleteDestinationSuccess').implement({
+  description: 'The destination was deleted.',
+  fields: (t) => ({ deletedId: t.exposeID('deletedId', { description: 'The global id of the deleted destination.' }) }),
+});
+
+builder.mutationField('deleteDestination', (t) =>
+  t.field({
+    type: DeleteDestinationSuccess,
+    description: 'Deletes a destination. Refused while syncs still send to it: delete those first.',
+    authScopes: { write: true },
+    errors: { types: [ValidationError, NotFoundError, ConflictError], directResult: true },
+    args: { id: t.arg.id({ required: true, description: 'The destination to delete.' }) },
+    resolve: async (_root, { id }, context) => {
+      await db().$transaction(async (tx) => {
+        const existing = await tx.destination.findFirst({
+          where: { id: parseGlobalId(id, 'Destination', 'id'), workspaceId: context.viewer!.workspaceId, deletedAt: null },
+        });
+        if (!existing) throw new NotFoundError('id', 'destination');
+        // Locks the row so that no sync can be created against it while we check.
+        await tx.$executeRaw`SELECT 1 FROM destination WHERE id = ${existing.id}::uuid FOR UPDATE`;
+        const syncs = await tx.audienceSync.count({ where: { destinationId: existing.id, deletedAt: null } });
+        if (syncs > 0) {
+          throw new ConflictError(`${syncs} sync(s) still send to this destination: delete them first`);
+        }
+        await tx.destination.update({ where: { id: existing.id }, data: { deletedAt: new Date() } });
+      });
+      return { deletedId: String(id) };
+    },
+  }),
+);

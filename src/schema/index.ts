@@ -1,0 +1,10 @@
+import { lexicographicSortSchema } from 'graphql';
+import { builder } from './builder.js';
+import './errors.js';
+import './destination.js';
+import './audience.js';
+import './audience-sync.js';
+import './sync-run.js';
+import './task.js';
+
+export const schema = lexicographicSortSchema(builder.toSchema());

@@ -1,0 +1,126 @@
+import { GraphQLError } from 'graphql';
+import { db } from '../db.js';
+import type { SyncRun, Task } from '../generated/prisma/client.js';
+import { SyncRunStatus, SyncRunTrigger } from '../generated/prisma/enums.js';
+import { eventBus } from '../pubsub.js';
+import { builder } from './builder.js';
+import type { Context } from './context.js';
+import { parseGlobalId } from './global-id.js';
+
+export const SyncRunStatusEnum = builder.enumType(SyncRunStatus, {
+  name: 'SyncRunStatus',
+  description: 'Where a run is in its life.',
+  values: {
+    QUEUED: { description: 'Waiting for a worker.' },
+    RUNNING: { description: 'Sending; see `phase` and `progress`.' },
+    SUCCEEDED: { description: 'Finished; the destination holds what the run meant to send.' },
+    FAILED: { description: 'Stopped on an error; see `errorMessage`. What was sent before stays recorded.' },
+    CANCELLED: { description: 'Dropped before it ran (for example because the sync was deleted).' },
+  },
+});
+
+export const SyncRunTriggerEnum = builder.enumType(SyncRunTrigger, {
+  name: 'SyncRunTrigger',
+  description: 'What started a run.',
+  values: {
+    MANUAL: { description: 'triggerAudienceSync.' },
+    SCHEDULE: { description: "The sync's schedule." },
+    CREATE: { description: 'The sync was created with `runOnCreate`.' },
+    API: { description: 'A member-level API call.' },
+  },
+});
+
+export const SyncRunRef = builder.prismaNode('SyncRun', {
+  description: 'One execution of a sync, with its live progress and outcome.',
+  id: { field: 'id' },
+  findUnique: (id, context) => ({ id, workspaceId: context.viewer?.workspaceId ?? '' }),
+  fields: (t) => ({
+    sync: t.relation('sync', { description: 'The sync this run belongs to.' }),
+    status: t.expose('status', { type: SyncRunStatusEnum, description: 'Where the run is in its life.' }),
+    trigger: t.expose('trigger', { type: SyncRunTriggerEnum, description: 'What started the run.' }),
+    dryRun: t.exposeBoolean('dryRun', { description: 'Whether the run only counted, sending nothing.' }),
+    phase: t.exposeString('phase', {
+      description: 'What the run is doing: queued, starting, preparing, computing, adding, removing, or how it ended.',
+    }),
+    progress: t.exposeFloat('progress', { description: 'Share of the planned changes done, from 0 to 1.' }),
+    membersAdded: t.expose('membersAdded', { type: 'NonNegativeInt', description: 'Members added (or, for a dry run, that would be).' }),
+    membersRemoved: t.expose('membersRemoved', { type: 'NonNegativeInt', description: 'Members removed (or, for a dry run, that would be).' }),
+    membersFailed: t.expose('membersFailed', { type: 'NonNegativeInt', description: 'Members the destination failed to take.' }),
+    membersInvalid: t.expose('membersInvalid', {
+      type: 'NonNegativeInt',
+      description: 'Members skipped or rejected because their identifiers are unusable.',
+    }),
+    totalMembers: t.expose('totalMembers', { type: 'NonNegativeInt', description: 'Members in the audience when the run computed its changes.' }),
+    startedAt: t.expose('startedAt', { type: 'DateTime', nullable: true, description: 'When a worker started the run.' }),
+    finishedAt: t.expose('finishedAt', { type: 'DateTime', nullable: true, description: 'When the run ended.' }),
+    errorMessage: t.exposeString('errorMessage', { nullable: true, description: 'Why the run failed, in plain words.' }),
+    errorDetails: t.expose('errorDetails', {
+      type: 'JSON',
+      nullable: true,
+      description: 'Machine-readable details of the failure (platform, status, code, retryable).',
+    }),
+    createdAt: t.expose('createdAt', { type: 'DateTime', description: 'When the run was requested.' }),
+  }),
+});
+
+/** What triggerAudienceSync returns. */
+export const TriggerAudienceSyncSuccess = builder
+  .objectRef<{ run: SyncRun; task: Task; coalesced: boolean }>('TriggerAudienceSyncSuccess')
+  .implement({
+    description: 'The run is queued.',
+    fields: (t) => ({
+      task: t.prismaField({
+        type: 'Task',
+        description: 'Follows the run to its end.',
+        resolve: (query, result) => db().task.findUniqueOrThrow({ ...query, where: { id: result.task.id } }),
+      }),
+      syncRun: t.prismaField({
+        type: 'SyncRun',
+        description: 'The queued run.',
+        resolve: (query, result) => db().syncRun.findUniqueOrThrow({ ...query, where: { id: result.run.id } }),
+      }),
+      coalesced: t.exposeBoolean('coalesced', {
+        description: 'True when a run was already queued and this request joined it.',
+      }),
+    }),
+  });
+
+/** Subscriptions must have a caller; events of other workspaces are dropped. */
+export function requireWorkspace(context: Context): string {
+  if (!context.viewer) {
+    throw new GraphQLError('Authentication required: send an API key', { extensions: { code: 'UNAUTHENTICATED' } });
+  }
+  return context.viewer.workspaceId;
+}
+
+builder.subscriptionField('syncRunUpdated', (t) =>
+  t.prismaField({
+    type: 'SyncRun',
+    description: 'The run, each time it changes (status, phase, progress, counts).',
+    args: { runId: t.arg.id({ required: true, description: 'The run to follow.' }) },
+    subscribe: async function* (_root, args, context) {
+      const workspaceId = requireWorkspace(context);
+      const runId = parseGlobalId(args.runId, 'SyncRun', 'runId');
+      for await (const event of eventBus().subscribe('syncRun:updated', runId)) {
+        if (event.workspaceId === workspaceId) yield event;
+      }
+    },
+    resolve: (query, event) => db().syncRun.findUniqueOrThrow({ ...query, where: { id: (event as { id: string }).id } }),
+  }),
+);
+
+builder.subscriptionField('audienceSyncRunUpdated', (t) =>
+  t.prismaField({
+    type: 'SyncRun',
+    description: "Any of the sync's runs, each time one changes: new runs included.",
+    args: { syncId: t.arg.id({ required: true, description: 'The sync whose runs to follow.' }) },
+    subscribe: async function* (_root, args, context) {
+      const workspaceId = requireWorkspace(context);
+      const syncId = parseGlobalId(args.syncId, 'AudienceSync', 'syncId');
+      for await (const event of eventBus().subscribe('audienceSync:runUpdated', syncId)) {
+        if (event.workspaceId === workspaceId) yield event;
+      }
+    },
+    resolve: (query, event) => db().syncRun.findUniqueOrThrow({ ...query, where: { id: (event as { id: string }).id } }),
+  }),
+);

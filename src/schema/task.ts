@@ -1,0 +1,63 @@
+import { db } from '../db.js';
+import { TaskStatus } from '../generated/prisma/enums.js';
+import { eventBus } from '../pubsub.js';
+import { builder } from './builder.js';
+import { parseGlobalId } from './global-id.js';
+import { requireWorkspace } from './sync-run.js';
+
+const TaskStatusEnum = builder.enumType(TaskStatus, {
+  name: 'TaskStatus',
+  description: 'Where an asynchronous operation is.',
+  values: {
+    QUEUED: { description: 'Accepted, not started.' },
+    RUNNING: { description: 'Under way.' },
+    COMPLETED: { description: 'Done; see `result`.' },
+    FAILED: { description: 'Stopped; see `error`.' },
+  },
+});
+
+builder.prismaNode('Task', {
+  description: 'An asynchronous operation: poll it with `task(id)` or follow it with `taskUpdated`.',
+  id: { field: 'id' },
+  findUnique: (id, context) => ({ id, workspaceId: context.viewer?.workspaceId ?? '' }),
+  fields: (t) => ({
+    kind: t.exposeString('kind', { description: 'What the operation does, e.g. TRIGGER_AUDIENCE_SYNC.' }),
+    status: t.expose('status', { type: TaskStatusEnum, description: 'Where the operation is.' }),
+    result: t.expose('result', { type: 'JSON', nullable: true, description: 'The outcome, once COMPLETED or FAILED.' }),
+    error: t.exposeString('error', { nullable: true, description: 'Why it failed.' }),
+    run: t.relation('run', { nullable: true, description: 'The sync run this operation started, if any.' }),
+    createdAt: t.expose('createdAt', { type: 'DateTime', description: 'When the operation was accepted.' }),
+    completedAt: t.expose('completedAt', { type: 'DateTime', nullable: true, description: 'When it ended.' }),
+  }),
+});
+
+builder.queryField('task', (t) =>
+  t.prismaField({
+    type: 'Task',
+    nullable: true,
+    description: 'An asynchronous operation of your workspace, or null if there is none with this id.',
+    authScopes: { workspace: true },
+    args: { id: t.arg.id({ required: true, description: 'The task id.' }) },
+    resolve: (query, _root, args, context) =>
+      db().task.findFirst({
+        ...query,
+        where: { id: parseGlobalId(args.id, 'Task', 'id'), workspaceId: context.viewer!.workspaceId },
+      }),
+  }),
+);
+
+builder.subscriptionField('taskUpdated', (t) =>
+  t.prismaField({
+    type: 'Task',
+    description: 'The task, each time it changes.',
+    args: { taskId: t.arg.id({ required: true, description: 'The task to follow.' }) },
+    subscribe: async function* (_root, args, context) {
+      const workspaceId = requireWorkspace(context);
+      const taskId = parseGlobalId(args.taskId, 'Task', 'taskId');
+      for await (const event of eventBus().subscribe('task:updated', taskId)) {
+        if (event.workspaceId === workspaceId) yield event;
+      }
+    },
+    resolve: (query, event) => db().task.findUniqueOrThrow({ ...query, where: { id: (event as { id: string }).id } }),
+  }),
+);

@@ -1,0 +1,4 @@
+import { runUntilSignal } from './lifecycle.js';
+
+// Runs the roles named by ROLES: gateway and worker together unless told otherwise.
+await runUntilSignal();

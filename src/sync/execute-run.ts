@@ -1,0 +1,300 @@
+import { randomUUID } from 'node:crypto';
+import { db } from '../db.js';
+import {
+  DestinationError,
+  type BatchOutcome,
+  type DestinationConnector,
+  type EncodedMember,
+  type FieldMapping,
+} from '../destinations/destination.js';
+import { MissingCredentialsError, connectorFor } from '../destinations/registry.js';
+import type { AudienceSync, Destination, Prisma, SyncRun } from '../generated/prisma/client.js';
+import { logger } from '../logger.js';
+import { countMembershipDiff, readMembersToAdd, readMembersToRemove, type DiffCounts } from './membership-diff.js';
+import { publishRunUpdated, publishTaskUpdated } from './run-events.js';
+
+/** How long a running run's claim lasts without a heartbeat before another worker may resume it. */
+const LEASE_SECONDS = 60;
+
+export interface RunHooks {
+  /** Called after every batch: keeps the job's lock alive. */
+  heartbeat(): Promise<unknown>;
+}
+
+/** `busy`: another run of the same sync holds it; try again shortly. */
+export type RunExecution = 'finished' | 'busy' | 'skipped';
+
+type ClaimedRun = SyncRun & { sync: AudienceSync & { destination: Destination } };
+
+/**
+ * Runs a queued sync run to its end. Safe to call more than once for one run (the job system is
+ * at-least-once): a finished run is skipped, a run whose worker died is resumed, and each batch's
+ * state is committed only after the destination accepted it, so a resumed run converges exactly.
+ */
+export async function executeSyncRun(runId: string, hooks: RunHooks): Promise<RunExecution> {
+  const claim = await claimRun(runId);
+  if (claim === 'busy' || claim === 'skipped') return claim;
+  const run = claim;
+  await setTasksStatus(run.id, 'RUNNING');
+  publishRunUpdated(run);
+  try {
+    if (run.sync.deletedAt) {
+      await finishRun(run, 'CANCELLED', { errorMessage: 'The sync was deleted before this run started' });
+      return 'finished';
+    }
+    const counts = await syncMembers(run, hooks);
+    await finishRun(run, 'SUCCEEDED', { counts });
+  } catch (error) {
+    await finishRun(run, 'FAILED', describeFailure(run, error));
+  }
+  return 'finished';
+}
+
+/** Marks the run RUNNING if it is queued, or abandoned by a dead worker, and no other run of the
+ * sync is running; the sync's row lock makes the check and the claim one step. */
+async function claimRun(runId: string): Promise<ClaimedRun | 'busy' | 'skipped'> {
+  return db().$transaction(async (tx) => {
+    const [run] = await tx.$queryRaw<{ sync_id: string }[]>`SELECT sync_id FROM sync_run WHERE id = ${runId}::uuid`;
+    if (!run) return 'skipped';
+    await tx.$executeRaw`SELECT 1 FROM audience_sync WHERE id = ${run.sync_id}::uuid FOR UPDATE`;
+    const claimed = await tx.$executeRaw`
+      UPDATE sync_run r
+      SET status = 'RUNNING', phase = 'starting', started_at = COALESCE(r.started_at, now()),
+          lease_expires_at = now() + make_interval(secs => ${LEASE_SECONDS})
+      WHERE r.id = ${runId}::uuid
+        AND (r.status = 'QUEUED' OR (r.status = 'RUNNING' AND r.lease_expires_at < now()))
+        AND NOT EXISTS (SELECT 1 FROM sync_run o
+                        WHERE o.sync_id = r.sync_id AND o.id <> r.id
+                          AND o.status = 'RUNNING' AND o.lease_expires_at >= now())`;
+    if (claimed === 0) {
+      const current = await tx.syncRun.findUniqueOrThrow({ where: { id: runId } });
+      return current.status === 'QUEUED' || current.status === 'RUNNING' ? 'busy' : 'skipped';
+    }
+    return tx.syncRun.findUniqueOrThrow({ where: { id: runId }, include: { sync: { include: { destination: true } } } });
+  });
+}
+
+interface RunContext {
+  run: ClaimedRun;
+  connector: DestinationConnector;
+  mapping: FieldMapping[];
+  platformAudienceId: string;
+  plan: DiffCounts;
+  hooks: RunHooks;
+  done: number;
+}
+
+async function syncMembers(run: ClaimedRun, hooks: RunHooks): Promise<DiffCounts> {
+  const { sync } = run;
+  await updateProgress(run, { phase: 'preparing' });
+  const connector = connectorFor(sync.destination);
+  const mapping = sync.fieldMapping as unknown as FieldMapping[];
+
+  await updateProgress(run, { phase: 'computing' });
+  const diff = await countMembershipDiff(db(), sync.audienceId, sync.id);
+  const plan: DiffCounts = {
+    desired: diff.desired,
+    toAdd: sync.mode === 'REMOVE' ? 0 : diff.toAdd,
+    toRemove: sync.mode === 'MIRROR' || sync.mode === 'REMOVE' ? diff.toRemove : 0,
+  };
+  await updateProgress(run, { phase: 'computing', totalMembers: plan.desired });
+
+  if (run.dryRun) {
+    await updateProgress(run, { membersAdded: plan.toAdd, membersRemoved: plan.toRemove });
+    return plan;
+  }
+
+  const platformAudienceId = await connector.ensureAudience({
+    platformAudienceId: sync.platformAudienceId,
+    name: sync.platformAudienceName ?? sync.name,
+  });
+  if (platformAudienceId !== sync.platformAudienceId) {
+    await db().audienceSync.update({ where: { id: sync.id }, data: { platformAudienceId } });
+  }
+
+  const context: RunContext = { run, connector, mapping, platformAudienceId, plan, hooks, done: 0 };
+  if (plan.toAdd > 0) await sendAdds(context);
+  if (plan.toRemove > 0) await sendRemoves(context);
+  return plan;
+}
+
+async function sendAdds(context: RunContext): Promise<void> {
+  const { run, connector, mapping, plan } = context;
+  const session = uploadSession(plan.toAdd);
+  let after = 0n;
+  for (;;) {
+    const rows = await readMembersToAdd(db(), run.sync.audienceId, run.syncId, after, connector.maxBatchSize);
+    if (rows.length === 0) return;
+    after = rows.at(-1)!.id;
+    const members: EncodedMember[] = [];
+    for (const row of rows) {
+      const identifiers = connector.encode(row, mapping);
+      if (identifiers) members.push({ contactId: row.id, identifiers });
+    }
+    const unusable = rows.length - members.length;
+    const outcome = members.length > 0 ? await connector.addMembers(context.platformAudienceId, members, session.next(context.done + rows.length >= plan.toAdd)) : NOTHING_SENT;
+    context.done += rows.length;
+    await db().$transaction([
+      db().$executeRaw`
+        INSERT INTO synced_member (sync_id, contact_id, identifiers)
+        SELECT ${run.syncId}::uuid, contact_id, identifiers
+        FROM unnest(${members.map((member) => member.contactId)}::bigint[],
+                    ${members.map((member) => JSON.stringify(member.identifiers))}::jsonb[]) AS t(contact_id, identifiers)
+        ON CONFLICT (sync_id, contact_id) DO UPDATE SET identifiers = EXCLUDED.identifiers, synced_at = now()`,
+      progressUpdate(context, { added: members.length - outcome.invalid, invalid: unusable + outcome.invalid }, 'adding'),
+    ]);
+    await afterBatch(context);
+  }
+}
+
+async function sendRemoves(context: RunContext): Promise<void> {
+  const { run, connector, plan } = context;
+  const session = uploadSession(plan.toRemove);
+  let after = 0n;
+  let removed = 0;
+  for (;;) {
+    const rows = await readMembersToRemove(db(), run.sync.audienceId, run.syncId, after, connector.maxBatchSize);
+    if (rows.length === 0) return;
+    after = rows.at(-1)!.contactId;
+    removed += rows.length;
+    const outcome = await connector.removeMembers(context.platformAudienceId, rows, session.next(removed >= plan.toRemove));
+    context.done += rows.length;
+    await db().$transaction([
+      db().$executeRaw`
+        DELETE FROM synced_member
+        WHERE sync_id = ${run.syncId}::uuid AND contact_id = ANY(${rows.map((row) => row.contactId)}::bigint[])`,
+      progressUpdate(context, { removed: rows.length - outcome.invalid, invalid: outcome.invalid }, 'removing'),
+    ]);
+    await afterBatch(context);
+  }
+}
+
+const NOTHING_SENT: BatchOutcome = { received: 0, invalid: 0, invalidSamples: [] };
+
+/** One upload (a run's adds or its removes) as the platform sees it: a fresh id per execution, so
+ * a resumed run never reuses a half-finished session. */
+function uploadSession(estimatedTotal: number) {
+  const id = randomUUID();
+  let batchSeq = 0;
+  return {
+    next: (lastBatch: boolean) => ({ id, batchSeq: ++batchSeq, lastBatch, estimatedTotal }),
+  };
+}
+
+/** The counters update committed with a batch's state, so counts stay exact across crashes. */
+function progressUpdate(
+  context: RunContext,
+  delta: { added?: number; removed?: number; invalid: number },
+  phase: string,
+) {
+  const planned = context.plan.toAdd + context.plan.toRemove;
+  const progress = planned === 0 ? 1 : Math.min(context.done / planned, 1);
+  return db().$executeRaw`
+    UPDATE sync_run
+    SET members_added = members_added + ${delta.added ?? 0},
+        members_removed = members_removed + ${delta.removed ?? 0},
+        members_invalid = members_invalid + ${delta.invalid},
+        phase = ${phase}, progress = ${progress},
+        lease_expires_at = now() + make_interval(secs => ${LEASE_SECONDS})
+    WHERE id = ${context.run.id}::uuid`;
+}
+
+async function afterBatch(context: RunContext): Promise<void> {
+  publishRunUpdated(context.run);
+  await context.hooks.heartbeat();
+}
+
+async function updateProgress(
+  run: SyncRun,
+  data: Partial<Pick<SyncRun, 'phase' | 'totalMembers' | 'membersAdded' | 'membersRemoved'>>,
+): Promise<void> {
+  await db().syncRun.update({ where: { id: run.id }, data });
+  publishRunUpdated(run);
+}
+
+interface Failure {
+  errorMessage: string;
+  errorDetails?: Prisma.InputJsonObject;
+}
+
+/** A message the user can act on; internal errors are logged, not shown. */
+function describeFailure(run: SyncRun, error: unknown): Failure {
+  if (error instanceof DestinationError) {
+    return { errorMessage: error.message, errorDetails: { ...error.details } as Prisma.InputJsonObject };
+  }
+  if (error instanceof MissingCredentialsError) return { errorMessage: error.message };
+  logger.error({ err: error, runId: run.id, syncId: run.syncId }, 'Sync run failed on an internal error');
+  return { errorMessage: `The gateway hit an internal error running this sync (run ${run.id}); it has been logged` };
+}
+
+async function finishRun(
+  run: ClaimedRun,
+  status: 'SUCCEEDED' | 'FAILED' | 'CANCELLED',
+  outcome: { counts?: DiffCounts } & Partial<Failure>,
+): Promise<void> {
+  const finishedAt = new Date();
+  const affectsSync = !run.dryRun && status !== 'CANCELLED';
+  await db().$transaction(async (tx) => {
+    await tx.syncRun.update({
+      where: { id: run.id },
+      data: {
+        status,
+        phase: status.toLowerCase(),
+        progress: status === 'SUCCEEDED' ? 1 : undefined,
+        finishedAt,
+        leaseExpiresAt: null,
+        errorMessage: outcome.errorMessage ?? null,
+        errorDetails: outcome.errorDetails,
+      },
+    });
+    if (!affectsSync) return;
+    if (status === 'SUCCEEDED') {
+      const syncedCount = await tx.syncedMember.count({ where: { syncId: run.syncId } });
+      await tx.audienceSync.update({
+        where: { id: run.syncId },
+        data: {
+          lastSyncedAt: finishedAt,
+          lastSyncedCount: syncedCount,
+          statusError: null,
+          ...(run.sync.status === 'ERROR' ? { status: 'ACTIVE' } : {}),
+        },
+      });
+    } else {
+      await tx.audienceSync.updateMany({
+        where: { id: run.syncId, status: { in: ['ACTIVE', 'ERROR', 'DRAFT'] } },
+        data: { status: 'ERROR', statusError: outcome.errorMessage ?? null },
+      });
+    }
+  });
+  const fresh = await db().syncRun.findUniqueOrThrow({ where: { id: run.id } });
+  await setTasksStatus(run.id, status === 'SUCCEEDED' ? 'COMPLETED' : 'FAILED', {
+    result: {
+      status,
+      membersAdded: fresh.membersAdded,
+      membersRemoved: fresh.membersRemoved,
+      membersInvalid: fresh.membersInvalid,
+      totalMembers: fresh.totalMembers,
+      dryRun: fresh.dryRun,
+    },
+    error: outcome.errorMessage ?? null,
+  });
+  publishRunUpdated(run);
+  logger.info({ runId: run.id, syncId: run.syncId, status }, 'Sync run finished');
+}
+
+/** Tasks follow the run they started. */
+async function setTasksStatus(
+  runId: string,
+  status: 'RUNNING' | 'COMPLETED' | 'FAILED',
+  outcome?: { result: Prisma.InputJsonObject; error: string | null },
+): Promise<void> {
+  const tasks = await db().task.updateManyAndReturn({
+    where: { runId, status: { in: ['QUEUED', 'RUNNING'] } },
+    data: {
+      status,
+      ...(outcome ? { result: outcome.result, error: outcome.error, completedAt: new Date() } : {}),
+    },
+    select: { id: true, workspaceId: true },
+  });
+  for (const task of tasks) publishTaskUpdated(task);
+}

@@ -1,0 +1,32 @@
+import { db } from '../db.js';
+import type { SyncRunTrigger } from '../generated/prisma/enums.js';
+import { publishRunUpdated, publishTaskUpdated } from './run-events.js';
+
+export const TRIGGER_TASK_KIND = 'TRIGGER_AUDIENCE_SYNC';
+
+/**
+ * Records a request to run a sync: a QUEUED run and a Task that follows it. A sync has at most
+ * one queued run of each kind (real or dry): a request while one is waiting joins it instead of
+ * queuing another, so bursts of triggers coalesce. The caller enqueues the job for a new run.
+ */
+export async function requestSyncRun(syncId: string, trigger: SyncRunTrigger, dryRun: boolean) {
+  const outcome = await db().$transaction(async (tx) => {
+    // Serialises requests for one sync, so two concurrent triggers cannot both queue a run.
+    const [sync] = await tx.$queryRaw<{ workspace_id: string }[]>`
+      SELECT workspace_id FROM audience_sync WHERE id = ${syncId}::uuid AND deleted_at IS NULL FOR UPDATE`;
+    if (!sync) return null;
+    const waiting = await tx.syncRun.findFirst({ where: { syncId, status: 'QUEUED', dryRun } });
+    const run =
+      waiting ?? (await tx.syncRun.create({ data: { syncId, workspaceId: sync.workspace_id, trigger, dryRun } }));
+    if (!waiting && !dryRun) await tx.audienceSync.update({ where: { id: syncId }, data: { lastRunId: run.id } });
+    const task = await tx.task.create({
+      data: { workspaceId: sync.workspace_id, kind: TRIGGER_TASK_KIND, runId: run.id },
+    });
+    return { run, task, coalesced: waiting !== null };
+  });
+  if (outcome) {
+    publishRunUpdated(outcome.run);
+    publishTaskUpdated(outcome.task);
+  }
+  return outcome;
+}
