@@ -67,6 +67,7 @@ export async function startApp(config: Config): Promise<App> {
     for (const step of stops.reverse()) await step();
     await embedded?.stop();
   };
+  logger.level = config.LOG_LEVEL;
   try {
     if (!config.DATABASE_URL) embedded = await startEmbeddedDatabase(config.DATA_DIR);
     const databaseUrl = config.DATABASE_URL ?? embedded!.url;

@@ -1,9 +1,8 @@
 import { pino } from 'pino';
 
-/** The one logger. Secrets and raw identifiers are never passed to it; the redact list is a
+/** The one logger; the app factory sets its level from the configuration. Secrets and raw identifiers are never passed to it; the redact list is a
  * second line of defence for fields that could carry them. */
 export const logger = pino({
-  level: process.env.LOG_LEVEL ?? 'info',
   redact: {
     paths: ['*.authorization', '*.accessToken', '*.credentials', '*.apiKey', 'req.headers.authorization'],
     censor: '[redacted]',

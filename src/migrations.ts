@@ -4,6 +4,7 @@
 // keeps working on the same folder and database.
 import { randomUUID } from 'node:crypto';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
@@ -174,7 +175,9 @@ let runningEngines = 0;
 function loadEngineModule(): Promise<EngineModule> {
   engineModule ??= (async () => {
     const bindings = await import('@prisma/schema-engine-wasm/schema_engine_bg');
-    const wasmUrl = new URL('schema_engine_bg.wasm', import.meta.resolve('@prisma/schema-engine-wasm/schema_engine_bg'));
+    // Resolved with require's algorithm: import.meta.resolve is missing under vitest's module runner.
+    const bindingsPath = createRequire(import.meta.url).resolve('@prisma/schema-engine-wasm/schema_engine_bg');
+    const wasmPath = path.join(path.dirname(bindingsPath), 'schema_engine_bg.wasm');
     const imports: WebAssembly.ModuleImports = { ...bindings };
     for (const name of Object.keys(imports).filter((key) => key.startsWith('__wbg_setTimeout_'))) {
       imports[name] = (callback: () => void, ms: number) => {
@@ -186,7 +189,7 @@ function loadEngineModule(): Promise<EngineModule> {
         return timer;
       };
     }
-    const { instance } = await WebAssembly.instantiate(await readFile(wasmUrl), { './schema_engine_bg.js': imports });
+    const { instance } = await WebAssembly.instantiate(await readFile(wasmPath), { './schema_engine_bg.js': imports });
     bindings.__wbg_set_wasm(instance.exports);
     (instance.exports.__wbindgen_start as () => void)();
     // The engine's panic hook reports the message here before trapping.

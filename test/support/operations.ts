@@ -1,0 +1,142 @@
+import { graphql } from '../generated/gql.js';
+
+// Operations shared by several test files. The README's examples are among them.
+
+export const CreateDestination = graphql(`
+  mutation CreateDestination($input: CreateDestinationInput!) {
+    createDestination(input: $input) {
+      __typename
+      ... on CreateDestinationSuccess {
+        destination { id name platform config credentialsConfigured credentialsHint }
+      }
+      ... on Error { message code }
+      ... on ValidationError { field issues { field message } }
+    }
+  }
+`);
+
+export const CreateAudience = graphql(`
+  mutation CreateAudience($input: CreateAudienceInput!) {
+    createAudience(input: $input) {
+      __typename
+      ... on CreateAudienceSuccess { audience { id name memberCount } }
+      ... on Error { message code }
+      ... on ValidationError { field }
+    }
+  }
+`);
+
+export const AddAudienceMembers = graphql(`
+  mutation AddAudienceMembers($audienceId: ID!, $members: [AudienceMemberInput!]!) {
+    addAudienceMembers(audienceId: $audienceId, members: $members) {
+      __typename
+      ... on AddAudienceMembersSuccess { added audience { id memberCount } }
+      ... on Error { message code }
+      ... on ValidationError { field issues { field message } }
+    }
+  }
+`);
+
+export const RemoveAudienceMembers = graphql(`
+  mutation RemoveAudienceMembers($audienceId: ID!, $members: [AudienceMemberInput!]!) {
+    removeAudienceMembers(audienceId: $audienceId, members: $members) {
+      __typename
+      ... on RemoveAudienceMembersSuccess { removed audience { id memberCount } }
+      ... on Error { message code }
+    }
+  }
+`);
+
+export const CreateAudienceSync = graphql(`
+  mutation CreateAudienceSync($input: CreateAudienceSyncInput!) {
+    createAudienceSync(input: $input) {
+      __typename
+      ... on CreateAudienceSyncSuccess {
+        audienceSync {
+          id name mode status
+          fieldMapping { sourceField destinationField }
+          schedule { cron timezone cadenceHours }
+        }
+      }
+      ... on Error { message code }
+      ... on ValidationError { field issues { field message } }
+    }
+  }
+`);
+
+export const UpdateAudienceSync = graphql(`
+  mutation UpdateAudienceSync($id: ID!, $input: UpdateAudienceSyncInput!) {
+    updateAudienceSync(id: $id, input: $input) {
+      __typename
+      ... on UpdateAudienceSyncSuccess { audienceSync { id mode status schedule { cron timezone cadenceHours } } }
+      ... on Error { message code }
+      ... on ValidationError { field }
+    }
+  }
+`);
+
+export const DeleteAudienceSync = graphql(`
+  mutation DeleteAudienceSync($id: ID!) {
+    deleteAudienceSync(id: $id) {
+      __typename
+      ... on DeleteAudienceSyncSuccess { deletedId }
+      ... on Error { message code }
+    }
+  }
+`);
+
+export const TriggerAudienceSync = graphql(`
+  mutation TriggerAudienceSync($id: ID!, $dryRun: Boolean) {
+    triggerAudienceSync(id: $id, dryRun: $dryRun) {
+      __typename
+      ... on TriggerAudienceSyncSuccess {
+        coalesced
+        task { id status kind }
+        syncRun { id status trigger dryRun }
+      }
+      ... on Error { message code }
+    }
+  }
+`);
+
+export const AudienceSyncRunUpdated = graphql(`
+  subscription AudienceSyncRunUpdated($syncId: ID!) {
+    audienceSyncRunUpdated(syncId: $syncId) {
+      id status phase progress membersAdded membersRemoved totalMembers errorMessage
+    }
+  }
+`);
+
+export const SyncRunUpdated = graphql(`
+  subscription SyncRunUpdated($runId: ID!) {
+    syncRunUpdated(runId: $runId) { id status phase progress membersAdded membersRemoved }
+  }
+`);
+
+export const TaskUpdated = graphql(`
+  subscription TaskUpdated($taskId: ID!) {
+    taskUpdated(taskId: $taskId) { id status result error run { id status } }
+  }
+`);
+
+export const SyncRuns = graphql(`
+  query SyncRuns($id: ID!, $status: SyncRunStatus) {
+    node(id: $id) {
+      ... on AudienceSync {
+        id status statusError lastSyncedAt lastSyncedCount platformAudienceId
+        lastRun { id status }
+        runs(first: 20, status: $status) {
+          edges { node { id status trigger membersAdded membersRemoved membersInvalid totalMembers errorMessage startedAt finishedAt } }
+        }
+      }
+    }
+  }
+`);
+
+export const ListAudienceSyncs = graphql(`
+  query ListAudienceSyncs($status: SyncStatus, $audienceId: ID, $destinationId: ID) {
+    audienceSyncs(first: 50, status: $status, audienceId: $audienceId, destinationId: $destinationId) {
+      edges { node { id name status } }
+    }
+  }
+`);

@@ -1,0 +1,94 @@
+import { createHash } from 'node:crypto';
+import { expect } from 'vitest';
+import type { ExecutionResult } from 'graphql';
+import { startFakeMeta, type FakeMeta } from '../fakes/meta-server.js';
+import type { TestGateway } from './gateway.js';
+import { AddAudienceMembers, CreateAudience, CreateAudienceSync, CreateDestination } from './operations.js';
+
+export const META_TOKEN = 'EAAB-test-token-1234';
+
+export const sha256 = (value: string) => createHash('sha256').update(value).digest('hex');
+
+/** The data of a result, failing the test with the errors when there are any. */
+export function dataOf<T>(result: ExecutionResult<T>): T {
+  expect(result.errors).toBeUndefined();
+  return result.data!;
+}
+
+/** Narrows a mutation's result union to the member with the given typename, or fails the test. */
+export function expectType<T extends { __typename?: string }, N extends string>(
+  value: T,
+  typename: N,
+): Extract<T, { __typename?: N }> {
+  expect(value.__typename, JSON.stringify(value)).toBe(typename);
+  return value as Extract<T, { __typename?: N }>;
+}
+
+export async function createMetaDestination(gateway: TestGateway, fake: FakeMeta, apiKey?: string) {
+  const result = dataOf(
+    await gateway.execute(
+      CreateDestination,
+      {
+        input: {
+          name: 'Meta ads',
+          platform: 'META',
+          config: { adAccountId: 'act_1234567890', baseUrl: fake.baseUrl },
+          credentials: { accessToken: META_TOKEN },
+        },
+      },
+      { apiKey },
+    ),
+  );
+  return expectType(result.createDestination, 'CreateDestinationSuccess').destination;
+}
+
+export async function createAudienceWith(gateway: TestGateway, emails: string[], apiKey?: string) {
+  const created = dataOf(await gateway.execute(CreateAudience, { input: { name: 'Buyers' } }, { apiKey }));
+  const audience = expectType(created.createAudience, 'CreateAudienceSuccess').audience;
+  if (emails.length > 0) {
+    const added = dataOf(
+      await gateway.execute(
+        AddAudienceMembers,
+        { audienceId: audience.id, members: emails.map((email) => ({ email })) },
+        { apiKey },
+      ),
+    );
+    expectType(added.addAudienceMembers, 'AddAudienceMembersSuccess');
+  }
+  return audience;
+}
+
+export async function createSync(
+  gateway: TestGateway,
+  input: { audienceId: string; destinationId: string; mode?: 'MIRROR' | 'ADD' | 'REMOVE' | 'UPSERT'; cadenceHours?: number },
+) {
+  const result = dataOf(
+    await gateway.execute(CreateAudienceSync, {
+      input: {
+        name: 'Buyers to Meta',
+        audienceId: input.audienceId,
+        destinationId: input.destinationId,
+        mode: input.mode ?? 'MIRROR',
+        schedule: { cadenceHours: input.cadenceHours ?? 0 },
+      },
+    }),
+  );
+  return expectType(result.createAudienceSync, 'CreateAudienceSyncSuccess').audienceSync;
+}
+
+/** A fake Meta and a sync of a fresh audience to it. */
+export async function metaSyncScenario(gateway: TestGateway, emails: string[], mode: 'MIRROR' | 'ADD' = 'MIRROR') {
+  const fake = await startFakeMeta({ accessToken: META_TOKEN });
+  const destination = await createMetaDestination(gateway, fake);
+  const audience = await createAudienceWith(gateway, emails);
+  const sync = await createSync(gateway, { audienceId: audience.id, destinationId: destination.id, mode });
+  return { fake, destination, audience, sync };
+}
+
+/** The hashed emails a fake Meta audience holds. */
+export function heldEmails(fake: FakeMeta): string[] {
+  const [audience] = [...fake.audiences.values()];
+  return [...(audience ?? [])].filter((entry) => entry.startsWith('EMAIL:')).map((entry) => entry.slice(6)).sort();
+}
+
+export const hashedEmails = (emails: string[]) => emails.map((email) => sha256(email.trim().toLowerCase())).sort();

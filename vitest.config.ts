@@ -1,0 +1,16 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  // One graphql module for every importer: Pothos and yoga load its CommonJS build, Vite would
+  // otherwise hand the tests its .mjs twin, and graphql refuses types from "another realm".
+  resolve: { alias: { graphql: 'graphql/index.js' } },
+  test: {
+    include: ['test/**/*.test.ts'],
+    globalSetup: ['test/support/global-setup.ts'],
+    pool: 'forks',
+    testTimeout: 30_000,
+    hookTimeout: 60_000,
+    // Each file runs its own gateway on its own database; two at a time suit a 2-core machine.
+    maxWorkers: 2,
+  },
+});
