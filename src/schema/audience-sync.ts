@@ -274,7 +274,7 @@ builder.mutationField('createAudienceSync', (t) =>
       types: [ValidationError, NotFoundError, ConflictError],
       dataField: { name: 'audienceSync', description: 'The new sync.' },
     },
-    args: { input: t.arg({ type: CreateAudienceSyncInput, required: true }) },
+    args: { input: t.arg({ type: CreateAudienceSyncInput, required: true, description: 'The sync.' }) },
     resolve: async (_root, { input }, context) => {
       const workspaceId = context.viewer!.workspaceId;
       const fields = parseInput(createSchema, input);
@@ -380,7 +380,7 @@ builder.mutationField('updateAudienceSync', (t) =>
     },
     args: {
       id: t.arg.id({ required: true, description: 'The sync to change.' }),
-      input: t.arg({ type: UpdateAudienceSyncInput, required: true }),
+      input: t.arg({ type: UpdateAudienceSyncInput, required: true, description: 'The changes.' }),
     },
     resolve: async (_root, { id, input }, context) => {
       const fields = parseInput(updateSchema, input);

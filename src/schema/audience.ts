@@ -60,7 +60,7 @@ builder.mutationField('createAudience', (t) =>
     description: 'Creates an empty audience.',
     authScopes: { write: true },
     errors: { types: [ValidationError], dataField: { name: 'audience', description: 'The new audience.' } },
-    args: { input: t.arg({ type: CreateAudienceInput, required: true }) },
+    args: { input: t.arg({ type: CreateAudienceInput, required: true, description: 'The audience.' }) },
     resolve: (_root, { input }, context) => {
       const { name, description } = parseInput(createAudienceSchema, input);
       return db().audience.create({ data: { workspaceId: context.viewer!.workspaceId, name, description } });

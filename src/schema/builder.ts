@@ -40,8 +40,14 @@ export const builder = new SchemaBuilder<{
           }),
   },
   errors: {
-    defaultResultOptions: { name: ({ fieldName }) => `${pascalCase(fieldName)}Success` },
-    defaultUnionOptions: { name: ({ fieldName }) => `${pascalCase(fieldName)}Result` },
+    defaultResultOptions: {
+      name: ({ fieldName }) => `${pascalCase(fieldName)}Success`,
+      description: 'The mutation succeeded.',
+    },
+    defaultUnionOptions: {
+      name: ({ fieldName }) => `${pascalCase(fieldName)}Result`,
+      description: 'What the mutation returns: its success type, or a typed error (nothing changed).',
+    },
   },
   prisma: {
     client: () => db(),
@@ -57,9 +63,31 @@ export const builder = new SchemaBuilder<{
     cursorType: 'String',
     nodeTypeOptions: { description: 'An object with a globally unique id.' },
     pageInfoTypeOptions: { description: 'Where a page of a connection starts and ends.' },
-    nodeQueryOptions: { description: 'Looks up any object by its global id.', authScopes: { workspace: true } },
-    nodesQueryOptions: { description: 'Looks up several objects by their global ids.', authScopes: { workspace: true } },
+    nodeQueryOptions: {
+      description: 'Looks up any object of your workspace by its global id; null when there is none.',
+      authScopes: { workspace: true },
+      args: { id: { description: 'A global id.' } },
+    },
+    nodesQueryOptions: {
+      description: 'Looks up several objects of your workspace by their global ids.',
+      authScopes: { workspace: true },
+      args: { ids: { description: 'Global ids.' } },
+    },
     idFieldOptions: { description: 'The global id of this object.' },
+    defaultConnectionTypeOptions: { description: 'One page of a list.' },
+    defaultEdgeTypeOptions: { description: 'One item of a page, with its cursor.' },
+    edgesFieldOptions: { description: 'The items of this page.' },
+    pageInfoFieldOptions: { description: 'Where this page starts and ends.' },
+    nodeFieldOptions: { description: 'The item.' },
+    cursorFieldOptions: { description: 'Pass as `after` (or `before`) to get the page after (or before) this item.' },
+    hasNextPageFieldOptions: { description: 'Whether items follow this page.' },
+    hasPreviousPageFieldOptions: { description: 'Whether items precede this page.' },
+    startCursorFieldOptions: { description: 'The cursor of the first item of this page.' },
+    endCursorFieldOptions: { description: 'The cursor of the last item of this page.' },
+    firstArgOptions: { description: 'How many items to return from the start (at most 100; 20 by default).' },
+    lastArgOptions: { description: 'How many items to return from the end (at most 100).' },
+    afterArgOptions: { description: 'Return items after this cursor.' },
+    beforeArgOptions: { description: 'Return items before this cursor.' },
   },
 });
 

@@ -10,6 +10,13 @@ import { parseGlobalId } from './global-id.js';
 export const PlatformEnum = builder.enumType(Platform, {
   name: 'Platform',
   description: 'The kind of destination an audience is sent to.',
+  values: {
+    META: { description: 'Meta (Facebook, Instagram) custom audiences.' },
+    GOOGLE: { description: 'Google Ads Customer Match.' },
+    LINKEDIN: { description: 'LinkedIn Matched Audiences.' },
+    X: { description: 'X tailored audiences.' },
+    WEBHOOK: { description: 'Signed JSON batches POSTed to a URL of yours.' },
+  },
 });
 
 export const DestinationRef = builder.prismaNode('Destination', {
@@ -105,7 +112,7 @@ builder.mutationField('createDestination', (t) =>
     description: 'Creates a destination.',
     authScopes: { write: true },
     errors: { types: [ValidationError], dataField: { name: 'destination', description: 'The new destination.' } },
-    args: { input: t.arg({ type: CreateDestinationInput, required: true }) },
+    args: { input: t.arg({ type: CreateDestinationInput, required: true, description: 'The destination.' }) },
     resolve: async (_root, { input }, context) => {
       const name = parseInput(nameSchema, input.name, 'input.name');
       const settings = prepareSettings(input.platform, parseInput(jsonObject.optional().nullable(), input.config, 'input.config'), input.credentials);
@@ -133,7 +140,7 @@ builder.mutationField('updateDestination', (t) =>
     },
     args: {
       id: t.arg.id({ required: true, description: 'The destination to change.' }),
-      input: t.arg({ type: UpdateDestinationInput, required: true }),
+      input: t.arg({ type: UpdateDestinationInput, required: true, description: 'The changes.' }),
     },
     resolve: async (_root, { id, input }, context) => {
       const existing = await db().destination.findFirst({
