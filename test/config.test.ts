@@ -1,0 +1,27 @@
+import { expect, test } from 'vitest';
+import { ConfigError, loadConfig } from '../src/config.js';
+
+test('defaults: port 4000, embedded database in ./.data, both roles', () => {
+  const config = loadConfig({});
+  expect(config).toMatchObject({ PORT: 4000, DATA_DIR: './.data', ROLES: ['gateway', 'worker'] });
+  expect(config.DATABASE_URL).toBeUndefined();
+  expect(config.MONGODB_URL).toBeUndefined();
+});
+
+test.each([
+  ['PORT', '70000'],
+  ['DATABASE_URL', 'mysql://localhost/db'],
+  ['MONGODB_URL', 'postgresql://localhost/db'],
+  ['REDIS_URL', 'not a url'],
+  ['SECRETS_KEY', 'c2hvcnQ='],
+  ['ROLES', 'gateway,scheduler'],
+])('an invalid %s is refused with its name in the message', (name, value) => {
+  expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
+  expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(`${name}`));
+});
+
+test('empty values count as unset', () => {
+  const config = loadConfig({ DATABASE_URL: '', PORT: '' });
+  expect(config.PORT).toBe(4000);
+  expect(config.DATABASE_URL).toBeUndefined();
+});

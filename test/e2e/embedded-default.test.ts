@@ -1,0 +1,57 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, expect, test } from 'vitest';
+import { runEntryPoint } from '../support/process.js';
+
+const dataDir = await mkdtemp(join(tmpdir(), 'asg-embedded-'));
+afterAll(() => rm(dataDir, { recursive: true, force: true }));
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+async function queryDestinations(port: number, apiKey: string) {
+  const response = await fetch(`http://127.0.0.1:${port}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${apiKey}` },
+    body: JSON.stringify({ query: '{ destinations { edges { node { id } } } }' }),
+  });
+  return response.json();
+}
+
+test('with no DATABASE_URL the gateway runs on an embedded PostgreSQL, makes a first API key once, and stops cleanly', async () => {
+  const port = await freePort();
+  const env = { DATA_DIR: dataDir, PORT: String(port), JOB_POLL_INTERVAL_MS: '500' };
+
+  const first = runEntryPoint('src/server.ts', env);
+  await first.waitFor(/Gateway listening/, 60_000);
+  const apiKey = (await readFile(join(dataDir, 'api-key'), 'utf8')).trim();
+  expect(apiKey).toMatch(/^asg_[\w-]{43}$/);
+  expect(first.output()).toContain(apiKey);
+
+  expect(await queryDestinations(port, apiKey)).toEqual({ data: { destinations: { edges: [] } } });
+  const graphiql = await fetch(`http://127.0.0.1:${port}/graphql`, { headers: { accept: 'text/html' } });
+  expect(graphiql.status).toBe(200);
+  expect((await graphiql.text()).toLowerCase()).toContain('graphiql');
+  expect(await first.stop('SIGTERM')).toBe(0);
+
+  // A restart keeps the data folder's database: no second key, and the first still works.
+  const second = runEntryPoint('src/server.ts', env);
+  await second.waitFor(/Gateway listening/, 60_000);
+  expect(second.output()).not.toContain('asg_');
+  expect(await queryDestinations(port, apiKey)).toEqual({ data: { destinations: { edges: [] } } });
+  expect(await second.stop('SIGTERM')).toBe(0);
+}, 120_000);
+
+test('a bad setting stops the process at start with a message naming the variable', async () => {
+  const bad = runEntryPoint('src/server.ts', { DATA_DIR: dataDir, PORT: 'eighty' });
+  expect(await bad.exited()).toBe(1);
+  expect(bad.output()).toMatch(/Invalid configuration — PORT: /);
+  expect(bad.output()).not.toMatch(/\n\s+at /);
+});
