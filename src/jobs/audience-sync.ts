@@ -32,8 +32,11 @@ export function defineAudienceSyncJobs(agenda: Agenda, options: { concurrency: n
     { concurrency: options.concurrency, lockLifetime: 60_000 },
   );
   agenda.define<ScheduledJobData>(SCHEDULED_SYNC_JOB, async (job: Job<ScheduledJobData>) => {
-    const requested = await requestSyncRun(job.attrs.data.syncId, 'SCHEDULE', false);
-    if (requested && !requested.coalesced) await enqueueSyncRun(requested.run.id);
+    const { syncId } = job.attrs.data;
+    const requested = await requestSyncRun(syncId, 'SCHEDULE', false);
+    // The sync is gone (a schedule saved by a transaction that then rolled back): drop the schedule.
+    if (!requested) await scheduler().cancel({ name: SCHEDULED_SYNC_JOB, data: { syncId } });
+    else if (!requested.coalesced) await enqueueSyncRun(requested.run.id);
   });
 }
 
