@@ -60,6 +60,7 @@ const SyncScheduleRef = builder.objectRef<ScheduleShape>('SyncSchedule').impleme
 export const AudienceSyncRef = builder.prismaNode('AudienceSync', {
   description: 'Keeps an audience in sync with a destination.',
   id: { field: 'id' },
+  nullable: true,
   findUnique: (id, context) => ({ id, workspaceId: context.viewer?.workspaceId ?? '', deletedAt: null }),
   fields: (t) => ({
     name: t.exposeString('name', { description: 'Display name.' }),

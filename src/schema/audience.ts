@@ -12,6 +12,7 @@ export const MAX_MEMBERS_PER_CALL = 100_000;
 export const AudienceRef = builder.prismaNode('Audience', {
   description: 'A list of contacts to send to destinations.',
   id: { field: 'id' },
+  nullable: true,
   findUnique: (id, context) => ({ id, workspaceId: context.viewer?.workspaceId ?? '' }),
   fields: (t) => ({
     name: t.exposeString('name', { description: 'Display name.' }),

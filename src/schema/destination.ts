@@ -22,6 +22,7 @@ export const PlatformEnum = builder.enumType(Platform, {
 export const DestinationRef = builder.prismaNode('Destination', {
   description: 'Where audiences are sent: an ad account on a platform, or a webhook.',
   id: { field: 'id' },
+  nullable: true,
   findUnique: (id, context) => ({ id, workspaceId: context.viewer?.workspaceId ?? '', deletedAt: null }),
   fields: (t) => ({
     name: t.exposeString('name', { description: 'Display name.' }),

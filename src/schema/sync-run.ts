@@ -33,6 +33,7 @@ export const SyncRunTriggerEnum = builder.enumType(SyncRunTrigger, {
 export const SyncRunRef = builder.prismaNode('SyncRun', {
   description: 'One execution of a sync, with its live progress and outcome.',
   id: { field: 'id' },
+  nullable: true,
   findUnique: (id, context) => ({ id, workspaceId: context.viewer?.workspaceId ?? '' }),
   fields: (t) => ({
     sync: t.relation('sync', { description: 'The sync this run belongs to.' }),

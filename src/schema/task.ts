@@ -19,6 +19,7 @@ const TaskStatusEnum = builder.enumType(TaskStatus, {
 builder.prismaNode('Task', {
   description: 'An asynchronous operation: poll it with `task(id)` or follow it with `taskUpdated`.',
   id: { field: 'id' },
+  nullable: true,
   findUnique: (id, context) => ({ id, workspaceId: context.viewer?.workspaceId ?? '' }),
   fields: (t) => ({
     kind: t.exposeString('kind', { description: 'What the operation does, e.g. TRIGGER_AUDIENCE_SYNC.' }),

@@ -35,7 +35,7 @@ export async function executeSyncRun(runId: string, hooks: RunHooks): Promise<Ru
   const claim = await claimRun(runId);
   if (claim === 'busy' || claim === 'skipped') return claim;
   const run = claim;
-  await setTasksStatus(run.id, 'RUNNING');
+  for (const task of await setTasksStatus(db(), run.id, 'RUNNING')) publishTaskUpdated(task);
   publishRunUpdated(run);
   try {
     if (run.sync.deletedAt) {
@@ -234,8 +234,10 @@ async function finishRun(
 ): Promise<void> {
   const finishedAt = new Date();
   const affectsSync = !run.dryRun && status !== 'CANCELLED';
-  await db().$transaction(async (tx) => {
-    await tx.syncRun.update({
+  // The run's tasks end in the same transaction: no one sees a finished run whose task still runs,
+  // and a crash cannot leave tasks running after their run was recorded as finished.
+  const tasks = await db().$transaction(async (tx) => {
+    const finished = await tx.syncRun.update({
       where: { id: run.id },
       data: {
         status,
@@ -247,48 +249,45 @@ async function finishRun(
         errorDetails: outcome.errorDetails,
       },
     });
-    if (!affectsSync) return;
-    if (status === 'SUCCEEDED') {
+    if (affectsSync && status === 'SUCCEEDED') {
       const syncedCount = await tx.syncedMember.count({ where: { syncId: run.syncId } });
       await tx.audienceSync.update({
         where: { id: run.syncId },
-        data: {
-          lastSyncedAt: finishedAt,
-          lastSyncedCount: syncedCount,
-          statusError: null,
-          ...(run.sync.status === 'ERROR' ? { status: 'ACTIVE' } : {}),
-        },
+        data: { lastSyncedAt: finishedAt, lastSyncedCount: syncedCount, statusError: null },
       });
-    } else {
+      // Checked now, not against the status the run started with: a pause made meanwhile stands.
+      await tx.audienceSync.updateMany({ where: { id: run.syncId, status: 'ERROR' }, data: { status: 'ACTIVE' } });
+    } else if (affectsSync) {
       await tx.audienceSync.updateMany({
         where: { id: run.syncId, status: { in: ['ACTIVE', 'ERROR', 'DRAFT'] } },
         data: { status: 'ERROR', statusError: outcome.errorMessage ?? null },
       });
     }
+    return setTasksStatus(tx, run.id, status === 'SUCCEEDED' ? 'COMPLETED' : 'FAILED', {
+      result: {
+        status,
+        membersAdded: finished.membersAdded,
+        membersRemoved: finished.membersRemoved,
+        membersInvalid: finished.membersInvalid,
+        totalMembers: finished.totalMembers,
+        dryRun: finished.dryRun,
+      },
+      error: outcome.errorMessage ?? null,
+    });
   });
-  const fresh = await db().syncRun.findUniqueOrThrow({ where: { id: run.id } });
-  await setTasksStatus(run.id, status === 'SUCCEEDED' ? 'COMPLETED' : 'FAILED', {
-    result: {
-      status,
-      membersAdded: fresh.membersAdded,
-      membersRemoved: fresh.membersRemoved,
-      membersInvalid: fresh.membersInvalid,
-      totalMembers: fresh.totalMembers,
-      dryRun: fresh.dryRun,
-    },
-    error: outcome.errorMessage ?? null,
-  });
+  for (const task of tasks) publishTaskUpdated(task);
   publishRunUpdated(run);
   logger.info({ runId: run.id, syncId: run.syncId, status }, 'Sync run finished');
 }
 
-/** Tasks follow the run they started. */
+/** Tasks follow the run they started. Returns the tasks changed, to announce once committed. */
 async function setTasksStatus(
+  client: Prisma.TransactionClient,
   runId: string,
   status: 'RUNNING' | 'COMPLETED' | 'FAILED',
   outcome?: { result: Prisma.InputJsonObject; error: string | null },
-): Promise<void> {
-  const tasks = await db().task.updateManyAndReturn({
+): Promise<{ id: string; workspaceId: string }[]> {
+  return client.task.updateManyAndReturn({
     where: { runId, status: { in: ['QUEUED', 'RUNNING'] } },
     data: {
       status,
@@ -296,5 +295,4 @@ async function setTasksStatus(
     },
     select: { id: true, workspaceId: true },
   });
-  for (const task of tasks) publishTaskUpdated(task);
 }

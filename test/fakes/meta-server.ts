@@ -4,6 +4,9 @@ import type { AddressInfo } from 'node:net';
 /** Canned failures the fake returns, in order, before looking at the request. */
 export type FakeMetaFailure = 'token-expired' | 'permission-denied' | 'throttle' | 'http-429' | 'server-error';
 
+/** Picks the requests a queued failure applies to. */
+export type RequestFilter = (request: { method: string; url: string }) => boolean;
+
 export interface RecordedRequest {
   method: string;
   /** Path and query string exactly as received. */
@@ -19,7 +22,11 @@ export interface FakeMeta {
    * entry to make an audience exist. */
   audiences: Map<string, Set<string>>;
   requests: RecordedRequest[];
-  failNext(kind: FakeMetaFailure, count?: number): void;
+  /** Answers the next `count` requests (only those `when` accepts, if given) with a canned failure. */
+  failNext(kind: FakeMetaFailure, count?: number, when?: RequestFilter): void;
+  /** Holds the answers to requests until `release()`: `waiting` resolves with the first request held,
+   * so a test can act while a run is stuck mid-flight. */
+  hold(): { waiting: Promise<RecordedRequest>; release(): void };
   close(): Promise<void>;
 }
 
@@ -147,9 +154,10 @@ function parseSession(body: Record<string, unknown>) {
 export async function startFakeMeta(options: { accessToken: string }): Promise<FakeMeta> {
   const audiences = new Map<string, Set<string>>();
   const requests: RecordedRequest[] = [];
-  const pendingFailures: FakeMetaFailure[] = [];
+  const pendingFailures: { kind: FakeMetaFailure; when?: RequestFilter }[] = [];
   /** Next expected batch_seq per `audience:session_id`; null once the last batch arrived. */
   const sessions = new Map<string, number | null>();
+  let gate: { opened: Promise<void>; release(): void; onRequest(request: RecordedRequest): void } | null = null;
   let nextAudienceId = 23850000000000001n;
 
   function createAudience(body: Record<string, unknown>): GraphReply {
@@ -221,8 +229,9 @@ export async function startFakeMeta(options: { accessToken: string }): Promise<F
   }
 
   function route(req: IncomingMessage, body: unknown): GraphReply {
-    const failure = pendingFailures.shift();
-    if (failure) return FAILURES[failure]();
+    const request = { method: req.method ?? '', url: req.url ?? '' };
+    const failureIndex = pendingFailures.findIndex((failure) => failure.when?.(request) ?? true);
+    if (failureIndex !== -1) return FAILURES[pendingFailures.splice(failureIndex, 1)[0]!.kind]();
 
     const url = new URL(req.url ?? '/', 'http://fake');
     if (url.search !== '') {
@@ -255,12 +264,18 @@ export async function startFakeMeta(options: { accessToken: string }): Promise<F
     let rawBody = '';
     for await (const chunk of req) rawBody += chunk;
     const body = parseJson(rawBody);
-    requests.push({
+    const recorded: RecordedRequest = {
       method: req.method ?? '',
       url: req.url ?? '',
       authorization: req.headers.authorization,
       body: body ?? rawBody,
-    });
+    };
+    requests.push(recorded);
+    const held = gate;
+    if (held) {
+      held.onRequest(recorded);
+      await held.opened;
+    }
 
     let reply: GraphReply;
     try {
@@ -290,10 +305,26 @@ export async function startFakeMeta(options: { accessToken: string }): Promise<F
     baseUrl: `http://127.0.0.1:${port}`,
     audiences,
     requests,
-    failNext(kind, count = 1) {
-      for (let i = 0; i < count; i++) pendingFailures.push(kind);
+    failNext(kind, count = 1, when) {
+      for (let i = 0; i < count; i++) pendingFailures.push({ kind, when });
+    },
+    hold() {
+      let release!: () => void;
+      let onRequest!: (request: RecordedRequest) => void;
+      const opened = new Promise<void>((resolve) => (release = resolve));
+      const waiting = new Promise<RecordedRequest>((resolve) => (onRequest = resolve));
+      const thisGate = { opened, onRequest, release: () => release() };
+      gate = thisGate;
+      return {
+        waiting,
+        release() {
+          if (gate === thisGate) gate = null;
+          release();
+        },
+      };
     },
     close() {
+      gate?.release();
       server.closeAllConnections();
       return new Promise((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())));
     },

@@ -15,6 +15,38 @@ export const CreateDestination = graphql(`
   }
 `);
 
+export const UpdateDestination = graphql(`
+  mutation UpdateDestination($id: ID!, $input: UpdateDestinationInput!) {
+    updateDestination(id: $id, input: $input) {
+      __typename
+      ... on UpdateDestinationSuccess {
+        destination { id name platform config credentialsConfigured credentialsHint }
+      }
+      ... on Error { message code }
+      ... on ValidationError { field }
+      ... on NotFoundError { field }
+    }
+  }
+`);
+
+export const DeleteDestination = graphql(`
+  mutation DeleteDestination($id: ID!) {
+    deleteDestination(id: $id) {
+      __typename
+      ... on DeleteDestinationSuccess { deletedId }
+      ... on Error { message code }
+      ... on ValidationError { field }
+      ... on NotFoundError { field }
+    }
+  }
+`);
+
+export const ListDestinations = graphql(`
+  query ListDestinations {
+    destinations(first: 50) { edges { node { id name } } }
+  }
+`);
+
 export const CreateAudience = graphql(`
   mutation CreateAudience($input: CreateAudienceInput!) {
     createAudience(input: $input) {
@@ -33,6 +65,7 @@ export const AddAudienceMembers = graphql(`
       ... on AddAudienceMembersSuccess { added audience { id memberCount } }
       ... on Error { message code }
       ... on ValidationError { field issues { field message } }
+      ... on NotFoundError { field }
     }
   }
 `);
@@ -43,6 +76,8 @@ export const RemoveAudienceMembers = graphql(`
       __typename
       ... on RemoveAudienceMembersSuccess { removed audience { id memberCount } }
       ... on Error { message code }
+      ... on ValidationError { field }
+      ... on NotFoundError { field }
     }
   }
 `);
@@ -60,6 +95,7 @@ export const CreateAudienceSync = graphql(`
       }
       ... on Error { message code }
       ... on ValidationError { field issues { field message } }
+      ... on NotFoundError { field }
     }
   }
 `);
@@ -71,6 +107,7 @@ export const UpdateAudienceSync = graphql(`
       ... on UpdateAudienceSyncSuccess { audienceSync { id mode status schedule { cron timezone cadenceHours } } }
       ... on Error { message code }
       ... on ValidationError { field }
+      ... on NotFoundError { field }
     }
   }
 `);
@@ -81,6 +118,8 @@ export const DeleteAudienceSync = graphql(`
       __typename
       ... on DeleteAudienceSyncSuccess { deletedId }
       ... on Error { message code }
+      ... on ValidationError { field }
+      ... on NotFoundError { field }
     }
   }
 `);
@@ -95,6 +134,8 @@ export const TriggerAudienceSync = graphql(`
         syncRun { id status trigger dryRun }
       }
       ... on Error { message code }
+      ... on ValidationError { field }
+      ... on NotFoundError { field }
     }
   }
 `);
@@ -138,5 +179,11 @@ export const ListAudienceSyncs = graphql(`
     audienceSyncs(first: 50, status: $status, audienceId: $audienceId, destinationId: $destinationId) {
       edges { node { id name status } }
     }
+  }
+`);
+
+export const NodeById = graphql(`
+  query NodeById($id: ID!) {
+    node(id: $id) { __typename id }
   }
 `);

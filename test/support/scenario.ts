@@ -3,7 +3,13 @@ import { expect } from 'vitest';
 import type { ExecutionResult } from 'graphql';
 import { startFakeMeta, type FakeMeta } from '../fakes/meta-server.js';
 import type { TestGateway } from './gateway.js';
-import { AddAudienceMembers, CreateAudience, CreateAudienceSync, CreateDestination } from './operations.js';
+import {
+  AddAudienceMembers,
+  CreateAudience,
+  CreateAudienceSync,
+  CreateDestination,
+  RemoveAudienceMembers,
+} from './operations.js';
 
 export const META_TOKEN = 'EAAB-test-token-1234';
 
@@ -60,18 +66,26 @@ export async function createAudienceWith(gateway: TestGateway, emails: string[],
 
 export async function createSync(
   gateway: TestGateway,
-  input: { audienceId: string; destinationId: string; mode?: 'MIRROR' | 'ADD' | 'REMOVE' | 'UPSERT'; cadenceHours?: number },
+  input: {
+    audienceId: string;
+    destinationId: string;
+    mode?: 'MIRROR' | 'ADD' | 'REMOVE' | 'UPSERT';
+    cadenceHours?: number;
+    fieldMapping?: { sourceField: string; destinationField: string }[];
+    platformAudienceName?: string;
+    platformAudienceId?: string;
+  },
+  apiKey?: string,
 ) {
+  const { mode, cadenceHours, ...rest } = input;
   const result = dataOf(
-    await gateway.execute(CreateAudienceSync, {
-      input: {
-        name: 'Buyers to Meta',
-        audienceId: input.audienceId,
-        destinationId: input.destinationId,
-        mode: input.mode ?? 'MIRROR',
-        schedule: { cadenceHours: input.cadenceHours ?? 0 },
+    await gateway.execute(
+      CreateAudienceSync,
+      {
+        input: { name: 'Buyers to Meta', mode: mode ?? 'MIRROR', schedule: { cadenceHours: cadenceHours ?? 0 }, ...rest },
       },
-    }),
+      { apiKey },
+    ),
   );
   return expectType(result.createAudienceSync, 'CreateAudienceSyncSuccess').audienceSync;
 }
@@ -92,3 +106,16 @@ export function heldEmails(fake: FakeMeta): string[] {
 }
 
 export const hashedEmails = (emails: string[]) => emails.map((email) => sha256(email.trim().toLowerCase())).sort();
+
+/** Removes then adds members of an audience by email, checking each change took effect. */
+export async function changeMembers(
+  gateway: TestGateway,
+  audienceId: string,
+  change: { add: string[]; remove: string[] },
+) {
+  const toMembers = (emails: string[]) => emails.map((email) => ({ email }));
+  const removed = dataOf(await gateway.execute(RemoveAudienceMembers, { audienceId, members: toMembers(change.remove) }));
+  expect(expectType(removed.removeAudienceMembers, 'RemoveAudienceMembersSuccess').removed).toBe(change.remove.length);
+  const added = dataOf(await gateway.execute(AddAudienceMembers, { audienceId, members: toMembers(change.add) }));
+  expect(expectType(added.addAudienceMembers, 'AddAudienceMembersSuccess').added).toBe(change.add.length);
+}

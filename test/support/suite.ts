@@ -1,0 +1,41 @@
+import { afterAll, afterEach, beforeAll } from 'vitest';
+import { startFakeMeta, type FakeMeta } from '../fakes/meta-server.js';
+import { startTestGateway, type TestGateway } from './gateway.js';
+import { META_TOKEN, metaSyncScenario } from './scenario.js';
+
+/**
+ * Gives a test file its gateway, started before its tests and stopped after them. The fake Meta
+ * servers a test opens through the suite close when it ends; with `reset`, the data goes too.
+ */
+export function useGatewaySuite(options: { reset?: boolean } = {}) {
+  let gateway: TestGateway | undefined;
+  const fakes: FakeMeta[] = [];
+  beforeAll(async () => {
+    gateway = await startTestGateway();
+  });
+  afterEach(async () => {
+    await Promise.all(fakes.splice(0).map((fake) => fake.close()));
+    if (options.reset) await gateway!.reset();
+  });
+  afterAll(async () => {
+    await gateway?.stop();
+  });
+
+  const suite = {
+    get gateway(): TestGateway {
+      if (!gateway) throw new Error('The gateway starts in beforeAll: use it inside tests');
+      return gateway;
+    },
+    async fakeMeta(): Promise<FakeMeta> {
+      const fake = await startFakeMeta({ accessToken: META_TOKEN });
+      fakes.push(fake);
+      return fake;
+    },
+    async metaSyncScenario(emails: string[], mode?: 'MIRROR' | 'ADD') {
+      const scenario = await metaSyncScenario(suite.gateway, emails, mode);
+      fakes.push(scenario.fake);
+      return scenario;
+    },
+  };
+  return suite;
+}
