@@ -1,9 +1,17 @@
+import { GraphQLError } from 'graphql';
 import type { z } from 'zod';
 import { builder } from './builder.js';
 
-/** Every typed error a mutation can return implements the `Error` interface. */
-export abstract class DomainError extends Error {
-  abstract readonly code: string;
+/** Every typed error a mutation can return implements the `Error` interface. They are also
+ * GraphQLErrors: thrown where no result union catches them (query and subscription arguments),
+ * they reach the caller with their message and code instead of being masked as internal errors. */
+export abstract class DomainError extends GraphQLError {
+  constructor(
+    message: string,
+    readonly code: string,
+  ) {
+    super(message, { extensions: { code } });
+  }
 }
 
 export interface FieldIssue {
@@ -13,9 +21,8 @@ export interface FieldIssue {
 }
 
 export class ValidationError extends DomainError {
-  readonly code = 'VALIDATION_FAILED';
   constructor(readonly issues: FieldIssue[]) {
-    super(issues.map((issue) => `${issue.field}: ${issue.message}`).join('; '));
+    super(issues.map((issue) => `${issue.field}: ${issue.message}`).join('; '), 'VALIDATION_FAILED');
   }
 
   static of(field: string, message: string): ValidationError {
@@ -24,17 +31,18 @@ export class ValidationError extends DomainError {
 }
 
 export class NotFoundError extends DomainError {
-  readonly code = 'NOT_FOUND';
   constructor(
     readonly field: string,
     what: string,
   ) {
-    super(`No ${what} with this id exists in your workspace`);
+    super(`No ${what} with this id exists in your workspace`, 'NOT_FOUND');
   }
 }
 
 export class ConflictError extends DomainError {
-  readonly code = 'CONFLICT';
+  constructor(message: string) {
+    super(message, 'CONFLICT');
+  }
 }
 
 /** Parses mutation input with a zod schema, turning every issue into a field-level error. */
@@ -92,6 +100,3 @@ builder.objectType(ConflictError, {
   description: 'The change conflicts with existing data (for example a second sync of one audience to one destination).',
   interfaces: [ErrorInterface],
 });
-
-/** The error types every mutation declares. */
-export const mutationErrors = { types: [ValidationError, NotFoundError, ConflictError] };

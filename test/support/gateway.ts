@@ -104,7 +104,15 @@ export async function startTestGateway(): Promise<TestGateway> {
     },
     createWorkspace,
     async reset() {
-      await db().$executeRawUnsafe('TRUNCATE workspace, agenda_jobs CASCADE');
+      // A run still finishing in the worker can deadlock with the truncation: try again.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await db().$executeRawUnsafe('TRUNCATE workspace, agenda_jobs CASCADE');
+          break;
+        } catch (error) {
+          if (attempt >= 5 || !String(error).includes('deadlock detected')) throw error;
+        }
+      }
       main = await createWorkspace();
     },
     async stop() {
