@@ -16,6 +16,7 @@ import { applyMigrations } from './migrations.js';
 import { closeEventBus, openEventBus } from './pubsub.js';
 import type { Context } from './schema/context.js';
 import { schema } from './schema/index.js';
+import { DEFAULT_RETRY_POLICY } from './sync/platform-retry.js';
 import { loadSecretBox } from './secrets.js';
 
 /** How long shutdown waits for running sync batches before handing their jobs back. */
@@ -88,7 +89,16 @@ export async function startApp(config: Config): Promise<App> {
       pollIntervalMs: config.JOB_POLL_INTERVAL_MS,
     });
     stops.push(() => closeScheduler(DRAIN_TIMEOUT_MS));
-    if (config.ROLES.includes('worker')) defineAudienceSyncJobs(agenda, { concurrency: WORKER_CONCURRENCY });
+    if (config.ROLES.includes('worker')) {
+      defineAudienceSyncJobs(agenda, {
+        concurrency: WORKER_CONCURRENCY,
+        retryPolicy: {
+          ...DEFAULT_RETRY_POLICY,
+          retries: config.PLATFORM_RETRIES,
+          minBackoffMs: config.PLATFORM_RETRY_MIN_MS,
+        },
+      });
+    }
     await agenda.start();
 
     if (!config.ROLES.includes('gateway')) return { url: '', yoga: null, stop };

@@ -23,6 +23,9 @@ const configSchema = z.object({
     .pipe(z.array(z.enum(['gateway', 'worker'])).min(1)),
   /** How often the worker polls for due jobs when database notifications are unavailable (ms). */
   JOB_POLL_INTERVAL_MS: z.coerce.number().int().min(50).max(60_000).default(1000),
+  /** Retries of a throttled or transiently failing platform call, and the first backoff delay (it doubles). */
+  PLATFORM_RETRIES: z.coerce.number().int().min(0).max(20).default(6),
+  PLATFORM_RETRY_MIN_MS: z.coerce.number().int().min(1).max(60_000).default(1000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   NODE_ENV: z.string().default('development'),
 });

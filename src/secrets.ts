@@ -55,7 +55,8 @@ async function readOrCreateKey(secretsKey: string | undefined, dataDir: string):
   return new SecretBox(key);
 }
 
-/** A hint that lets a person recognise a secret without revealing it: its last 4 characters. */
+/** A hint that lets a person recognise a secret without revealing it: its last 4 characters, and
+ * nothing at all of a secret too short for 4 characters to be a small part of it. */
 export function secretHint(secret: string): string {
-  return `…${secret.slice(-4)}`;
+  return secret.length >= 16 ? `…${secret.slice(-4)}` : '…';
 }

@@ -77,7 +77,14 @@ export interface DestinationConnector {
 export class DestinationError extends Error {
   constructor(
     message: string,
-    readonly details: { platform: Platform; status?: number; code?: number | string; retryable: boolean },
+    readonly details: {
+      platform: Platform;
+      status?: number;
+      code?: number | string;
+      retryable: boolean;
+      /** How long the platform asked us to wait before trying again (throttling), when it said. */
+      retryAfterMs?: number;
+    },
   ) {
     super(message);
     this.name = 'DestinationError';

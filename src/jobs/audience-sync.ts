@@ -2,6 +2,7 @@ import type { Agenda, Job } from 'agenda';
 import { logger } from '../logger.js';
 import { requestSyncRun } from '../sync/request-run.js';
 import { executeSyncRun } from '../sync/execute-run.js';
+import type { RetryPolicy } from '../sync/platform-retry.js';
 import { scheduler } from './scheduler.js';
 
 export const RUN_SYNC_JOB = 'audience-sync.run';
@@ -17,13 +18,19 @@ interface ScheduledJobData {
 }
 
 /** Worker side: runs queued sync runs, and turns schedule occurrences into runs. */
-export function defineAudienceSyncJobs(agenda: Agenda, options: { concurrency: number }): void {
+export function defineAudienceSyncJobs(
+  agenda: Agenda,
+  options: { concurrency: number; retryPolicy: RetryPolicy },
+): void {
   agenda.define<RunJobData>(
     RUN_SYNC_JOB,
     async (job: Job<RunJobData>) => {
       // Extends the job's lock while the run makes progress; a killed worker's run is picked up
       // again once the lock lapses, and resumes from the state it had committed.
-      const execution = await executeSyncRun(job.attrs.data.runId, { heartbeat: () => job.touch() });
+      const execution = await executeSyncRun(job.attrs.data.runId, {
+        heartbeat: () => job.touch(),
+        retryPolicy: options.retryPolicy,
+      });
       // Another run of the same sync holds it: come back once it has had time to finish.
       if (execution === 'busy') {
         await scheduler().schedule(new Date(Date.now() + BUSY_RETRY_MS), RUN_SYNC_JOB, job.attrs.data);

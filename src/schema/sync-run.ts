@@ -52,6 +52,11 @@ export const SyncRunRef = builder.prismaNode('SyncRun', {
       description: 'Members skipped or rejected because their identifiers are unusable.',
     }),
     totalMembers: t.expose('totalMembers', { type: 'NonNegativeInt', description: 'Members in the audience when the run computed its changes.' }),
+    waitedSeconds: t.float({
+      description: 'Seconds spent waiting on the platform: throttling pauses it asked for, and retry backoff.',
+      select: { waitedMs: true },
+      resolve: (run) => run.waitedMs / 1000,
+    }),
     startedAt: t.expose('startedAt', { type: 'DateTime', nullable: true, description: 'When a worker started the run.' }),
     finishedAt: t.expose('finishedAt', { type: 'DateTime', nullable: true, description: 'When the run ended.' }),
     errorMessage: t.exposeString('errorMessage', { nullable: true, description: 'Why the run failed, in plain words.' }),

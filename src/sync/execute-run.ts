@@ -5,20 +5,23 @@ import {
   type BatchOutcome,
   type DestinationConnector,
   type EncodedMember,
+  type UploadSession,
   type FieldMapping,
 } from '../destinations/destination.js';
 import { MissingCredentialsError, connectorFor } from '../destinations/registry.js';
 import type { AudienceSync, Destination, Prisma, SyncRun } from '../generated/prisma/client.js';
 import { logger } from '../logger.js';
 import { countMembershipDiff, readMembersToAdd, readMembersToRemove, type DiffCounts } from './membership-diff.js';
+import { callWithRetries, type RetryPolicy } from './platform-retry.js';
 import { publishRunUpdated, publishTaskUpdated } from './run-events.js';
 
 /** How long a running run's claim lasts without a heartbeat before another worker may resume it. */
 const LEASE_SECONDS = 60;
 
-export interface RunHooks {
+export interface RunOptions {
   /** Called after every batch: keeps the job's lock alive. */
   heartbeat(): Promise<unknown>;
+  retryPolicy: RetryPolicy;
 }
 
 /** `busy`: another run of the same sync holds it; try again shortly. */
@@ -31,7 +34,7 @@ type ClaimedRun = SyncRun & { sync: AudienceSync & { destination: Destination } 
  * at-least-once): a finished run is skipped, a run whose worker died is resumed, and each batch's
  * state is committed only after the destination accepted it, so a resumed run converges exactly.
  */
-export async function executeSyncRun(runId: string, hooks: RunHooks): Promise<RunExecution> {
+export async function executeSyncRun(runId: string, options: RunOptions): Promise<RunExecution> {
   const claim = await claimRun(runId);
   if (claim === 'busy' || claim === 'skipped') return claim;
   const run = claim;
@@ -42,7 +45,7 @@ export async function executeSyncRun(runId: string, hooks: RunHooks): Promise<Ru
       await finishRun(run, 'CANCELLED', { errorMessage: 'The sync was deleted before this run started' });
       return 'finished';
     }
-    const counts = await syncMembers(run, hooks);
+    const counts = await syncMembers(run, options);
     await finishRun(run, 'SUCCEEDED', { counts });
   } catch (error) {
     await finishRun(run, 'FAILED', describeFailure(run, error));
@@ -80,11 +83,11 @@ interface RunContext {
   mapping: FieldMapping[];
   platformAudienceId: string;
   plan: DiffCounts;
-  hooks: RunHooks;
+  options: RunOptions;
   done: number;
 }
 
-async function syncMembers(run: ClaimedRun, hooks: RunHooks): Promise<DiffCounts> {
+async function syncMembers(run: ClaimedRun, options: RunOptions): Promise<DiffCounts> {
   const { sync } = run;
   await updateProgress(run, { phase: 'preparing' });
   const connector = connectorFor(sync.destination);
@@ -104,72 +107,134 @@ async function syncMembers(run: ClaimedRun, hooks: RunHooks): Promise<DiffCounts
     return plan;
   }
 
-  const platformAudienceId = await connector.ensureAudience({
-    platformAudienceId: sync.platformAudienceId,
-    name: sync.platformAudienceName ?? sync.name,
-  });
+  const platformAudienceId = await callPlatform(run, options.retryPolicy, () =>
+    connector.ensureAudience({
+      platformAudienceId: sync.platformAudienceId,
+      name: sync.platformAudienceName ?? sync.name,
+    }),
+  );
   if (platformAudienceId !== sync.platformAudienceId) {
     await db().audienceSync.update({ where: { id: sync.id }, data: { platformAudienceId } });
   }
 
-  const context: RunContext = { run, connector, mapping, platformAudienceId, plan, hooks, done: 0 };
+  const context: RunContext = { run, connector, mapping, platformAudienceId, plan, options, done: 0 };
   if (plan.toAdd > 0) await sendAdds(context);
   if (plan.toRemove > 0) await sendRemoves(context);
   return plan;
 }
 
-async function sendAdds(context: RunContext): Promise<void> {
-  const { run, connector, mapping, plan } = context;
-  const session = uploadSession(plan.toAdd);
-  let after = 0n;
-  for (;;) {
-    const rows = await readMembersToAdd(db(), run.sync.audienceId, run.syncId, after, connector.maxBatchSize);
-    if (rows.length === 0) return;
-    after = rows.at(-1)!.id;
-    const members: EncodedMember[] = [];
-    for (const row of rows) {
+function sendAdds(context: RunContext): Promise<void> {
+  const { run, connector, mapping } = context;
+  return upload(context, {
+    phase: 'adding',
+    total: context.plan.toAdd,
+    readPage: (after) => readMembersToAdd(db(), run.sync.audienceId, run.syncId, after, connector.maxBatchSize),
+    keyOf: (row) => row.id,
+    encode: (row) => {
       const identifiers = connector.encode(row, mapping);
-      if (identifiers) members.push({ contactId: row.id, identifiers });
-    }
-    const unusable = rows.length - members.length;
-    const outcome = members.length > 0 ? await connector.addMembers(context.platformAudienceId, members, session.next(context.done + rows.length >= plan.toAdd)) : NOTHING_SENT;
-    context.done += rows.length;
-    await db().$transaction([
+      return identifiers ? { contactId: row.id, identifiers } : null;
+    },
+    send: (members, session) => connector.addMembers(context.platformAudienceId, members, session),
+    commit: (members, outcome) => [
       db().$executeRaw`
         INSERT INTO synced_member (sync_id, contact_id, identifiers)
         SELECT ${run.syncId}::uuid, contact_id, identifiers
         FROM unnest(${members.map((member) => member.contactId)}::bigint[],
                     ${members.map((member) => JSON.stringify(member.identifiers))}::jsonb[]) AS t(contact_id, identifiers)
         ON CONFLICT (sync_id, contact_id) DO UPDATE SET identifiers = EXCLUDED.identifiers, synced_at = now()`,
-      progressUpdate(context, { added: members.length - outcome.invalid, invalid: unusable + outcome.invalid }, 'adding'),
-    ]);
-    await afterBatch(context);
-  }
+      progressUpdate(context, { added: members.length - outcome.invalid, invalid: outcome.invalid }, 'adding'),
+    ],
+  });
 }
 
-async function sendRemoves(context: RunContext): Promise<void> {
-  const { run, connector, plan } = context;
-  const session = uploadSession(plan.toRemove);
-  let after = 0n;
-  let removed = 0;
-  for (;;) {
-    const rows = await readMembersToRemove(db(), run.sync.audienceId, run.syncId, after, connector.maxBatchSize);
-    if (rows.length === 0) return;
-    after = rows.at(-1)!.contactId;
-    removed += rows.length;
-    const outcome = await connector.removeMembers(context.platformAudienceId, rows, session.next(removed >= plan.toRemove));
-    context.done += rows.length;
-    await db().$transaction([
+function sendRemoves(context: RunContext): Promise<void> {
+  const { run, connector } = context;
+  return upload(context, {
+    phase: 'removing',
+    total: context.plan.toRemove,
+    readPage: (after) => readMembersToRemove(db(), run.sync.audienceId, run.syncId, after, connector.maxBatchSize),
+    keyOf: (row) => row.contactId,
+    encode: (row) => row,
+    send: (members, session) => connector.removeMembers(context.platformAudienceId, members, session),
+    commit: (members, outcome) => [
       db().$executeRaw`
         DELETE FROM synced_member
-        WHERE sync_id = ${run.syncId}::uuid AND contact_id = ANY(${rows.map((row) => row.contactId)}::bigint[])`,
-      progressUpdate(context, { removed: rows.length - outcome.invalid, invalid: outcome.invalid }, 'removing'),
+        WHERE sync_id = ${run.syncId}::uuid AND contact_id = ANY(${members.map((member) => member.contactId)}::bigint[])`,
+      progressUpdate(context, { removed: members.length - outcome.invalid, invalid: outcome.invalid }, 'removing'),
+    ],
+  });
+}
+
+interface UploadSteps<Row> {
+  phase: 'adding' | 'removing';
+  /** Members the plan expects, for the platform's upload session. */
+  total: number;
+  readPage(after: bigint): Promise<Row[]>;
+  keyOf(row: Row): bigint;
+  /** Null for a member none of whose mapped identifiers is usable: it is counted invalid, not sent. */
+  encode(row: Row): EncodedMember | null;
+  send(members: EncodedMember[], session: UploadSession): Promise<BatchOutcome>;
+  /** The statements that record an accepted batch; they commit together. */
+  commit(members: EncodedMember[], outcome: BatchOutcome): Prisma.PrismaPromise<unknown>[];
+}
+
+/**
+ * Sends one side of the diff in full batches. One page is read ahead, so each batch knows whether
+ * it is the upload's last; each accepted batch commits its state and counters in one transaction.
+ */
+async function upload<Row>(context: RunContext, steps: UploadSteps<Row>): Promise<void> {
+  const batchSize = context.connector.maxBatchSize;
+  const session = uploadSession(steps.total);
+  const pending: EncodedMember[] = [];
+  let after = 0n;
+  let exhausted = false;
+  let unusable = 0;
+
+  const readAhead = async () => {
+    while (!exhausted && pending.length < batchSize) {
+      const rows = await steps.readPage(after);
+      if (rows.length === 0) {
+        exhausted = true;
+        break;
+      }
+      after = steps.keyOf(rows.at(-1)!);
+      for (const row of rows) {
+        const member = steps.encode(row);
+        if (member) pending.push(member);
+        else unusable++;
+      }
+    }
+  };
+
+  await readAhead();
+  while (pending.length > 0) {
+    const batch = pending.splice(0, batchSize);
+    await readAhead();
+    // A retried batch is the same batch to the platform: same place in the upload session.
+    const place = session.next(pending.length === 0);
+    const outcome = await callPlatform(context.run, context.options.retryPolicy, () => steps.send(batch, place));
+    context.done += batch.length + unusable;
+    await db().$transaction([
+      ...steps.commit(batch, outcome),
+      progressUpdate(context, { invalid: unusable }, steps.phase),
     ]);
+    unusable = 0;
     await afterBatch(context);
+  }
+  if (unusable > 0) {
+    context.done += unusable;
+    await progressUpdate(context, { invalid: unusable }, steps.phase);
   }
 }
 
-const NOTHING_SENT: BatchOutcome = { received: 0, invalid: 0, invalidSamples: [] };
+/** A platform call with retries; pauses are recorded on the run and shown live as phase `waiting`. */
+function callPlatform<T>(run: SyncRun, policy: RetryPolicy, call: () => Promise<T>): Promise<T> {
+  return callWithRetries(call, {
+    policy,
+    onRetry: () => updateProgress(run, { phase: 'waiting' }),
+    onWaited: (ms) => db().$executeRaw`UPDATE sync_run SET waited_ms = waited_ms + ${ms} WHERE id = ${run.id}::uuid`,
+  });
+}
 
 /** One upload (a run's adds or its removes) as the platform sees it: a fresh id per execution, so
  * a resumed run never reuses a half-finished session. */
@@ -177,14 +242,14 @@ function uploadSession(estimatedTotal: number) {
   const id = randomUUID();
   let batchSeq = 0;
   return {
-    next: (lastBatch: boolean) => ({ id, batchSeq: ++batchSeq, lastBatch, estimatedTotal }),
+    next: (lastBatch: boolean): UploadSession => ({ id, batchSeq: ++batchSeq, lastBatch, estimatedTotal }),
   };
 }
 
 /** The counters update committed with a batch's state, so counts stay exact across crashes. */
 function progressUpdate(
   context: RunContext,
-  delta: { added?: number; removed?: number; invalid: number },
+  delta: { added?: number; removed?: number; invalid?: number },
   phase: string,
 ) {
   const planned = context.plan.toAdd + context.plan.toRemove;
@@ -193,7 +258,7 @@ function progressUpdate(
     UPDATE sync_run
     SET members_added = members_added + ${delta.added ?? 0},
         members_removed = members_removed + ${delta.removed ?? 0},
-        members_invalid = members_invalid + ${delta.invalid},
+        members_invalid = members_invalid + ${delta.invalid ?? 0},
         phase = ${phase}, progress = ${progress},
         lease_expires_at = now() + make_interval(secs => ${LEASE_SECONDS})
     WHERE id = ${context.run.id}::uuid`;
@@ -201,7 +266,7 @@ function progressUpdate(
 
 async function afterBatch(context: RunContext): Promise<void> {
   publishRunUpdated(context.run);
-  await context.hooks.heartbeat();
+  await context.options.heartbeat();
 }
 
 async function updateProgress(

@@ -87,7 +87,7 @@ const FAILURES: Record<FakeMetaFailure, () => GraphReply> = {
         }),
       },
     }).toReply(),
-  'http-429': () => ({ status: 429, body: 'Too Many Requests' }),
+  'http-429': () => ({ status: 429, body: 'Too Many Requests', headers: { 'retry-after': '1' } }),
   'server-error': () => ({
     status: 500,
     body: { error: { message: 'An unexpected error has occurred.', type: 'OAuthException', code: 2, is_transient: true } },

@@ -50,6 +50,8 @@ export async function startTestGateway(): Promise<TestGateway> {
       PORT: '0',
       SECRETS_KEY: randomBytes(32).toString('base64'),
       JOB_POLL_INTERVAL_MS: '200',
+      PLATFORM_RETRIES: '3',
+      PLATFORM_RETRY_MIN_MS: '20',
       LOG_LEVEL: 'silent',
       NODE_ENV: 'test',
     }),

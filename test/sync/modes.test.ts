@@ -172,6 +172,29 @@ test('12,500 members go in two uploads of one session: 10,000 rows then 2,500', 
   expect(heldEmails(fake)).toEqual(hashedEmails(emails));
 }, 60_000);
 
+test('the upload ends with last_batch_flag even when its final members have nothing to send', async () => {
+  const emails = Array.from({ length: 10_000 }, (_, i) => `member${i}@example.com`);
+  const { fake, audience, sync } = await suite.metaSyncScenario([]);
+  // The sync maps emails only; members added last have a phone and no email, so nothing of theirs is sent.
+  const members = [...emails.map((email) => ({ email })), ...['+14155550101', '+14155550102'].map((phone) => ({ phone }))];
+  for (let start = 0; start < members.length; start += 5_000) {
+    const added = dataOf(
+      await suite.gateway.execute(AddAudienceMembers, { audienceId: audience.id, members: members.slice(start, start + 5_000) }),
+    );
+    expectType(added.addAudienceMembers, 'AddAudienceMembersSuccess');
+  }
+  await suite.gateway.execute(UpdateAudienceSync, {
+    id: sync.id,
+    input: { fieldMapping: [{ sourceField: 'email', destinationField: 'EMAIL' }] },
+  });
+
+  const { run, uploads } = await runAndRecord(fake, sync.id);
+  expect(run).toMatchObject({ membersAdded: 10_000, membersInvalid: 2, progress: 1 });
+  expect(uploads.map(({ rows, session }) => [rows.length, session.batch_seq, session.last_batch_flag])).toEqual([
+    [10_000, 1, true],
+  ]);
+}, 60_000);
+
 test('a dry run counts what it would send, sends nothing and leaves the synced state alone', async () => {
   const { fake, audience, sync } = await suite.metaSyncScenario(STARTING);
 

@@ -118,8 +118,15 @@ function toDestinationError(response: Response, body: unknown, accessToken: stri
   const error = graphErrorSchema.safeParse(body).data?.error;
   const status = response.status;
   const code = error?.code;
-  const fail = (message: string, retryable: boolean) =>
-    new DestinationError(message, { platform: Platform.META, status, code, retryable });
+  const retryAfterSeconds = Number(response.headers.get('retry-after'));
+  const fail = (message: string, retryable: boolean, retryAfterMs?: number) =>
+    new DestinationError(message, {
+      platform: Platform.META,
+      status,
+      code,
+      retryable,
+      ...(retryAfterMs ? { retryAfterMs } : {}),
+    });
 
   if (code === 190) {
     return fail('Meta rejected the access token: it has expired or is invalid — reconnect the destination', false);
@@ -134,7 +141,8 @@ function toDestinationError(response: Response, body: unknown, accessToken: stri
   if (status === 429 || (code !== undefined && THROTTLE_CODES.has(code))) {
     const minutes = minutesUntilAccessRegained(response.headers.get('x-business-use-case-usage'));
     const hint = minutes > 0 ? ` (Meta expects access back in about ${minutes} minutes)` : '';
-    return fail(`Meta is rate-limiting this ad account; the sync will retry later${hint}`, true);
+    const retryAfterMs = minutes > 0 ? minutes * 60_000 : retryAfterSeconds > 0 ? retryAfterSeconds * 1000 : undefined;
+    return fail(`Meta is rate-limiting this ad account; the sync will retry later${hint}`, true, retryAfterMs);
   }
   if (code === AUDIENCE_DELETED_CODE || error?.error_subcode === AUDIENCE_DELETED_CODE) {
     return fail('The Meta audience was deleted — pick or create another audience for this sync', false);
