@@ -66,6 +66,9 @@ export interface DestinationConnector {
   readonly destinationFields: readonly string[];
   /** Normalizes and hashes the mapped fields of a contact; `null` when none is usable. */
   encode(contact: ContactIdentity, mapping: readonly FieldMapping[]): EncodedIdentifiers | null;
+  /** Checks the credentials and that the account (or URL) is reachable and usable, without
+   * changing anything; returns what was checked, in words for the user. Throws DestinationError. */
+  checkAccess(): Promise<string>;
   /** Returns the platform audience id, creating the audience when there is none yet. */
   ensureAudience(audience: AudienceRef): Promise<string>;
   addMembers(platformAudienceId: string, members: EncodedMember[], session: UploadSession): Promise<BatchOutcome>;

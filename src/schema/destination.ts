@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { db } from '../db.js';
-import { platformSpec } from '../destinations/registry.js';
+import { DestinationError } from '../destinations/destination.js';
+import { MissingCredentialsError, connectorFor, platformSpec } from '../destinations/registry.js';
 import { Platform } from '../generated/prisma/enums.js';
 import { secretBox, secretHint } from '../secrets.js';
 import { builder } from './builder.js';
@@ -186,6 +187,50 @@ builder.mutationField('deleteDestination', (t) =>
         await tx.destination.update({ where: { id: existing.id }, data: { deletedAt: new Date() } });
       });
       return { deletedId: String(id) };
+    },
+  }),
+);
+
+const TestDestinationSuccess = builder
+  .objectRef<{ destinationId: string; ok: boolean; message: string; retryable: boolean }>('TestDestinationSuccess')
+  .implement({
+    description: 'The outcome of checking a destination: whether it can be used, and if not, what is wrong.',
+    fields: (t) => ({
+      destination: t.prismaField({
+        type: 'Destination',
+        description: 'The destination checked.',
+        resolve: (query, result) => db().destination.findUniqueOrThrow({ ...query, where: { id: result.destinationId } }),
+      }),
+      ok: t.exposeBoolean('ok', { description: 'True when the credentials work and the account is usable.' }),
+      message: t.exposeString('message', { description: 'What was checked, or what is wrong and how to fix it.' }),
+      retryable: t.exposeBoolean('retryable', {
+        description: 'True when the problem looks temporary (the platform is down or throttling): try again later.',
+      }),
+    }),
+  });
+
+builder.mutationField('testDestination', (t) =>
+  t.field({
+    type: TestDestinationSuccess,
+    description: 'Checks the credentials and reachability of a destination without changing anything on it.',
+    authScopes: { write: true },
+    errors: { types: [ValidationError, NotFoundError], directResult: true },
+    args: { id: t.arg.id({ required: true, description: 'The destination to check.' }) },
+    resolve: async (_root, { id }, context) => {
+      const destination = await db().destination.findFirst({
+        where: { id: parseGlobalId(id, 'Destination', 'id'), workspaceId: context.viewer!.workspaceId, deletedAt: null },
+      });
+      if (!destination) throw new NotFoundError('id', 'destination');
+      const result = { destinationId: destination.id, ok: false, retryable: false };
+      try {
+        return { ...result, ok: true, message: await connectorFor(destination).checkAccess() };
+      } catch (error) {
+        if (error instanceof DestinationError) {
+          return { ...result, message: error.message, retryable: error.details.retryable };
+        }
+        if (error instanceof MissingCredentialsError) return { ...result, message: error.message };
+        throw error;
+      }
     },
   }),
 );

@@ -22,6 +22,8 @@ export interface FakeMeta {
    * entry to make an audience exist. */
   audiences: Map<string, Set<string>>;
   requests: RecordedRequest[];
+  /** The ad account every act_… path names; set `status` to 2 to disable it. */
+  adAccount: { name: string; status: number };
   /** Answers the next `count` requests (only those `when` accepts, if given) with a canned failure. */
   failNext(kind: FakeMetaFailure, count?: number, when?: RequestFilter): void;
   /** Holds the answers to requests until `release()`: `waiting` resolves with the first request held,
@@ -159,6 +161,7 @@ export async function startFakeMeta(options: { accessToken: string }): Promise<F
   const sessions = new Map<string, number | null>();
   let gate: { opened: Promise<void>; release(): void; onRequest(request: RecordedRequest): void } | null = null;
   let nextAudienceId = 23850000000000001n;
+  const adAccount = { name: 'Fake ad account', status: 1 };
 
   function createAudience(body: Record<string, unknown>): GraphReply {
     const { name, subtype, customer_file_source } = body;
@@ -228,12 +231,35 @@ export async function startFakeMeta(options: { accessToken: string }): Promise<F
     };
   }
 
+  /** GET of an ad account, the one read the gateway makes: fields go in the query string. */
+  function readObject(req: IncomingMessage, url: URL): GraphReply {
+    if (req.headers.authorization !== `Bearer ${options.accessToken}`) {
+      throw new GraphError('Invalid OAuth access token - Cannot parse access token', 190, {
+        headers: INVALID_TOKEN_HEADERS,
+      });
+    }
+    const account = /^\/v\d+\.\d+\/act_(\d+)$/.exec(url.pathname);
+    if (!account?.[1]) {
+      throw new GraphError(`Unsupported get request to ${url.pathname}`, 100, { type: 'GraphMethodException' });
+    }
+    const fields = (url.searchParams.get('fields') ?? 'id').split(',');
+    const known: Record<string, unknown> = {
+      id: `act_${account[1]}`,
+      name: adAccount.name,
+      account_status: adAccount.status,
+    };
+    const unknown = fields.filter((field) => !(field in known));
+    if (unknown.length > 0) throw new GraphError(`(#100) Tried accessing nonexisting field (${unknown[0]})`);
+    return { status: 200, body: Object.fromEntries(fields.map((field) => [field, known[field]])) };
+  }
+
   function route(req: IncomingMessage, body: unknown): GraphReply {
     const request = { method: req.method ?? '', url: req.url ?? '' };
     const failureIndex = pendingFailures.findIndex((failure) => failure.when?.(request) ?? true);
     if (failureIndex !== -1) return FAILURES[pendingFailures.splice(failureIndex, 1)[0]!.kind]();
 
     const url = new URL(req.url ?? '/', 'http://fake');
+    if (req.method === 'GET') return readObject(req, url);
     if (url.search !== '') {
       const names = [...url.searchParams.keys()].join(', ');
       throw new GraphError(`(#100) Send parameters in the JSON body, not the query string (got ${names})`);
@@ -305,6 +331,7 @@ export async function startFakeMeta(options: { accessToken: string }): Promise<F
     baseUrl: `http://127.0.0.1:${port}`,
     audiences,
     requests,
+    adAccount,
     failNext(kind, count = 1, when) {
       for (let i = 0; i < count; i++) pendingFailures.push({ kind, when });
     },
@@ -324,6 +351,7 @@ export async function startFakeMeta(options: { accessToken: string }): Promise<F
       };
     },
     close() {
+      if (!server.listening) return Promise.resolve();
       gate?.release();
       server.closeAllConnections();
       return new Promise((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())));

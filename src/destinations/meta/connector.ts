@@ -94,6 +94,10 @@ const businessUseCaseUsageSchema = z.record(
 
 const createdAudienceSchema = z.object({ id: z.string() });
 
+/** Meta's `account_status` of an ad account in good standing (2 disabled, 3 unsettled, 7 in review…). */
+const ACTIVE_AD_ACCOUNT = 1;
+const adAccountSchema = z.object({ name: z.string(), account_status: z.number() });
+
 const usersResponseSchema = z.object({
   num_received: z.number(),
   num_invalid_entries: z.number(),
@@ -165,14 +169,18 @@ export function createMetaConnector(config: MetaConfig, credentials: MetaCredent
   const graphUrl = `${config.baseUrl.replace(/\/+$/, '')}/${config.apiVersion}`;
   const adAccountPath = `act_${config.adAccountId.replace(/^act_/, '')}`;
 
-  async function callGraph(method: 'POST' | 'DELETE', path: string, body: unknown): Promise<unknown> {
+  /** Reads (GET, fields in the query string) or writes (payload in the JSON body, never the URL). */
+  async function callGraph(method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown): Promise<unknown> {
     let response: Response;
     let text: string;
     try {
       response = await fetch(`${graphUrl}/${path}`, {
         method,
-        headers: { authorization: `Bearer ${credentials.accessToken}`, 'content-type': 'application/json' },
-        body: JSON.stringify(body),
+        headers: {
+          authorization: `Bearer ${credentials.accessToken}`,
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        body: body === undefined ? undefined : JSON.stringify(body),
         signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
       });
       text = await response.text();
@@ -230,6 +238,20 @@ export function createMetaConnector(config: MetaConfig, credentials: MetaCredent
         if (value !== null) identifiers[destinationField] = value;
       }
       return Object.keys(identifiers).length > 0 ? identifiers : null;
+    },
+
+    async checkAccess() {
+      const json = await callGraph('GET', `${adAccountPath}?fields=name,account_status`);
+      const account = adAccountSchema.safeParse(json);
+      if (!account.success) throw unexpectedResponse();
+      const { name, account_status: status } = account.data;
+      if (status !== ACTIVE_AD_ACCOUNT) {
+        throw new DestinationError(
+          `The Meta ad account ${adAccountPath} (${name}) is not active (status ${status}): custom audiences cannot be updated until it is`,
+          { platform: Platform.META, retryable: false },
+        );
+      }
+      return `Meta ad account ${adAccountPath} (${name}) is active and the access token works`;
     },
 
     async ensureAudience({ platformAudienceId, name }) {
