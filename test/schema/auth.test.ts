@@ -22,6 +22,7 @@ import {
   CreateDestination,
   DeleteAudienceSync,
   DeleteDestination,
+  TestDestination,
   ListAudienceSyncs,
   ListDestinations,
   NodeById,
@@ -98,6 +99,7 @@ const mutations: Record<string, (apiKey: string | null) => Promise<ExecutionResu
     ),
   updateDestination: (apiKey) =>
     gateway.execute(UpdateDestination, { id: scenario.destination.id, input: { name: 'Renamed' } }, { apiKey }),
+  testDestination: (apiKey) => gateway.execute(TestDestination, { id: scenario.destination.id }, { apiKey }),
   deleteDestination: (apiKey) => gateway.execute(DeleteDestination, { id: scenario.unusedDestination.id }, { apiKey }),
   createAudience: (apiKey) => gateway.execute(CreateAudience, { input: { name: 'Leads' } }, { apiKey }),
   addAudienceMembers: (apiKey) =>

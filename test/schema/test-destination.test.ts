@@ -1,20 +1,9 @@
 import { expect, test } from 'vitest';
-import { graphql } from '../generated/gql.js';
-import { CreateDestination } from '../support/operations.js';
+import { CreateDestination, TestDestination } from '../support/operations.js';
 import { META_TOKEN, createMetaDestination, dataOf, expectType } from '../support/scenario.js';
 import { useGatewaySuite } from '../support/suite.js';
 
 const suite = useGatewaySuite({ reset: true });
-
-const TestDestination = graphql(`
-  mutation TestDestination($id: ID!) {
-    testDestination(id: $id) {
-      __typename
-      ... on TestDestinationSuccess { ok message retryable destination { id } }
-      ... on Error { code message }
-    }
-  }
-`);
 
 async function check(id: string) {
   const result = dataOf(await suite.gateway.execute(TestDestination, { id }));

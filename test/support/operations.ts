@@ -187,3 +187,13 @@ export const NodeById = graphql(`
     node(id: $id) { __typename id }
   }
 `);
+
+export const TestDestination = graphql(`
+  mutation TestDestination($id: ID!) {
+    testDestination(id: $id) {
+      __typename
+      ... on TestDestinationSuccess { ok message retryable destination { id } }
+      ... on Error { code message }
+    }
+  }
+`);
