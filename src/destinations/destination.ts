@@ -47,6 +47,10 @@ export interface BatchOutcome {
   /** Rows the platform rejected as invalid (they are not retried). */
   invalid: number;
   invalidSamples: string[];
+  /** Set when the platform refused the whole batch for a reason that is not the members' fault
+   * (Meta will not remove users when the audience would become too small). Nothing of the batch
+   * was applied: its members stay pending for a later run. The text says why, for the user. */
+  refused?: string;
 }
 
 export interface AudienceRef {

@@ -51,6 +51,15 @@ export const SyncRunRef = builder.prismaNode('SyncRun', {
       type: 'NonNegativeInt',
       description: 'Members skipped or rejected because their identifiers are unusable.',
     }),
+    membersRefused: t.expose('membersRefused', {
+      type: 'NonNegativeInt',
+      description:
+        'Members the platform refused to change as a whole (see `refusalReason`); they stay pending and later runs retry them.',
+    }),
+    refusalReason: t.exposeString('refusalReason', {
+      nullable: true,
+      description: 'Why the platform refused changes, e.g. Meta keeping an audience above its minimum size.',
+    }),
     totalMembers: t.expose('totalMembers', { type: 'NonNegativeInt', description: 'Members in the audience when the run computed its changes.' }),
     waitedSeconds: t.float({
       description: 'Seconds spent waiting on the platform: throttling pauses it asked for, and retry backoff.',

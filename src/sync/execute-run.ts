@@ -207,12 +207,20 @@ async function upload<Row>(context: RunContext, steps: UploadSteps<Row>): Promis
   };
 
   await readAhead();
+  let sent = 0;
   while (pending.length > 0) {
     const batch = pending.splice(0, batchSize);
     await readAhead();
     // A retried batch is the same batch to the platform: same place in the upload session.
     const place = session.next(pending.length === 0);
     const outcome = await callPlatform(context.run, context.options.retryPolicy, () => steps.send(batch, place));
+    if (outcome.refused) {
+      // The platform refuses this kind of change as a whole (not these members): the rest of the
+      // upload would be refused too. Everything left stays pending, and the run says why.
+      await refuseRest(context, Math.max(steps.total - sent, batch.length), outcome.refused);
+      return;
+    }
+    sent += batch.length;
     context.done += batch.length + unusable;
     await db().$transaction([
       ...steps.commit(batch, outcome),
@@ -225,6 +233,17 @@ async function upload<Row>(context: RunContext, steps: UploadSteps<Row>): Promis
     context.done += unusable;
     await progressUpdate(context, { invalid: unusable }, steps.phase);
   }
+}
+
+async function refuseRest(context: RunContext, refused: number, reason: string): Promise<void> {
+  context.done += refused;
+  await db().$transaction([
+    db().$executeRaw`
+      UPDATE sync_run SET members_refused = members_refused + ${refused}, refusal_reason = ${reason}
+      WHERE id = ${context.run.id}::uuid`,
+    progressUpdate(context, {}, 'removing'),
+  ]);
+  await afterBatch(context);
 }
 
 /** A platform call with retries; pauses are recorded on the run and shown live as phase `waiting`. */
@@ -334,6 +353,7 @@ async function finishRun(
         membersAdded: finished.membersAdded,
         membersRemoved: finished.membersRemoved,
         membersInvalid: finished.membersInvalid,
+        membersRefused: finished.membersRefused,
         totalMembers: finished.totalMembers,
         dryRun: finished.dryRun,
       },

@@ -352,6 +352,16 @@ describe('errors', () => {
     expect(error.message).toMatch(/Could not reach Meta/);
   });
 
+  it('reports removals refused because the audience would be too small as a refused batch, not a failure', async () => {
+    await connector.addMembers(AUDIENCE_ID, [emailMember(1n, 'a@example.com')], session());
+    meta.failNext('audience-too-small');
+    const outcome = await connector.removeMembers(AUDIENCE_ID, [emailMember(1n, 'a@example.com')], session({ id: 'removal' }));
+
+    expect(outcome.refused).toMatch(/too small/);
+    expect(outcome.received).toBe(0);
+    expect(meta.audiences.get(AUDIENCE_ID)).toEqual(new Set([`EMAIL:${sha256('a@example.com')}`]));
+  });
+
   it('reports an audience that does not exist as not retryable', async () => {
     const error = await rejection(connector.addMembers('999', [emailMember(1n, 'a@example.com')], session()));
 

@@ -2,7 +2,13 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 
 /** Canned failures the fake returns, in order, before looking at the request. */
-export type FakeMetaFailure = 'token-expired' | 'permission-denied' | 'throttle' | 'http-429' | 'server-error';
+export type FakeMetaFailure =
+  | 'token-expired'
+  | 'permission-denied'
+  | 'throttle'
+  | 'http-429'
+  | 'server-error'
+  | 'audience-too-small';
 
 /** Picks the requests a queued failure applies to. */
 export type RequestFilter = (request: { method: string; url: string }) => boolean;
@@ -89,6 +95,12 @@ const FAILURES: Record<FakeMetaFailure, () => GraphReply> = {
         }),
       },
     }).toReply(),
+  'audience-too-small': () =>
+    new GraphError(
+      'Audience Size too low: You cannot remove users from this audience because it will result in a low audience size.',
+      2650,
+      { subcode: 1870047 },
+    ).toReply(),
   'http-429': () => ({ status: 429, body: 'Too Many Requests', headers: { 'retry-after': '1' } }),
   'server-error': () => ({
     status: 500,

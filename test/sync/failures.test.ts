@@ -175,3 +175,20 @@ test('members without a usable identifier are counted invalid and do not fail th
   expect(heldEmails(fake)).toEqual(hashedEmails(EMAILS));
   expect(await readSync(suite.gateway, sync.id)).toMatchObject({ status: 'ACTIVE', statusError: null });
 });
+
+test('Meta refusing removals that would make the audience too small: adds still apply, the refusal is reported and retried later', async () => {
+  const { fake, audience, sync } = await suite.metaSyncScenario(EMAILS);
+  expect((await runSync(suite.gateway, sync.id)).run.status).toBe('SUCCEEDED');
+
+  await changeMembers(suite.gateway, audience.id, { add: ['new@example.com'], remove: ['ada@example.com', 'grace@example.com'] });
+  fake.failNext('audience-too-small', 1, (request) => request.method === 'DELETE');
+  const { run } = await runSync(suite.gateway, sync.id);
+  expect(run).toMatchObject({ status: 'SUCCEEDED', membersAdded: 1, membersRemoved: 0, membersRefused: 2 });
+  expect(run.refusalReason).toMatch(/too small/);
+  expect(heldEmails(fake)).toEqual(hashedEmails([...EMAILS, 'new@example.com']));
+
+  // Once Meta accepts, the next run removes exactly the refused members.
+  const retried = (await runSync(suite.gateway, sync.id)).run;
+  expect(retried).toMatchObject({ status: 'SUCCEEDED', membersAdded: 0, membersRemoved: 2, membersRefused: 0 });
+  expect(heldEmails(fake)).toEqual(hashedEmails(['linus@example.org', 'new@example.com']));
+});

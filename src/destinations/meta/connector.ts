@@ -29,6 +29,14 @@ const MAX_ROWS_PER_REQUEST = 10_000;
 const REQUEST_TIMEOUT_MS = 60_000;
 const THROTTLE_CODES = new Set([4, 17, 613, 80003]);
 const AUDIENCE_DELETED_CODE = 1487366;
+/** "Audience Size too low: You cannot remove users…": Meta keeps audiences above a minimum size. */
+const AUDIENCE_UPDATE_FAILED_CODE = 2650;
+const AUDIENCE_TOO_SMALL = /audience size too low|cannot remove users/i;
+/** Our code for that refusal, so the removal path can tell it from other failures. */
+const AUDIENCE_TOO_SMALL_REFUSAL = 'AUDIENCE_TOO_SMALL';
+const REMOVAL_REFUSED =
+  'Meta refused to remove these members: the audience would become too small (Meta keeps custom audiences ' +
+  'above about 100 people). They stay listed for removal and later runs try again; adds are not affected.';
 
 const normalizeName = (value: string) => value.normalize('NFC').toLowerCase().replace(/[^\p{L}\p{M}]/gu, '');
 
@@ -148,6 +156,14 @@ function toDestinationError(response: Response, body: unknown, accessToken: stri
     const retryAfterMs = minutes > 0 ? minutes * 60_000 : retryAfterSeconds > 0 ? retryAfterSeconds * 1000 : undefined;
     return fail(`Meta is rate-limiting this ad account; the sync will retry later${hint}`, true, retryAfterMs);
   }
+  if (code === AUDIENCE_UPDATE_FAILED_CODE && AUDIENCE_TOO_SMALL.test(error?.message ?? '')) {
+    return new DestinationError(REMOVAL_REFUSED, {
+      platform: Platform.META,
+      status,
+      code: AUDIENCE_TOO_SMALL_REFUSAL,
+      retryable: false,
+    });
+  }
   if (code === AUDIENCE_DELETED_CODE || error?.error_subcode === AUDIENCE_DELETED_CODE) {
     return fail('The Meta audience was deleted — pick or create another audience for this sync', false);
   }
@@ -211,7 +227,15 @@ export function createMetaConnector(config: MetaConfig, credentials: MetaCredent
     if (members.length > MAX_ROWS_PER_REQUEST) {
       throw new RangeError(`Meta accepts at most ${MAX_ROWS_PER_REQUEST} members per request, got ${members.length}`);
     }
-    const json = await callGraph(method, `${encodeURIComponent(audienceId)}/users`, buildUsersBody(members, session));
+    let json: unknown;
+    try {
+      json = await callGraph(method, `${encodeURIComponent(audienceId)}/users`, buildUsersBody(members, session));
+    } catch (error) {
+      if (method === 'DELETE' && error instanceof DestinationError && error.details.code === AUDIENCE_TOO_SMALL_REFUSAL) {
+        return { received: 0, invalid: 0, invalidSamples: [], refused: REMOVAL_REFUSED };
+      }
+      throw error;
+    }
     const result = usersResponseSchema.safeParse(json);
     if (!result.success) throw unexpectedResponse();
     return {
