@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { usePrometheus } from '@graphql-yoga/plugin-prometheus';
 import { createYoga } from 'graphql-yoga';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
@@ -8,11 +9,14 @@ import { authenticateApiKey, type Viewer } from './api-keys.js';
 import { bootstrapDefaultWorkspace } from './bootstrap.js';
 import type { Config } from './config.js';
 import { connectDatabase, disconnectDatabase } from './db.js';
+import { setWebhookUrlPolicy } from './destinations/webhook/url-policy.js';
 import { startEmbeddedDatabase, type EmbeddedDatabase } from './embedded-database.js';
 import { defineAudienceSyncJobs } from './jobs/audience-sync.js';
 import { closeScheduler, openScheduler } from './jobs/scheduler.js';
 import { logger } from './logger.js';
+import { metrics } from './metrics.js';
 import { applyMigrations } from './migrations.js';
+import { handleOpsRequest } from './ops.js';
 import { closeEventBus, openEventBus } from './pubsub.js';
 import type { Context } from './schema/context.js';
 import { schema } from './schema/index.js';
@@ -35,6 +39,18 @@ export function createGraphQLHandler() {
     graphqlEndpoint: '/graphql',
     graphiql: { subscriptionsProtocol: 'WS', title: 'Audience sync gateway' },
     logging: false,
+    plugins: [
+      usePrometheus({
+        registry: metrics,
+        endpoint: false,
+        metrics: {
+          graphql_yoga_http_duration: true,
+          graphql_envelop_request_duration: true,
+          graphql_envelop_phase_execute: true,
+          graphql_envelop_error_result: true,
+        },
+      }),
+    ],
     context: async ({ request, socketViewer }) => ({
       viewer: socketViewer !== undefined ? socketViewer : await authenticateApiKey(request.headers.get('authorization')),
       requestId: request?.headers.get('x-request-id') ?? randomUUID(),
@@ -50,7 +66,7 @@ function connectionAuthorization(params: Record<string, unknown> | undefined): s
 }
 
 export interface App {
-  /** Where the gateway listens, once started with the gateway role. */
+  /** The GraphQL endpoint with the gateway role; otherwise the base URL of the ops endpoints. */
   url: string;
   yoga: ReturnType<typeof createGraphQLHandler> | null;
   stop(): Promise<void>;
@@ -69,6 +85,7 @@ export async function startApp(config: Config): Promise<App> {
     await embedded?.stop();
   };
   logger.level = config.LOG_LEVEL;
+  setWebhookUrlPolicy({ allowPrivate: config.ALLOW_PRIVATE_WEBHOOK_URLS });
   try {
     if (!config.DATABASE_URL) embedded = await startEmbeddedDatabase(config.DATA_DIR);
     const databaseUrl = config.DATABASE_URL ?? embedded!.url;
@@ -101,19 +118,25 @@ export async function startApp(config: Config): Promise<App> {
     }
     await agenda.start();
 
-    if (!config.ROLES.includes('gateway')) return { url: '', yoga: null, stop };
-    const yoga = createGraphQLHandler();
-    const server = createServer(yoga);
-    const sockets = new WebSocketServer({ server, path: yoga.graphqlEndpoint });
-    useGraphQLWebSocket(sockets, yoga);
+    // Every role listens: the gateway serves GraphQL, and all serve /healthz, /readyz and /metrics.
+    const yoga = config.ROLES.includes('gateway') ? createGraphQLHandler() : null;
+    const server = createServer((request, response) => {
+      void handleOpsRequest(request, response).then((handled) => {
+        if (handled) return;
+        if (yoga) return yoga(request, response);
+        response.writeHead(404).end();
+      });
+    });
+    const sockets = yoga ? new WebSocketServer({ server, path: yoga.graphqlEndpoint }) : null;
+    if (yoga && sockets) useGraphQLWebSocket(sockets, yoga);
     stops.push(() => closeServer(server, sockets));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(config.PORT, resolve);
     });
     const { port } = server.address() as AddressInfo;
-    const url = `http://localhost:${port}${yoga.graphqlEndpoint}`;
-    logger.info({ url, roles: config.ROLES, embedded: Boolean(embedded) }, 'Gateway listening');
+    const url = `http://localhost:${port}${yoga?.graphqlEndpoint ?? ''}`;
+    logger.info({ url, roles: config.ROLES, embedded: Boolean(embedded) }, yoga ? 'Gateway listening' : 'Worker listening');
     return { url, yoga, stop };
   } catch (error) {
     await stop();
@@ -159,9 +182,11 @@ function useGraphQLWebSocket(sockets: WebSocketServer, yoga: ReturnType<typeof c
   );
 }
 
-async function closeServer(server: Server, sockets: WebSocketServer): Promise<void> {
-  for (const client of sockets.clients) client.close(1001, 'Server shutting down');
-  await new Promise<void>((resolve) => sockets.close(() => resolve()));
+async function closeServer(server: Server, sockets: WebSocketServer | null): Promise<void> {
+  if (sockets) {
+    for (const client of sockets.clients) client.close(1001, 'Server shutting down');
+    await new Promise<void>((resolve) => sockets.close(() => resolve()));
+  }
   server.closeAllConnections();
   await new Promise<void>((resolve) => server.close(() => resolve()));
 }

@@ -2,7 +2,9 @@ import { MongoBackend } from '@agendajs/mongo-backend';
 import { PostgresBackend, getCreateIndexesSQL, getCreateTableSQL } from '@agendajs/postgres-backend';
 import { Agenda } from 'agenda';
 import pg from 'pg';
+import { Gauge } from 'prom-client';
 import { logger } from '../logger.js';
+import { metrics } from '../metrics.js';
 
 const JOBS_TABLE = 'agenda_jobs';
 
@@ -69,6 +71,24 @@ export async function closeScheduler(drainMs: number): Promise<void> {
   await pool?.end();
   pool = undefined;
 }
+
+/** Whether the job backend answers (for readiness). */
+export async function schedulerReachable(): Promise<void> {
+  await scheduler().queryJobs({ limit: 1 });
+}
+
+/** How long the oldest due job has waited for a worker: the queue's lag. */
+new Gauge({
+  name: 'audience_sync_job_queue_lag_seconds',
+  help: 'Seconds the oldest due job has been waiting for a worker (0 when none waits).',
+  registers: [metrics],
+  async collect() {
+    if (!agenda) return;
+    const { jobs } = await agenda.queryJobs({ state: 'queued', sort: { nextRunAt: 'asc' }, limit: 1 });
+    const due = jobs[0]?.nextRunAt;
+    this.set(due ? Math.max(0, (Date.now() - new Date(due).getTime()) / 1000) : 0);
+  },
+});
 
 export function scheduler(): Agenda {
   if (!agenda) throw new Error('The job scheduler is not open: start the app first');

@@ -2,6 +2,8 @@ import { GraphQLError } from 'graphql';
 import { db } from '../db.js';
 import type { SyncRun, Task } from '../generated/prisma/client.js';
 import { SyncRunStatus, SyncRunTrigger } from '../generated/prisma/enums.js';
+import { filter, pipe } from 'graphql-yoga';
+import { trackSubscription } from '../metrics.js';
 import { eventBus } from '../pubsub.js';
 import { builder } from './builder.js';
 import type { Context } from './context.js';
@@ -113,12 +115,12 @@ builder.subscriptionField('syncRunUpdated', (t) =>
     type: 'SyncRun',
     description: 'The run, each time it changes (status, phase, progress, counts).',
     args: { runId: t.arg.id({ required: true, description: 'The run to follow.' }) },
-    subscribe: async function* (_root, args, context) {
+    subscribe: (_root, args, context) => {
       const workspaceId = requireWorkspace(context);
       const runId = parseGlobalId(args.runId, 'SyncRun', 'runId');
-      for await (const event of eventBus().subscribe('syncRun:updated', runId)) {
-        if (event.workspaceId === workspaceId) yield event;
-      }
+      return trackSubscription(
+        pipe(eventBus().subscribe('syncRun:updated', runId), filter((event) => event.workspaceId === workspaceId)),
+      );
     },
     resolve: (query, event) => db().syncRun.findUniqueOrThrow({ ...query, where: { id: (event as { id: string }).id } }),
   }),
@@ -129,12 +131,12 @@ builder.subscriptionField('audienceSyncRunUpdated', (t) =>
     type: 'SyncRun',
     description: "Any of the sync's runs, each time one changes: new runs included.",
     args: { syncId: t.arg.id({ required: true, description: 'The sync whose runs to follow.' }) },
-    subscribe: async function* (_root, args, context) {
+    subscribe: (_root, args, context) => {
       const workspaceId = requireWorkspace(context);
       const syncId = parseGlobalId(args.syncId, 'AudienceSync', 'syncId');
-      for await (const event of eventBus().subscribe('audienceSync:runUpdated', syncId)) {
-        if (event.workspaceId === workspaceId) yield event;
-      }
+      return trackSubscription(
+        pipe(eventBus().subscribe('audienceSync:runUpdated', syncId), filter((event) => event.workspaceId === workspaceId)),
+      );
     },
     resolve: (query, event) => db().syncRun.findUniqueOrThrow({ ...query, where: { id: (event as { id: string }).id } }),
   }),

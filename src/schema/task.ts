@@ -1,5 +1,7 @@
 import { db } from '../db.js';
 import { TaskStatus } from '../generated/prisma/enums.js';
+import { filter, pipe } from 'graphql-yoga';
+import { trackSubscription } from '../metrics.js';
 import { eventBus } from '../pubsub.js';
 import { builder } from './builder.js';
 import { parseGlobalId } from './global-id.js';
@@ -52,12 +54,12 @@ builder.subscriptionField('taskUpdated', (t) =>
     type: 'Task',
     description: 'The task, each time it changes.',
     args: { taskId: t.arg.id({ required: true, description: 'The task to follow.' }) },
-    subscribe: async function* (_root, args, context) {
+    subscribe: (_root, args, context) => {
       const workspaceId = requireWorkspace(context);
       const taskId = parseGlobalId(args.taskId, 'Task', 'taskId');
-      for await (const event of eventBus().subscribe('task:updated', taskId)) {
-        if (event.workspaceId === workspaceId) yield event;
-      }
+      return trackSubscription(
+        pipe(eventBus().subscribe('task:updated', taskId), filter((event) => event.workspaceId === workspaceId)),
+      );
     },
     resolve: (query, event) => db().task.findUniqueOrThrow({ ...query, where: { id: (event as { id: string }).id } }),
   }),

@@ -11,6 +11,7 @@ import {
 import { MissingCredentialsError, connectorFor } from '../destinations/registry.js';
 import type { AudienceSync, Destination, Prisma, SyncRun } from '../generated/prisma/client.js';
 import { logger } from '../logger.js';
+import { membersSent, platformErrors, syncRunsFinished } from '../metrics.js';
 import { countMembershipDiff, readMembersToAdd, readMembersToRemove, type DiffCounts } from './membership-diff.js';
 import { callWithRetries, type RetryPolicy } from './platform-retry.js';
 import { publishRunUpdated, publishTaskUpdated } from './run-events.js';
@@ -221,6 +222,10 @@ async function upload<Row>(context: RunContext, steps: UploadSteps<Row>): Promis
       return;
     }
     sent += batch.length;
+    membersSent.inc(
+      { platform: context.connector.platform, action: steps.phase === 'adding' ? 'add' : 'remove' },
+      batch.length - outcome.invalid,
+    );
     context.done += batch.length + unusable;
     await db().$transaction([
       ...steps.commit(batch, outcome),
@@ -250,7 +255,10 @@ async function refuseRest(context: RunContext, refused: number, reason: string):
 function callPlatform<T>(run: SyncRun, policy: RetryPolicy, call: () => Promise<T>): Promise<T> {
   return callWithRetries(call, {
     policy,
-    onRetry: () => updateProgress(run, { phase: 'waiting' }),
+    onRetry: (error) => {
+      platformErrors.inc({ platform: error.details.platform, kind: 'retried' });
+      return updateProgress(run, { phase: 'waiting' });
+    },
     onWaited: (ms) => db().$executeRaw`UPDATE sync_run SET waited_ms = waited_ms + ${ms} WHERE id = ${run.id}::uuid`,
   });
 }
@@ -304,6 +312,7 @@ interface Failure {
 /** A message the user can act on; internal errors are logged, not shown. */
 function describeFailure(run: SyncRun, error: unknown): Failure {
   if (error instanceof DestinationError) {
+    platformErrors.inc({ platform: error.details.platform, kind: error.details.retryable ? 'gave_up' : 'fatal' });
     return { errorMessage: error.message, errorDetails: { ...error.details } as Prisma.InputJsonObject };
   }
   if (error instanceof MissingCredentialsError) return { errorMessage: error.message };
@@ -362,6 +371,7 @@ async function finishRun(
   });
   for (const task of tasks) publishTaskUpdated(task);
   publishRunUpdated(run);
+  syncRunsFinished.inc({ status, platform: run.sync.destination.platform });
   logger.info({ runId: run.id, syncId: run.syncId, status }, 'Sync run finished');
 }
 

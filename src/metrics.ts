@@ -1,0 +1,64 @@
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** The process's Prometheus registry, served at /metrics. */
+export const metrics = new Registry();
+collectDefaultMetrics({ register: metrics });
+
+export const syncRunsFinished = new Counter({
+  name: 'audience_sync_runs_finished_total',
+  help: 'Sync runs that ended, by outcome and platform.',
+  labelNames: ['status', 'platform'] as const,
+  registers: [metrics],
+});
+
+export const membersSent = new Counter({
+  name: 'audience_sync_members_sent_total',
+  help: 'Members a destination accepted, by platform and action (add or remove).',
+  labelNames: ['platform', 'action'] as const,
+  registers: [metrics],
+});
+
+export const platformErrors = new Counter({
+  name: 'audience_sync_platform_errors_total',
+  help: 'Errors platforms returned, by platform and kind (retryable or not).',
+  labelNames: ['platform', 'kind'] as const,
+  registers: [metrics],
+});
+
+export const activeSubscriptions = new Gauge({
+  name: 'graphql_active_subscriptions',
+  help: 'GraphQL subscriptions open on this gateway (WebSocket and SSE).',
+  registers: [metrics],
+});
+
+/** Counts a subscription as active until its stream ends or the client leaves. The wrapper passes
+ * `return()` straight through (an async generator would hold it until the next event, leaving a
+ * quiet subscription registered forever). */
+export function trackSubscription<T>(events: AsyncIterable<T>): AsyncIterableIterator<T> {
+  const iterator = events[Symbol.asyncIterator]();
+  let open = true;
+  const close = () => {
+    if (open) activeSubscriptions.dec();
+    open = false;
+  };
+  activeSubscriptions.inc();
+  return {
+    async next() {
+      const result = await iterator.next();
+      if (result.done) close();
+      return result;
+    },
+    async return(value?: unknown) {
+      close();
+      return (await iterator.return?.(value)) ?? { done: true, value: undefined };
+    },
+    async throw(error?: unknown) {
+      close();
+      if (iterator.throw) return iterator.throw(error);
+      throw error;
+    },
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+  };
+}
