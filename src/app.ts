@@ -104,11 +104,13 @@ export async function startApp(config: Config): Promise<App> {
       mongodbUrl: config.MONGODB_URL,
       notifications: !embedded,
       pollIntervalMs: config.JOB_POLL_INTERVAL_MS,
+      lockLifetimeMs: config.RUN_LEASE_SECONDS * 1000,
     });
     stops.push(() => closeScheduler(DRAIN_TIMEOUT_MS));
     if (config.ROLES.includes('worker')) {
       defineAudienceSyncJobs(agenda, {
         concurrency: WORKER_CONCURRENCY,
+        leaseSeconds: config.RUN_LEASE_SECONDS,
         retryPolicy: {
           ...DEFAULT_RETRY_POLICY,
           retries: config.PLATFORM_RETRIES,

@@ -23,9 +23,15 @@ const configSchema = z.object({
     .pipe(z.array(z.enum(['gateway', 'worker'])).min(1)),
   /** How often the worker polls for due jobs when database notifications are unavailable (ms). */
   JOB_POLL_INTERVAL_MS: z.coerce.number().int().min(50).max(60_000).default(1000),
+  /** How long a running sync run (and its job's lock) is held without a heartbeat: a killed
+   * worker's run is resumed by another worker once this has passed. */
+  RUN_LEASE_SECONDS: z.coerce.number().int().min(2).max(3600).default(60),
   /** Retries of a throttled or transiently failing platform call, and the first backoff delay (it doubles). */
   PLATFORM_RETRIES: z.coerce.number().int().min(0).max(20).default(6),
   PLATFORM_RETRY_MIN_MS: z.coerce.number().int().min(1).max(60_000).default(1000),
+  /** `true` lets webhook destinations target private, loopback and link-local addresses (and plain http on
+   * loopback). Off by default so that a webhook URL cannot reach the gateway's own network. */
+  ALLOW_PRIVATE_WEBHOOK_URLS: z.enum(['true', 'false']).default('false').transform((value) => value === 'true'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   NODE_ENV: z.string().default('development'),
 });

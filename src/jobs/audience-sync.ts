@@ -20,7 +20,7 @@ interface ScheduledJobData {
 /** Worker side: runs queued sync runs, and turns schedule occurrences into runs. */
 export function defineAudienceSyncJobs(
   agenda: Agenda,
-  options: { concurrency: number; retryPolicy: RetryPolicy },
+  options: { concurrency: number; retryPolicy: RetryPolicy; leaseSeconds: number },
 ): void {
   agenda.define<RunJobData>(
     RUN_SYNC_JOB,
@@ -30,13 +30,14 @@ export function defineAudienceSyncJobs(
       const execution = await executeSyncRun(job.attrs.data.runId, {
         heartbeat: () => job.touch(),
         retryPolicy: options.retryPolicy,
+        leaseSeconds: options.leaseSeconds,
       });
       // Another run of the same sync holds it: come back once it has had time to finish.
       if (execution === 'busy') {
         await scheduler().schedule(new Date(Date.now() + BUSY_RETRY_MS), RUN_SYNC_JOB, job.attrs.data);
       }
     },
-    { concurrency: options.concurrency, lockLifetime: 60_000 },
+    { concurrency: options.concurrency, lockLifetime: options.leaseSeconds * 1000 },
   );
   agenda.define<ScheduledJobData>(SCHEDULED_SYNC_JOB, async (job: Job<ScheduledJobData>) => {
     const { syncId } = job.attrs.data;

@@ -15,6 +15,8 @@ export interface SchedulerOptions {
   /** False where LISTEN/NOTIFY does not work (the embedded database): the worker polls. */
   notifications: boolean;
   pollIntervalMs: number;
+  /** How long a job's lock lasts without a touch. */
+  lockLifetimeMs: number;
 }
 
 let agenda: Agenda | undefined;
@@ -35,7 +37,7 @@ export async function openScheduler(options: SchedulerOptions): Promise<Agenda> 
     backend,
     name: `${process.pid}`,
     processEvery: options.pollIntervalMs,
-    defaultLockLifetime: 60_000,
+    defaultLockLifetime: options.lockLifetimeMs,
   });
   // Without a listener an unreachable job database would crash the process.
   agenda.on('error', (error: Error) => logger.error({ err: error }, 'Job scheduler error'));

@@ -16,13 +16,12 @@ import { countMembershipDiff, readMembersToAdd, readMembersToRemove, type DiffCo
 import { callWithRetries, type RetryPolicy } from './platform-retry.js';
 import { publishRunUpdated, publishTaskUpdated } from './run-events.js';
 
-/** How long a running run's claim lasts without a heartbeat before another worker may resume it. */
-const LEASE_SECONDS = 60;
-
 export interface RunOptions {
   /** Called after every batch: keeps the job's lock alive. */
   heartbeat(): Promise<unknown>;
   retryPolicy: RetryPolicy;
+  /** How long the run's claim lasts without a heartbeat before another worker may resume it. */
+  leaseSeconds: number;
 }
 
 /** `busy`: another run of the same sync holds it; try again shortly. */
@@ -36,7 +35,7 @@ type ClaimedRun = SyncRun & { sync: AudienceSync & { destination: Destination } 
  * state is committed only after the destination accepted it, so a resumed run converges exactly.
  */
 export async function executeSyncRun(runId: string, options: RunOptions): Promise<RunExecution> {
-  const claim = await claimRun(runId);
+  const claim = await claimRun(runId, options.leaseSeconds);
   if (claim === 'busy' || claim === 'skipped') return claim;
   const run = claim;
   for (const task of await setTasksStatus(db(), run.id, 'RUNNING')) publishTaskUpdated(task);
@@ -56,7 +55,7 @@ export async function executeSyncRun(runId: string, options: RunOptions): Promis
 
 /** Marks the run RUNNING if it is queued, or abandoned by a dead worker, and no other run of the
  * sync is running; the sync's row lock makes the check and the claim one step. */
-async function claimRun(runId: string): Promise<ClaimedRun | 'busy' | 'skipped'> {
+async function claimRun(runId: string, leaseSeconds: number): Promise<ClaimedRun | 'busy' | 'skipped'> {
   return db().$transaction(async (tx) => {
     const [run] = await tx.$queryRaw<{ sync_id: string }[]>`SELECT sync_id FROM sync_run WHERE id = ${runId}::uuid`;
     if (!run) return 'skipped';
@@ -64,7 +63,7 @@ async function claimRun(runId: string): Promise<ClaimedRun | 'busy' | 'skipped'>
     const claimed = await tx.$executeRaw`
       UPDATE sync_run r
       SET status = 'RUNNING', phase = 'starting', started_at = COALESCE(r.started_at, now()),
-          lease_expires_at = now() + make_interval(secs => ${LEASE_SECONDS})
+          lease_expires_at = now() + make_interval(secs => ${leaseSeconds})
       WHERE r.id = ${runId}::uuid
         AND (r.status = 'QUEUED' OR (r.status = 'RUNNING' AND r.lease_expires_at < now()))
         AND NOT EXISTS (SELECT 1 FROM sync_run o
@@ -287,7 +286,7 @@ function progressUpdate(
         members_removed = members_removed + ${delta.removed ?? 0},
         members_invalid = members_invalid + ${delta.invalid ?? 0},
         phase = ${phase}, progress = ${progress},
-        lease_expires_at = now() + make_interval(secs => ${LEASE_SECONDS})
+        lease_expires_at = now() + make_interval(secs => ${context.options.leaseSeconds})
     WHERE id = ${context.run.id}::uuid`;
 }
 

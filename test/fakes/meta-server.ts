@@ -32,9 +32,10 @@ export interface FakeMeta {
   adAccount: { name: string; status: number };
   /** Answers the next `count` requests (only those `when` accepts, if given) with a canned failure. */
   failNext(kind: FakeMetaFailure, count?: number, when?: RequestFilter): void;
-  /** Holds the answers to requests until `release()`: `waiting` resolves with the first request held,
-   * so a test can act while a run is stuck mid-flight. */
-  hold(): { waiting: Promise<RecordedRequest>; release(): void };
+  /** Holds requests (after letting the next `after` through) until `release()`, then applies and
+   * answers them: `waiting` resolves with the first request held, so a test can act while a run is
+   * stuck mid-flight — or kill the client, so that the platform applies a batch whose answer is lost. */
+  hold(options?: { after?: number }): { waiting: Promise<RecordedRequest>; release(): void };
   close(): Promise<void>;
 }
 
@@ -171,7 +172,12 @@ export async function startFakeMeta(options: { accessToken: string }): Promise<F
   const pendingFailures: { kind: FakeMetaFailure; when?: RequestFilter }[] = [];
   /** Next expected batch_seq per `audience:session_id`; null once the last batch arrived. */
   const sessions = new Map<string, number | null>();
-  let gate: { opened: Promise<void>; release(): void; onRequest(request: RecordedRequest): void } | null = null;
+  let gate: {
+    opened: Promise<void>;
+    letThrough: number;
+    release(): void;
+    onRequest(request: RecordedRequest): void;
+  } | null = null;
   let nextAudienceId = 23850000000000001n;
   const adAccount = { name: 'Fake ad account', status: 1 };
 
@@ -310,7 +316,7 @@ export async function startFakeMeta(options: { accessToken: string }): Promise<F
     };
     requests.push(recorded);
     const held = gate;
-    if (held) {
+    if (held && held.letThrough-- <= 0) {
       held.onRequest(recorded);
       await held.opened;
     }
@@ -347,12 +353,12 @@ export async function startFakeMeta(options: { accessToken: string }): Promise<F
     failNext(kind, count = 1, when) {
       for (let i = 0; i < count; i++) pendingFailures.push({ kind, when });
     },
-    hold() {
+    hold(options = {}) {
       let release!: () => void;
       let onRequest!: (request: RecordedRequest) => void;
       const opened = new Promise<void>((resolve) => (release = resolve));
       const waiting = new Promise<RecordedRequest>((resolve) => (onRequest = resolve));
-      const thisGate = { opened, onRequest, release: () => release() };
+      const thisGate = { opened, onRequest, letThrough: options.after ?? 0, release: () => release() };
       gate = thisGate;
       return {
         waiting,

@@ -15,6 +15,8 @@ import { createTestDatabase } from './database.js';
 
 export interface TestGateway {
   app: App;
+  /** The URL of the gateway's own database, for other processes to share. */
+  databaseUrl: string;
   /** A WRITE key of the test's default workspace. */
   apiKey: string;
   workspaceId: string;
@@ -39,8 +41,9 @@ export interface TestGateway {
   stop(): Promise<void>;
 }
 
-/** Starts the real app (gateway and worker) on a fresh PostgreSQL database of its own. */
-export async function startTestGateway(): Promise<TestGateway> {
+/** Starts the real app (gateway and worker, unless `settings` say otherwise) on a fresh PostgreSQL
+ * database of its own. */
+export async function startTestGateway(settings: Record<string, string> = {}): Promise<TestGateway> {
   const database = await createTestDatabase();
   const dataDir = await mkdtemp(join(tmpdir(), 'asg-test-'));
   const app = await startApp(
@@ -52,8 +55,10 @@ export async function startTestGateway(): Promise<TestGateway> {
       JOB_POLL_INTERVAL_MS: '200',
       PLATFORM_RETRIES: '3',
       PLATFORM_RETRY_MIN_MS: '20',
+      ALLOW_PRIVATE_WEBHOOK_URLS: 'true',
       LOG_LEVEL: 'silent',
       NODE_ENV: 'test',
+      ...settings,
     }),
   );
 
@@ -67,6 +72,7 @@ export async function startTestGateway(): Promise<TestGateway> {
 
   const gateway: TestGateway = {
     app,
+    databaseUrl: database.url,
     get apiKey() {
       return main.apiKey;
     },

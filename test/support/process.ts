@@ -3,7 +3,6 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
-const tsx = fileURLToPath(new URL('../../node_modules/.bin/tsx', import.meta.url));
 
 export interface RunningProcess {
   child: ChildProcess;
@@ -17,9 +16,13 @@ export interface RunningProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** Runs one of the project's entry points (e.g. `src/server.ts`) as a real process. */
+/** Runs one of the project's entry points (e.g. `src/server.ts`) as a real process: one node
+ * process with tsx as its loader, so that signals (SIGKILL too) reach the app itself. */
 export function runEntryPoint(entry: string, env: Record<string, string>): RunningProcess {
-  const child = spawn(tsx, [entry], { cwd: root, env: { PATH: process.env.PATH ?? '', ...env } });
+  const child = spawn(process.execPath, ['--import', 'tsx', entry], {
+    cwd: root,
+    env: { PATH: process.env.PATH ?? '', ...env },
+  });
   let output = '';
   child.stdout.on('data', (chunk) => (output += chunk));
   child.stderr.on('data', (chunk) => (output += chunk));

@@ -1,0 +1,84 @@
+import { randomBytes } from 'node:crypto';
+import { decodeGlobalID } from '@pothos/plugin-relay';
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { db } from '../../src/db.js';
+import { startFakeMeta } from '../fakes/meta-server.js';
+import { startTestGateway, type TestGateway } from '../support/gateway.js';
+import { AddAudienceMembers } from '../support/operations.js';
+import { runEntryPoint } from '../support/process.js';
+import {
+  META_TOKEN,
+  createAudienceWith,
+  createMetaDestination,
+  createSync,
+  dataOf,
+  expectType,
+  hashedEmails,
+  heldEmails,
+} from '../support/scenario.js';
+import { readRun, triggerSync, waitForRunEnd } from '../support/sync-runs.js';
+
+// The API runs here as a gateway only; sync runs happen in worker processes that the test starts and kills.
+const SECRETS_KEY = randomBytes(32).toString('base64');
+const LEASE_SECONDS = '3';
+
+let gateway: TestGateway;
+beforeAll(async () => {
+  gateway = await startTestGateway({ ROLES: 'gateway', SECRETS_KEY, RUN_LEASE_SECONDS: LEASE_SECONDS });
+});
+afterAll(async () => {
+  await gateway.stop();
+});
+
+function startWorker() {
+  return runEntryPoint('src/worker.ts', {
+    DATABASE_URL: gateway.databaseUrl,
+    SECRETS_KEY,
+    PORT: '0',
+    RUN_LEASE_SECONDS: LEASE_SECONDS,
+    JOB_POLL_INTERVAL_MS: '200',
+    PLATFORM_RETRY_MIN_MS: '20',
+    LOG_LEVEL: 'info',
+  });
+}
+
+test('a worker killed mid-run: another resumes the run, and the destination and the counts end exact', async () => {
+  const fake = await startFakeMeta({ accessToken: META_TOKEN });
+  const destination = await createMetaDestination(gateway, fake);
+  const audience = await createAudienceWith(gateway, []);
+  const emails = Array.from({ length: 25_000 }, (_, i) => `person${i}@example.com`);
+  for (let start = 0; start < emails.length; start += 5_000) {
+    const members = emails.slice(start, start + 5_000).map((email) => ({ email }));
+    expectType(
+      dataOf(await gateway.execute(AddAudienceMembers, { audienceId: audience.id, members })).addAudienceMembers,
+      'AddAudienceMembersSuccess',
+    );
+  }
+  const sync = await createSync(gateway, { audienceId: audience.id, destinationId: destination.id });
+
+  // Meta creates the audience and takes the first batch of 10,000; the second batch is held.
+  const gate = fake.hold({ after: 2 });
+  const doomed = startWorker();
+  const { syncRun } = await triggerSync(gateway, sync.id);
+  await gate.waiting;
+  expect(await doomed.stop('SIGKILL')).toBeNull();
+  // Meta applies the held batch, but the worker that sent it is gone: its answer is lost.
+  gate.release();
+
+  expect(await readRun(gateway, syncRun.id)).toMatchObject({ status: 'RUNNING', membersAdded: 10_000 });
+
+  const rescuer = startWorker();
+  try {
+    const run = await waitForRunEnd(gateway, syncRun.id, 60_000);
+    expect(run).toMatchObject({ status: 'SUCCEEDED', membersAdded: 25_000, membersInvalid: 0, progress: 1 });
+    expect(heldEmails(fake)).toEqual(hashedEmails(emails));
+    expect(await db().syncedMember.count({ where: { syncId: decodeGlobalID(sync.id).id } })).toBe(25_000);
+    // The batch Meta applied without our hearing was sent again: adding is idempotent on Meta.
+    const uploads = fake.requests.filter((request) => request.url.endsWith('/users'));
+    expect(uploads).toHaveLength(4);
+  } finally {
+    const exitCode = await rescuer.stop('SIGTERM');
+    expect(exitCode, rescuer.output()).toBe(0);
+    await fake.close();
+  }
+}, 120_000);
