@@ -13,20 +13,26 @@ export async function runUntilSignal(overrides: Partial<Config> = {}): Promise<v
     process.stderr.write(`${error.message}\n`);
     process.exit(1);
   }
-  const app = await startApp(config);
-  let stopping = false;
-  const shutdown = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'Shutting down: draining jobs and closing connections');
+  // Handlers go in before starting: a signal during start-up stops the app as soon as it is up.
+  let stopping: string | null = null;
+  let app: Awaited<ReturnType<typeof startApp>> | null = null;
+  const shutdown = async () => {
+    logger.info({ signal: stopping }, 'Shutting down: draining jobs and closing connections');
     try {
-      await app.stop();
+      await app!.stop();
       process.exit(0);
     } catch (error) {
       logger.error({ err: error }, 'Shutdown failed');
       process.exit(1);
     }
   };
-  process.once('SIGTERM', () => void shutdown('SIGTERM'));
-  process.once('SIGINT', () => void shutdown('SIGINT'));
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, () => {
+      if (stopping) return;
+      stopping = signal;
+      if (app) void shutdown();
+    });
+  }
+  app = await startApp(config);
+  if (stopping) await shutdown();
 }

@@ -3,6 +3,19 @@ import type { Platform } from '../generated/prisma/enums.js';
 import { secretBox } from '../secrets.js';
 import type { DestinationConnector, FieldMapping } from './destination.js';
 import { META_FIELDS, createMetaConnector, metaConfigSchema, metaCredentialsSchema } from './meta/connector.js';
+import {
+  LINKEDIN_FIELDS,
+  createLinkedInConnector,
+  linkedInConfigSchema,
+  linkedInCredentialsSchema,
+} from './linkedin/connector.js';
+import {
+  WEBHOOK_FIELDS,
+  createWebhookConnector,
+  webhookConfigSchema,
+  webhookCredentialsSchema,
+} from './webhook/connector.js';
+import { X_FIELDS, createXConnector, xConfigSchema, xCredentialsSchema } from './x/connector.js';
 
 /** What the gateway needs to know about a platform to validate, store and use a destination. */
 export interface PlatformSpec<Config = unknown, Credentials = unknown> {
@@ -14,6 +27,8 @@ export interface PlatformSpec<Config = unknown, Credentials = unknown> {
   defaultFieldMapping: FieldMapping[];
   /** Destination fields a field mapping may target. */
   destinationFields: readonly string[];
+  /** Added to the message refusing a mapping to another field, e.g. why a common identifier is missing. */
+  mappingHint?: string;
   create(config: Config, credentials: Credentials): DestinationConnector;
 }
 
@@ -32,6 +47,38 @@ const specs: Partial<Record<Platform, PlatformSpec>> = {
     ],
     destinationFields: META_FIELDS,
     create: createMetaConnector,
+  }),
+  LINKEDIN: spec({
+    configSchema: linkedInConfigSchema,
+    credentialsSchema: linkedInCredentialsSchema,
+    mainSecret: (credentials) => credentials.accessToken,
+    defaultFieldMapping: [{ sourceField: 'email', destinationField: 'SHA256_EMAIL' }],
+    destinationFields: LINKEDIN_FIELDS,
+    mappingHint: 'LinkedIn does not match on phone numbers',
+    create: createLinkedInConnector,
+  }),
+  WEBHOOK: spec({
+    configSchema: webhookConfigSchema,
+    credentialsSchema: webhookCredentialsSchema,
+    mainSecret: (credentials) => credentials.signingSecret,
+    defaultFieldMapping: [
+      { sourceField: 'email', destinationField: 'EMAIL_SHA256' },
+      { sourceField: 'phone', destinationField: 'PHONE_SHA256' },
+    ],
+    destinationFields: WEBHOOK_FIELDS,
+    create: createWebhookConnector,
+  }),
+  X: spec({
+    configSchema: xConfigSchema,
+    credentialsSchema: xCredentialsSchema,
+    // The token pair changes when the user reconnects; the consumer secret stays the app's.
+    mainSecret: (credentials) => credentials.accessTokenSecret,
+    defaultFieldMapping: [
+      { sourceField: 'email', destinationField: 'email' },
+      { sourceField: 'phone', destinationField: 'phone_number' },
+    ],
+    destinationFields: X_FIELDS,
+    create: createXConnector,
   }),
 };
 

@@ -214,14 +214,16 @@ const settableStatus = z.enum(['DRAFT', 'ACTIVE', 'PAUSED'], {
 
 /** The platform's fields decide which identifiers a mapping may target. */
 function checkMappingTargets(mapping: FieldMapping[], platform: Parameters<typeof platformSpec>[0]): void {
-  const allowed = platformSpec(platform)?.destinationFields ?? [];
+  const spec = platformSpec(platform);
+  const allowed = spec?.destinationFields ?? [];
+  const hint = spec?.mappingHint ? ` (${spec.mappingHint})` : '';
   const issues = mapping.flatMap((entry, index) =>
     allowed.includes(entry.destinationField)
       ? []
       : [
           {
             field: `input.fieldMapping.${index}.destinationField`,
-            message: `${platform} accepts ${allowed.join(', ')}`,
+            message: `${platform} accepts ${allowed.join(', ')}${hint}`,
           },
         ],
   );

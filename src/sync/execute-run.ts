@@ -208,30 +208,40 @@ async function upload<Row>(context: RunContext, steps: UploadSteps<Row>): Promis
 
   await readAhead();
   let sent = 0;
-  while (pending.length > 0) {
-    const batch = pending.splice(0, batchSize);
-    await readAhead();
-    // A retried batch is the same batch to the platform: same place in the upload session.
-    const place = session.next(pending.length === 0);
-    const outcome = await callPlatform(context.run, context.options.retryPolicy, () => steps.send(batch, place));
-    if (outcome.refused) {
-      // The platform refuses this kind of change as a whole (not these members): the rest of the
-      // upload would be refused too. Everything left stays pending, and the run says why.
-      await refuseRest(context, Math.max(steps.total - sent, batch.length), outcome.refused);
-      return;
+  // Each batch's commit runs while the next batch is read and sent; commits stay one at a time.
+  let committing: Promise<void> | null = null;
+  try {
+    while (pending.length > 0) {
+      const batch = pending.splice(0, batchSize);
+      await readAhead();
+      // A retried batch is the same batch to the platform: same place in the upload session.
+      const place = session.next(pending.length === 0);
+      const outcome = await callPlatform(context.run, context.options.retryPolicy, () => steps.send(batch, place));
+      if (committing) await committing;
+      if (outcome.refused) {
+        // The platform refuses this kind of change as a whole (not these members): the rest of the
+        // upload would be refused too. Everything left stays pending, and the run says why.
+        committing = null;
+        await refuseRest(context, Math.max(steps.total - sent, batch.length), outcome.refused);
+        return;
+      }
+      sent += batch.length;
+      membersSent.inc(
+        { platform: context.connector.platform, action: steps.phase === 'adding' ? 'add' : 'remove' },
+        batch.length - outcome.invalid,
+      );
+      context.done += batch.length + unusable;
+      const statements = [...steps.commit(batch, outcome), progressUpdate(context, { invalid: unusable }, steps.phase)];
+      unusable = 0;
+      committing = db()
+        .$transaction(statements)
+        .then(() => afterBatch(context));
     }
-    sent += batch.length;
-    membersSent.inc(
-      { platform: context.connector.platform, action: steps.phase === 'adding' ? 'add' : 'remove' },
-      batch.length - outcome.invalid,
-    );
-    context.done += batch.length + unusable;
-    await db().$transaction([
-      ...steps.commit(batch, outcome),
-      progressUpdate(context, { invalid: unusable }, steps.phase),
-    ]);
-    unusable = 0;
-    await afterBatch(context);
+    if (committing) await committing;
+  } catch (error) {
+    // The batch being committed when another step failed: let it finish before the run is failed.
+    await committing?.catch(() => undefined);
+    throw error;
   }
   if (unusable > 0) {
     context.done += unusable;

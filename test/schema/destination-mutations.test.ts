@@ -89,7 +89,6 @@ describe('createDestination', () => {
     ['a Meta baseUrl that is not an http(s) URL', 'input.config.baseUrl', { config: { adAccountId: '1234', baseUrl: 'ftp://meta' } }],
     ['Meta credentials without accessToken', 'input.credentials.accessToken', { credentials: { token: META_TOKEN } }],
     ['a name of 256 characters', 'input.name', { name: 'n'.repeat(256) }],
-    ['a platform whose connector is not built yet', 'input.platform', { platform: 'GOOGLE' }],
   ])('%s is a ValidationError on %s and stores nothing', async (_case, field, overrides) => {
     const result = await expectNothingWritten(() => createDestination(metaInput(overrides)));
 

@@ -61,6 +61,11 @@ test('a worker killed mid-run: another resumes the run, and the destination and 
   const doomed = startWorker();
   const { syncRun } = await triggerSync(gateway, sync.id);
   await gate.waiting;
+  // The first batch's commit runs while the second is sent: let it land, then kill the worker.
+  const deadline = Date.now() + 10_000;
+  while ((await readRun(gateway, syncRun.id)).membersAdded < 10_000 && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
   expect(await doomed.stop('SIGKILL')).toBeNull();
   // Meta applies the held batch, but the worker that sent it is gone: its answer is lost.
   gate.release();

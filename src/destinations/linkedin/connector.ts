@@ -1,0 +1,302 @@
+import { createHash } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { z } from 'zod';
+import { Platform } from '../../generated/prisma/enums.js';
+import {
+  DestinationError,
+  type BatchOutcome,
+  type DestinationConnector,
+  type EncodedIdentifiers,
+  type EncodedMember,
+} from '../destination.js';
+import { isSha256Hex, sha256Hex } from '../hashing.js';
+
+export const linkedInConfigSchema = z.object({
+  adAccountId: z.string().regex(/^\d+$/, 'adAccountId must be the LinkedIn ad account number (digits only)'),
+  apiVersion: z
+    .string()
+    .regex(/^20\d\d(0[1-9]|1[0-2])$/, 'apiVersion must be a LinkedIn version month such as 202510')
+    .default('202510'),
+  baseUrl: z.url({ protocol: /^https?$/, error: 'baseUrl must be an http(s) URL' }).default('https://api.linkedin.com'),
+  /** The partner value LinkedIn assigns with Audiences API access; only needed to create segments. */
+  sourcePlatform: z
+    .string()
+    .regex(/^[A-Z][A-Z0-9_]*$/, 'sourcePlatform must be the upper-case value LinkedIn gave you, e.g. MY_COMPANY')
+    .optional(),
+  /** LinkedIn asks for a pause between creating a segment and adding users to it. */
+  segmentReadyDelayMs: z.number().int().min(0).max(60_000).default(5_000),
+});
+export type LinkedInConfig = z.infer<typeof linkedInConfigSchema>;
+
+export const linkedInCredentialsSchema = z.object({
+  accessToken: z.string().min(1, 'accessToken is required'),
+});
+export type LinkedInCredentials = z.infer<typeof linkedInCredentialsSchema>;
+
+export const LINKEDIN_FIELDS = ['SHA256_EMAIL', 'SHA512_EMAIL', 'GOOGLE_AID'] as const;
+type LinkedInField = (typeof LINKEDIN_FIELDS)[number];
+
+// Not published by LinkedIn: the batch size its own partner integrations use.
+const MAX_ELEMENTS_PER_REQUEST = 5_000;
+const REQUEST_TIMEOUT_MS = 60_000;
+const EMAIL = /^[^\s@]+@[^\s@]+$/;
+const GOOGLE_AID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/** Ad account statuses under which its audiences can be managed (the others: CANCELED, PENDING_DELETION, REMOVED). */
+const USABLE_ACCOUNT_STATUSES = new Set(['ACTIVE', 'DRAFT']);
+const TOKEN_MESSAGE = 'LinkedIn rejected the access token: it has expired — reconnect the destination';
+
+function isLinkedInField(field: string): field is LinkedInField {
+  return (LINKEDIN_FIELDS as readonly string[]).includes(field);
+}
+
+/** Emails are trimmed and lowercased before hashing; a stored SHA-256 email can only go out as SHA256_EMAIL. */
+function encodeValue(field: LinkedInField, raw: string): string | null {
+  const value = raw.trim().toLowerCase();
+  switch (field) {
+    case 'SHA256_EMAIL':
+      return isSha256Hex(value) ? value : EMAIL.test(value) ? sha256Hex(value) : null;
+    case 'SHA512_EMAIL':
+      return EMAIL.test(value) ? createHash('sha512').update(value, 'utf8').digest('hex') : null;
+    case 'GOOGLE_AID':
+      return GOOGLE_AID.test(value) ? value : null;
+  }
+}
+
+const linkedInErrorSchema = z.object({
+  message: z.string().optional(),
+  code: z.string().optional(),
+  serviceErrorCode: z.number().optional(),
+});
+
+const batchCreateResultSchema = z.object({
+  elements: z.array(z.object({ status: z.number(), error: z.object({ message: z.string().optional() }).optional() })),
+});
+
+const adAccountSchema = z.object({ name: z.string(), status: z.string() });
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Retry-After in seconds or as an HTTP date; undefined when absent (LinkedIn often leaves it out). */
+function retryAfterMs(header: string | null): number | undefined {
+  if (!header) return undefined;
+  const seconds = Number(header);
+  const ms = Number.isFinite(seconds) ? seconds * 1000 : Date.parse(header) - Date.now();
+  return ms > 0 ? ms : undefined;
+}
+
+interface LinkedInReply {
+  headers: Headers;
+  json: unknown;
+}
+
+export function createLinkedInConnector(config: LinkedInConfig, credentials: LinkedInCredentials): DestinationConnector {
+  const restUrl = `${config.baseUrl.replace(/\/+$/, '')}/rest`;
+  const accountUrn = `urn:li:sponsoredAccount:${config.adAccountId}`;
+  /** Segments this connector created, with when: users sent too early may be dropped by LinkedIn. */
+  const createdSegments = new Map<string, number>();
+
+  function fail(
+    message: string,
+    details: { status?: number; code?: string | number; retryable: boolean; retryAfterMs?: number },
+  ): DestinationError {
+    const { retryAfterMs: wait, ...rest } = details;
+    return new DestinationError(message, { platform: Platform.LINKEDIN, ...rest, ...(wait ? { retryAfterMs: wait } : {}) });
+  }
+
+  function toDestinationError(response: Response, body: unknown, notFound?: () => DestinationError): DestinationError {
+    const error = linkedInErrorSchema.safeParse(body).data;
+    const status = response.status;
+    const details = { status, code: error?.code ?? error?.serviceErrorCode };
+    if (status === 401) return fail(TOKEN_MESSAGE, { ...details, retryable: false });
+    if (status === 403) {
+      return fail(
+        `LinkedIn refused access: the connected member cannot manage matched audiences on ad account ${config.adAccountId} — ` +
+          'reconnect with a member whose role on it is above Viewer, through an app granted the rw_dmp_segments permission',
+        { ...details, retryable: false },
+      );
+    }
+    if (status === 404 && notFound) return notFound();
+    if (status === 426) {
+      return fail(
+        `LinkedIn no longer serves API version ${config.apiVersion}: set apiVersion in the destination's config to a recent month (YYYYMM)`,
+        { ...details, retryable: false },
+      );
+    }
+    if (status === 429) {
+      const wait = retryAfterMs(response.headers.get('retry-after'));
+      const hint = wait ? ` (LinkedIn asked for ${Math.ceil(wait / 1000)} s)` : '';
+      return fail(`LinkedIn is rate-limiting this member's requests; the sync will retry${hint}`, {
+        ...details,
+        retryable: true,
+        retryAfterMs: wait,
+      });
+    }
+    if (status >= 500) return fail('LinkedIn had a temporary problem; the sync will retry', { ...details, retryable: true });
+    const detail = error?.message ? error.message.replaceAll(credentials.accessToken, '[redacted]') : `HTTP ${status}`;
+    return fail(`LinkedIn rejected the request: ${detail}`, { ...details, retryable: false });
+  }
+
+  async function callLinkedIn(request: {
+    method: 'GET' | 'POST';
+    path: string;
+    body?: unknown;
+    batchCreate?: boolean;
+    /** What a 404 means for this call. */
+    notFound?: () => DestinationError;
+  }): Promise<LinkedInReply> {
+    let response: Response;
+    let text: string;
+    try {
+      response = await fetch(`${restUrl}/${request.path}`, {
+        method: request.method,
+        headers: {
+          authorization: `Bearer ${credentials.accessToken}`,
+          'linkedin-version': config.apiVersion,
+          'x-restli-protocol-version': '2.0.0',
+          ...(request.batchCreate ? { 'x-restli-method': 'BATCH_CREATE' } : {}),
+          ...(request.body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        body: request.body === undefined ? undefined : JSON.stringify(request.body),
+        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+      });
+      text = await response.text();
+    } catch {
+      throw fail('Could not reach LinkedIn (network error or timeout); the sync will retry', { retryable: true });
+    }
+    const json = parseJson(text);
+    if (!response.ok) throw toDestinationError(response, json, request.notFound);
+    return { headers: response.headers, json };
+  }
+
+  function unexpectedResponse(): DestinationError {
+    return fail('LinkedIn returned a response this gateway does not understand', { retryable: false });
+  }
+
+  function segmentNotFound(segmentId: string): () => DestinationError {
+    return () => {
+      if (createdSegments.has(segmentId)) {
+        return fail('LinkedIn is still setting up the new segment; the sync will retry shortly', {
+          status: 404,
+          retryable: true,
+          retryAfterMs: config.segmentReadyDelayMs,
+        });
+      }
+      return fail(
+        `The LinkedIn segment ${segmentId} does not exist or the connected member cannot access it — check it in Campaign Manager`,
+        { status: 404, retryable: false },
+      );
+    };
+  }
+
+  async function sendUsers(action: 'ADD' | 'REMOVE', segmentId: string, members: EncodedMember[]): Promise<BatchOutcome> {
+    if (members.length > MAX_ELEMENTS_PER_REQUEST) {
+      throw new RangeError(`LinkedIn accepts at most ${MAX_ELEMENTS_PER_REQUEST} users per request, got ${members.length}`);
+    }
+    const createdAt = createdSegments.get(segmentId);
+    if (createdAt !== undefined) await sleep(Math.max(0, createdAt + config.segmentReadyDelayMs - Date.now()));
+
+    const { json } = await callLinkedIn({
+      method: 'POST',
+      path: `dmpSegments/${encodeURIComponent(segmentId)}/users`,
+      batchCreate: true,
+      body: {
+        elements: members.map((member) => ({
+          action,
+          userIds: Object.entries(member.identifiers).map(([idType, idValue]) => ({ idType, idValue })),
+        })),
+      },
+      notFound: segmentNotFound(segmentId),
+    });
+    const result = batchCreateResultSchema.safeParse(json);
+    if (!result.success || result.data.elements.length !== members.length) throw unexpectedResponse();
+
+    // A refused user is LinkedIn's per-element status; the rest of the batch still counts.
+    const invalidSamples = result.data.elements.flatMap((element, index) => {
+      if (element.status >= 200 && element.status < 300) return [];
+      const [idType, idValue] = Object.entries(members[index]?.identifiers ?? {})[0] ?? [];
+      return [`${idType}:${idValue}: ${element.error?.message ?? `status ${element.status}`}`];
+    });
+    return { received: members.length, invalid: invalidSamples.length, invalidSamples };
+  }
+
+  return {
+    platform: Platform.LINKEDIN,
+    maxBatchSize: MAX_ELEMENTS_PER_REQUEST,
+    destinationFields: LINKEDIN_FIELDS,
+
+    encode(contact, mapping) {
+      const identifiers: EncodedIdentifiers = {};
+      for (const { sourceField, destinationField } of mapping) {
+        if (!isLinkedInField(destinationField)) {
+          throw new Error(`LinkedIn has no identifier "${destinationField}"; map to one of ${LINKEDIN_FIELDS.join(', ')}`);
+        }
+        const raw = contact[sourceField];
+        if (raw === null || raw === '') continue;
+        const value = encodeValue(destinationField, raw);
+        if (value !== null) identifiers[destinationField] = value;
+      }
+      return Object.keys(identifiers).length > 0 ? identifiers : null;
+    },
+
+    async checkAccess() {
+      const accountNotFound = () =>
+        fail(`LinkedIn has no ad account ${config.adAccountId} that the connected member can see — check adAccountId`, {
+          status: 404,
+          retryable: false,
+        });
+      const { json } = await callLinkedIn({ method: 'GET', path: `adAccounts/${config.adAccountId}`, notFound: accountNotFound });
+      const account = adAccountSchema.safeParse(json);
+      if (!account.success) throw unexpectedResponse();
+      const { name, status } = account.data;
+      if (!USABLE_ACCOUNT_STATUSES.has(status)) {
+        throw fail(
+          `The LinkedIn ad account ${config.adAccountId} (${name}) is ${status}: its matched audiences cannot be updated`,
+          { retryable: false },
+        );
+      }
+      // Reading the account's segments proves the token carries the matched-audiences permission too.
+      await callLinkedIn({
+        method: 'GET',
+        path: `dmpSegments?q=account&account=${encodeURIComponent(accountUrn)}&count=1`,
+        notFound: accountNotFound,
+      });
+      return `LinkedIn ad account ${config.adAccountId} (${name}) is ${status} and the access token can manage its matched audiences`;
+    },
+
+    async ensureAudience({ platformAudienceId, name }) {
+      if (platformAudienceId) return platformAudienceId;
+      if (!config.sourcePlatform) {
+        throw fail(
+          "To create a LinkedIn segment, set sourcePlatform in the destination's config (the partner value LinkedIn " +
+            "gave you with Audiences API access), or give the sync the id of an existing DMP segment",
+          { retryable: false },
+        );
+      }
+      const { headers } = await callLinkedIn({
+        method: 'POST',
+        path: 'dmpSegments',
+        body: {
+          name,
+          sourcePlatform: config.sourcePlatform,
+          account: accountUrn,
+          accessPolicy: 'PRIVATE',
+          type: 'USER',
+          destinations: [{ destination: 'LINKEDIN' }],
+        },
+      });
+      const id = headers.get('x-restli-id') ?? headers.get('x-linkedin-id');
+      if (!id) throw unexpectedResponse();
+      createdSegments.set(id, Date.now());
+      return id;
+    },
+
+    addMembers: (segmentId, members) => sendUsers('ADD', segmentId, members),
+    removeMembers: (segmentId, members) => sendUsers('REMOVE', segmentId, members),
+  };
+}

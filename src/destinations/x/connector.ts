@@ -1,0 +1,303 @@
+import { createHmac } from 'node:crypto';
+import OAuth from 'oauth-1.0a';
+import { z } from 'zod';
+import { Platform } from '../../generated/prisma/enums.js';
+import {
+  DestinationError,
+  type BatchOutcome,
+  type DestinationConnector,
+  type EncodedIdentifiers,
+  type EncodedMember,
+} from '../destination.js';
+import { isSha256Hex, sha256Hex } from '../hashing.js';
+
+export const xConfigSchema = z.object({
+  accountId: z.string().regex(/^[0-9a-z]+$/, 'accountId must be the X ads account id, such as 18ce54d4x5t'),
+  baseUrl: z.url({ protocol: /^https?$/, error: 'baseUrl must be an http(s) URL' }).default('https://ads-api.x.com'),
+});
+export type XConfig = z.infer<typeof xConfigSchema>;
+
+const requiredSecret = (name: string) => z.string().min(1, `${name} is required`);
+
+/** The app's consumer key pair and the connected user's access token pair (OAuth 1.0a). */
+export const xCredentialsSchema = z.object({
+  consumerKey: requiredSecret('consumerKey'),
+  consumerSecret: requiredSecret('consumerSecret'),
+  accessToken: requiredSecret('accessToken'),
+  accessTokenSecret: requiredSecret('accessTokenSecret'),
+});
+export type XCredentials = z.infer<typeof xCredentialsSchema>;
+
+export const X_FIELDS = ['email', 'phone_number', 'handle', 'twitter_id', 'device_id', 'partner_user_id'] as const;
+type XField = (typeof X_FIELDS)[number];
+
+const API_VERSION = '12';
+const MAX_OPERATIONS_PER_REQUEST = 2_500;
+const MAX_BODY_BYTES = 5_000_000;
+const REQUEST_TIMEOUT_MS = 60_000;
+
+/** X's normalization rules; every field but partner_user_id is then SHA-256 hashed. An empty
+ * result means the value is unusable. */
+const NORMALIZE: Record<XField, (value: string) => string> = {
+  email: (value) => value.trim().toLowerCase(),
+  // Digits with the country code, as stored contacts carry it (E.164 without the "+").
+  phone_number: (value) => value.replace(/\D/g, '').replace(/^0+/, ''),
+  handle: (value) => value.trim().replace(/^@/, '').toLowerCase(),
+  twitter_id: (value) => (/^\d+$/.test(value.trim()) ? value.trim() : ''),
+  // IDFA and AdID: lowercase, dashes kept.
+  device_id: (value) => value.trim().toLowerCase(),
+  partner_user_id: (value) => value.trim(),
+};
+
+function isXField(field: string): field is XField {
+  return (X_FIELDS as readonly string[]).includes(field);
+}
+
+function encodeValue(field: XField, raw: string): string | null {
+  const hashed = field !== 'partner_user_id';
+  if (hashed && isSha256Hex(raw)) return raw;
+  const normalized = NORMALIZE[field](raw);
+  if (normalized === '') return null;
+  return hashed ? sha256Hex(normalized) : normalized;
+}
+
+type OperationType = 'Update' | 'Delete';
+
+/** One member is one operation, so X's per-operation errors point at exactly one member. */
+function toOperation(type: OperationType, member: EncodedMember) {
+  const user = Object.fromEntries(Object.entries(member.identifiers).map(([field, value]) => [field, [value]]));
+  return { operation_type: type, params: { users: [user] } };
+}
+
+/** Splits a batch into the requests X accepts: at most 2,500 operations and 5,000,000 bytes each. */
+function splitIntoRequests(type: OperationType, members: EncodedMember[]): EncodedMember[][] {
+  const requests: EncodedMember[][] = [];
+  let current: EncodedMember[] = [];
+  let bytes = 2; // the array's brackets
+  for (const member of members) {
+    const size = Buffer.byteLength(JSON.stringify(toOperation(type, member))) + 1; // and its comma
+    if (current.length === MAX_OPERATIONS_PER_REQUEST || (current.length > 0 && bytes + size > MAX_BODY_BYTES)) {
+      requests.push(current);
+      current = [];
+      bytes = 2;
+    }
+    current.push(member);
+    bytes += size;
+  }
+  if (current.length > 0) requests.push(current);
+  return requests;
+}
+
+const xErrorSchema = z.object({ code: z.string().optional(), message: z.string().optional() });
+const xErrorsSchema = z.object({ errors: z.array(xErrorSchema) });
+const operationErrorsSchema = z.object({ operation_errors: z.array(z.unknown()) });
+const usersResponseSchema = z.object({ data: z.object({ success_count: z.number(), total_count: z.number() }) });
+const createdAudienceSchema = z.object({ data: z.object({ id: z.string() }) });
+const accountSchema = z.object({ data: z.object({ id: z.string(), name: z.string(), deleted: z.boolean() }) });
+
+type XError = z.infer<typeof xErrorSchema>;
+
+/** The errors X reports for one operation: an entry of `operation_errors` is a list of errors, a
+ * single error, or empty for an operation that was fine. */
+function errorsOfOperation(entry: unknown): XError[] {
+  const candidates = Array.isArray(entry) ? entry : [entry];
+  return candidates.flatMap((candidate) => {
+    const error = xErrorSchema.safeParse(candidate);
+    return error.success && (error.data.code ?? error.data.message) ? [error.data] : [];
+  });
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/** How long until X's rate-limit window resets (`x-rate-limit-reset`, epoch seconds). */
+function millisecondsUntilReset(headers: Headers): number | undefined {
+  const resetAt = Number(headers.get('x-rate-limit-reset')) * 1000;
+  const wait = resetAt - Date.now();
+  return Number.isFinite(wait) && wait > 0 ? Math.ceil(wait) : undefined;
+}
+
+export function createXConnector(config: XConfig, credentials: XCredentials): DestinationConnector {
+  const apiUrl = `${config.baseUrl.replace(/\/+$/, '')}/${API_VERSION}`;
+  const accountPath = `accounts/${config.accountId}`;
+  const oauth = new OAuth({
+    consumer: { key: credentials.consumerKey, secret: credentials.consumerSecret },
+    signature_method: 'HMAC-SHA1',
+    hash_function: (baseString, key) => createHmac('sha1', key).update(baseString).digest('base64'),
+  });
+  const token = { key: credentials.accessToken, secret: credentials.accessTokenSecret };
+  const secrets = Object.values(credentials);
+  const redact = (text: string) => secrets.reduce((result, secret) => result.replaceAll(secret, '[redacted]'), text);
+
+  const fail = (message: string, details: { status?: number; code?: string; retryable: boolean; retryAfterMs?: number }) =>
+    new DestinationError(message, { platform: Platform.X, ...details });
+
+  function toDestinationError(response: Response, json: unknown, notFound: string): DestinationError {
+    const errors = xErrorsSchema.safeParse(json).data?.errors ?? [];
+    const status = response.status;
+    const code = errors[0]?.code;
+    const details = { status, ...(code ? { code } : {}) };
+
+    if (status === 401) {
+      return fail('X rejected the credentials — reconnect the destination', { ...details, retryable: false });
+    }
+    if (status === 403) {
+      return fail(
+        `X refused access: the connected X user cannot manage audiences on ads account ${config.accountId} — ` +
+          'reconnect with a user who has access to it and the Partner Audience Manager permission',
+        { ...details, retryable: false },
+      );
+    }
+    if (status === 404) return fail(notFound, { ...details, retryable: false });
+    if (status === 429) {
+      const retryAfterMs = millisecondsUntilReset(response.headers);
+      const hint = retryAfterMs ? ` (X expects capacity back in about ${Math.ceil(retryAfterMs / 1000)} seconds)` : '';
+      return fail(`X is rate-limiting this ads account; the sync will retry${hint}`, {
+        ...details,
+        retryable: true,
+        ...(retryAfterMs ? { retryAfterMs } : {}),
+      });
+    }
+    if (status >= 500) return fail('X had a temporary problem; the sync will retry', { ...details, retryable: true });
+    const detail = errors.map((error) => error.message ?? error.code).join('; ') || `HTTP ${status}`;
+    return fail(`X rejected the request: ${redact(detail)}`, { ...details, retryable: false });
+  }
+
+  /** One signed request. Only the query string is signed: OAuth 1.0a leaves JSON bodies out. */
+  async function send(
+    method: 'GET' | 'POST',
+    path: string,
+    options: { query?: Record<string, string>; body?: unknown } = {},
+  ): Promise<{ response: Response; json: unknown }> {
+    // Encoded as OAuth encodes it (RFC 3986), so the URL sent is the URL signed.
+    const query = Object.entries(options.query ?? {})
+      .map(([key, value]) => `${oauth.percentEncode(key)}=${oauth.percentEncode(value)}`)
+      .join('&');
+    const url = `${apiUrl}/${path}${query ? `?${query}` : ''}`;
+    try {
+      const response = await fetch(url, {
+        method,
+        headers: {
+          authorization: oauth.toHeader(oauth.authorize({ url, method }, token)).Authorization,
+          ...(options.body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        body: options.body === undefined ? undefined : JSON.stringify(options.body),
+        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+      });
+      return { response, json: parseJson(await response.text()) };
+    } catch {
+      throw fail('Could not reach X (network error or timeout); the sync will retry', { retryable: true });
+    }
+  }
+
+  async function callX(
+    method: 'GET' | 'POST',
+    path: string,
+    notFound: string,
+    query?: Record<string, string>,
+  ): Promise<unknown> {
+    const { response, json } = await send(method, path, { query });
+    if (!response.ok) throw toDestinationError(response, json, notFound);
+    return json;
+  }
+
+  const accountNotFound = `X has no ads account ${config.accountId} that the connected user can access — check the accountId`;
+  const unexpectedResponse = () =>
+    fail('X returned a response this gateway does not understand', { retryable: false });
+
+  /**
+   * Sends one batch as one or more requests. X applies a request entirely or not at all, so when
+   * it names invalid operations those members are set aside as invalid and the rest is sent again.
+   * Requests already applied stay applied if a later one fails: the retried batch repeats them,
+   * which is harmless as adding or deleting a user twice changes nothing.
+   */
+  async function sendMembers(type: OperationType, audienceId: string, members: EncodedMember[]): Promise<BatchOutcome> {
+    if (members.length > MAX_OPERATIONS_PER_REQUEST) {
+      throw new RangeError(`X accepts at most ${MAX_OPERATIONS_PER_REQUEST} members per batch, got ${members.length}`);
+    }
+    const path = `${accountPath}/custom_audiences/${encodeURIComponent(audienceId)}/users`;
+    const notFound = `The X audience ${audienceId} does not exist or the connected user cannot access it — check it in X Audience Manager`;
+    const outcome: BatchOutcome = { received: 0, invalid: 0, invalidSamples: [] };
+
+    for (let pending of splitIntoRequests(type, members)) {
+      while (pending.length > 0) {
+        const operations = pending.map((member) => toOperation(type, member));
+        const { response, json } = await send('POST', path, { body: operations });
+        if (response.ok) {
+          const counts = usersResponseSchema.safeParse(json);
+          if (!counts.success) throw unexpectedResponse();
+          const { success_count: succeeded, total_count: total } = counts.data.data;
+          if (succeeded !== total || total !== operations.length) {
+            throw fail(`X processed ${succeeded} of ${operations.length} audience changes; the sync will retry`, {
+              status: response.status,
+              retryable: true,
+            });
+          }
+          outcome.received += total;
+          break;
+        }
+        const rejected = (operationErrorsSchema.safeParse(json).data?.operation_errors ?? []).map(errorsOfOperation);
+        const accepted = pending.filter((_, index) => (rejected[index] ?? []).length === 0);
+        if (accepted.length === pending.length) throw toDestinationError(response, json, notFound);
+        pending.forEach((member, index) => {
+          const errors = rejected[index] ?? [];
+          if (errors.length === 0) return;
+          const [field, value] = Object.entries(member.identifiers)[0] ?? ['', ''];
+          outcome.received++;
+          outcome.invalid++;
+          outcome.invalidSamples.push(`${field} ${value}: ${redact(errors.map((e) => e.message ?? e.code).join('; '))}`);
+        });
+        pending = accepted;
+      }
+    }
+    return outcome;
+  }
+
+  return {
+    platform: Platform.X,
+    maxBatchSize: MAX_OPERATIONS_PER_REQUEST,
+    destinationFields: X_FIELDS,
+
+    encode(contact, mapping) {
+      const identifiers: EncodedIdentifiers = {};
+      for (const { sourceField, destinationField } of mapping) {
+        if (!isXField(destinationField)) {
+          throw new Error(`X has no field "${destinationField}"; map to one of ${X_FIELDS.join(', ')}`);
+        }
+        const raw = contact[sourceField];
+        if (raw === null || raw === '') continue;
+        const value = encodeValue(destinationField, raw);
+        if (value !== null) identifiers[destinationField] = value;
+      }
+      return Object.keys(identifiers).length > 0 ? identifiers : null;
+    },
+
+    async checkAccess() {
+      const json = await callX('GET', accountPath, accountNotFound);
+      const account = accountSchema.safeParse(json);
+      if (!account.success) throw unexpectedResponse();
+      const { id, name, deleted } = account.data.data;
+      if (deleted) {
+        throw fail(`The X ads account ${id} (${name}) is deleted: its audiences cannot be updated`, { retryable: false });
+      }
+      return `X ads account ${id} (${name}) is reachable and the credentials work`;
+    },
+
+    async ensureAudience({ platformAudienceId, name }) {
+      if (platformAudienceId) return platformAudienceId;
+      // X takes the new audience's parameters in the query string, not in a body.
+      const json = await callX('POST', `${accountPath}/custom_audiences`, accountNotFound, { name });
+      const created = createdAudienceSchema.safeParse(json);
+      if (!created.success) throw unexpectedResponse();
+      return created.data.data.id;
+    },
+
+    addMembers: (audienceId, members) => sendMembers('Update', audienceId, members),
+    removeMembers: (audienceId, members) => sendMembers('Delete', audienceId, members),
+  };
+}
