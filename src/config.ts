@@ -38,6 +38,9 @@ const configSchema = z.object({
 
 export type Config = z.infer<typeof configSchema>;
 
+/** The names of every environment variable the app reads. */
+export const CONFIG_VARIABLES = Object.keys(configSchema.shape);
+
 export class ConfigError extends Error {
   override name = 'ConfigError';
 }

@@ -1,5 +1,6 @@
 import { expect, test } from 'vitest';
-import { ConfigError, loadConfig } from '../src/config.js';
+import { readFile } from 'node:fs/promises';
+import { CONFIG_VARIABLES, ConfigError, loadConfig } from '../src/config.js';
 
 test('defaults: port 4000, embedded database in ./.data, both roles', () => {
   const config = loadConfig({});
@@ -24,4 +25,11 @@ test('empty values count as unset', () => {
   const config = loadConfig({ DATABASE_URL: '', PORT: '' });
   expect(config.PORT).toBe(4000);
   expect(config.DATABASE_URL).toBeUndefined();
+});
+
+test('.env.example lists every variable the app reads, and nothing else', async () => {
+  const example = await readFile(new URL('../.env.example', import.meta.url), 'utf8');
+  const listed = [...example.matchAll(/^#? ?([A-Z][A-Z_]+)=/gm)].map((match) => match[1]);
+  expect(listed.sort()).toEqual([...CONFIG_VARIABLES].sort());
+  expect(() => loadConfig(Object.fromEntries(example.split('\n').filter((line) => /^[A-Z]/.test(line)).map((line) => line.split('=') as [string, string])))).not.toThrow();
 });
