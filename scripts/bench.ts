@@ -145,6 +145,7 @@ try {
   });
   console.log(`setup: ${members} members in ${setup.seconds.toFixed(1)} s`);
 
+  console.log(`RSS before the runs: ${Math.round(process.memoryUsage.rss() / 1024 / 1024)} MB`);
   const full = await runSync(sync.id, members);
   console.log(`full sync: ${full.seconds.toFixed(2)} s, ${full.membersPerSecond} members/s, peak RSS ${full.peakRssMb} MB`);
 

@@ -203,6 +203,8 @@ async function upload<Row>(context: RunContext, steps: UploadSteps<Row>): Promis
         if (member) pending.push(member);
         else unusable++;
       }
+      // A short page ended the scan: another read would only scan the rest of the audience again.
+      if (rows.length < batchSize) exhausted = true;
     }
   };
 
