@@ -3,6 +3,7 @@ import type { Platform } from '../generated/prisma/enums.js';
 import { secretBox } from '../secrets.js';
 import type { DestinationConnector, FieldMapping } from './destination.js';
 import { META_FIELDS, createMetaConnector, metaConfigSchema, metaCredentialsSchema } from './meta/connector.js';
+import { GOOGLE_FIELDS, createGoogleConnector, googleConfigSchema, googleCredentialsSchema } from './google/connector.js';
 import {
   LINKEDIN_FIELDS,
   createLinkedInConnector,
@@ -47,6 +48,17 @@ const specs: Partial<Record<Platform, PlatformSpec>> = {
     ],
     destinationFields: META_FIELDS,
     create: createMetaConnector,
+  }),
+  GOOGLE: spec({
+    configSchema: googleConfigSchema,
+    credentialsSchema: googleCredentialsSchema,
+    mainSecret: (credentials) => ('refreshToken' in credentials ? credentials.refreshToken : credentials.accessToken),
+    defaultFieldMapping: [
+      { sourceField: 'email', destinationField: 'EMAIL' },
+      { sourceField: 'phone', destinationField: 'PHONE' },
+    ],
+    destinationFields: GOOGLE_FIELDS,
+    create: createGoogleConnector,
   }),
   LINKEDIN: spec({
     configSchema: linkedInConfigSchema,

@@ -53,6 +53,9 @@ export const SyncRunRef = builder.prismaNode('SyncRun', {
       type: 'NonNegativeInt',
       description: 'Members skipped or rejected because their identifiers are unusable.',
     }),
+    invalidSamples: t.exposeStringList('invalidSamples', {
+      description: 'Up to 20 examples of rows the platform rejected, as it described them ("value: reason").',
+    }),
     membersRefused: t.expose('membersRefused', {
       type: 'NonNegativeInt',
       description:

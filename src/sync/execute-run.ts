@@ -142,7 +142,11 @@ function sendAdds(context: RunContext): Promise<void> {
         FROM unnest(${members.map((member) => member.contactId)}::bigint[],
                     ${members.map((member) => JSON.stringify(member.identifiers))}::jsonb[]) AS t(contact_id, identifiers)
         ON CONFLICT (sync_id, contact_id) DO UPDATE SET identifiers = EXCLUDED.identifiers, synced_at = now()`,
-      progressUpdate(context, { added: members.length - outcome.invalid, invalid: outcome.invalid }, 'adding'),
+      progressUpdate(
+        context,
+        { added: members.length - outcome.invalid, invalid: outcome.invalid, invalidSamples: outcome.invalidSamples },
+        'adding',
+      ),
     ],
   });
 }
@@ -160,7 +164,11 @@ function sendRemoves(context: RunContext): Promise<void> {
       db().$executeRaw`
         DELETE FROM synced_member
         WHERE sync_id = ${run.syncId}::uuid AND contact_id = ANY(${members.map((member) => member.contactId)}::bigint[])`,
-      progressUpdate(context, { removed: members.length - outcome.invalid, invalid: outcome.invalid }, 'removing'),
+      progressUpdate(
+        context,
+        { removed: members.length - outcome.invalid, invalid: outcome.invalid, invalidSamples: outcome.invalidSamples },
+        'removing',
+      ),
     ],
   });
 }
@@ -224,7 +232,7 @@ async function upload<Row>(context: RunContext, steps: UploadSteps<Row>): Promis
         // The platform refuses this kind of change as a whole (not these members): the rest of the
         // upload would be refused too. Everything left stays pending, and the run says why.
         committing = null;
-        await refuseRest(context, Math.max(steps.total - sent, batch.length), outcome.refused);
+        await refuseRest(context, Math.max(steps.total - sent, batch.length), outcome.refused, steps.phase);
         return;
       }
       sent += batch.length;
@@ -251,13 +259,18 @@ async function upload<Row>(context: RunContext, steps: UploadSteps<Row>): Promis
   }
 }
 
-async function refuseRest(context: RunContext, refused: number, reason: string): Promise<void> {
+async function refuseRest(
+  context: RunContext,
+  refused: number,
+  reason: string,
+  phase: UploadSteps<unknown>['phase'],
+): Promise<void> {
   context.done += refused;
   await db().$transaction([
     db().$executeRaw`
       UPDATE sync_run SET members_refused = members_refused + ${refused}, refusal_reason = ${reason}
       WHERE id = ${context.run.id}::uuid`,
-    progressUpdate(context, {}, 'removing'),
+    progressUpdate(context, {}, phase),
   ]);
   await afterBatch(context);
 }
@@ -284,10 +297,13 @@ function uploadSession(estimatedTotal: number) {
   };
 }
 
+/** How many rejected rows a run keeps as examples. */
+const MAX_INVALID_SAMPLES = 20;
+
 /** The counters update committed with a batch's state, so counts stay exact across crashes. */
 function progressUpdate(
   context: RunContext,
-  delta: { added?: number; removed?: number; invalid?: number },
+  delta: { added?: number; removed?: number; invalid?: number; invalidSamples?: string[] },
   phase: string,
 ) {
   const planned = context.plan.toAdd + context.plan.toRemove;
@@ -297,6 +313,7 @@ function progressUpdate(
     SET members_added = members_added + ${delta.added ?? 0},
         members_removed = members_removed + ${delta.removed ?? 0},
         members_invalid = members_invalid + ${delta.invalid ?? 0},
+        invalid_samples = (invalid_samples || ${delta.invalidSamples ?? []}::text[])[1:${MAX_INVALID_SAMPLES}],
         phase = ${phase}, progress = ${progress},
         lease_expires_at = now() + make_interval(secs => ${context.options.leaseSeconds})
     WHERE id = ${context.run.id}::uuid`;

@@ -14,7 +14,7 @@ export const SyncRunDetails = graphql(`
       ... on SyncRun {
         id status phase progress dryRun trigger
         membersAdded membersRemoved membersInvalid membersFailed totalMembers
-        membersRefused refusalReason errorMessage errorDetails waitedSeconds startedAt finishedAt
+        membersRefused refusalReason invalidSamples errorMessage errorDetails waitedSeconds startedAt finishedAt
       }
     }
   }

@@ -167,6 +167,8 @@ test('members without a usable identifier are counted invalid and do not fail th
     membersFailed: 0,
     errorMessage: null,
   });
+  // The row Meta rejected is sampled with Meta's reason; the two with nothing to send are only counted.
+  expect(run.invalidSamples).toEqual([expect.stringMatching(/^not-a-mobile-ad-id: /)]);
   const uploads = usersRequests(fake.requests);
   expect(uploads).toHaveLength(1);
   expect(uploads[0]!.schema).toEqual(['EMAIL', 'MADID']);

@@ -1,0 +1,172 @@
+import { z } from 'zod';
+import type { BatchOutcome, EncodedMember } from '../destination.js';
+import { unexpectedResponse, type CallGoogle } from './client.js';
+import type { GoogleConfig, ListOperations } from './connector.js';
+import { googleAdsErrors } from './rpc-status.js';
+
+/** Operations a batch may carry: each addOperations request stays at 10,000, as Google recommends. */
+export const ADS_API_MAX_OPERATIONS = 10_000;
+
+const ADS_CONSENT = { CONSENT_GRANTED: 'GRANTED', CONSENT_DENIED: 'DENIED' } as const;
+
+/** One person as a Customer Match `UserData`: all their identifiers together. */
+function toUserData({ identifiers }: EncodedMember) {
+  const { EMAIL, PHONE, FIRST_NAME, LAST_NAME, COUNTRY, ZIP, MOBILE_ID } = identifiers;
+  if (MOBILE_ID !== undefined) return { userIdentifiers: [{ mobileId: MOBILE_ID }] };
+  const userIdentifiers: object[] = [];
+  if (EMAIL !== undefined) userIdentifiers.push({ hashedEmail: EMAIL });
+  if (PHONE !== undefined) userIdentifiers.push({ hashedPhoneNumber: PHONE });
+  if (FIRST_NAME !== undefined && LAST_NAME !== undefined && COUNTRY !== undefined && ZIP !== undefined) {
+    userIdentifiers.push({
+      addressInfo: { hashedFirstName: FIRST_NAME, hashedLastName: LAST_NAME, countryCode: COUNTRY, postalCode: ZIP },
+    });
+  }
+  return { userIdentifiers };
+}
+
+const resourceNameSchema = z.object({ resourceName: z.string() });
+const mutateResultSchema = z.object({ results: z.array(resourceNameSchema).length(1) });
+const searchSchema = z.object({ results: z.array(z.record(z.string(), z.unknown())).default([]) });
+const runningJobsSchema = z.object({
+  results: z
+    .array(
+      z.object({
+        offlineUserDataJob: z.object({
+          resourceName: z.string(),
+          customerMatchUserListMetadata: z.object({ userList: z.string() }).optional(),
+        }),
+      }),
+    )
+    .default([]),
+});
+const addOperationsSchema = z.object({ partialFailureError: z.unknown().optional() });
+
+/** What addOperations' partial failure says: the operations Google refused, and why. */
+function refusedOperations(partialFailureError: unknown): { invalid: number; samples: string[] } {
+  const errors = googleAdsErrors(partialFailureError);
+  const indexes = new Set(errors.map((error) => error.operationIndex ?? -1));
+  return { invalid: indexes.size, samples: errors.map((error) => error.message) };
+}
+
+/**
+ * Customer Match through the Google Ads API's offline user data jobs. Each batch is one job
+ * (adds and removes never share one): created, fed one addOperations request, and run. The job
+ * then works for minutes to hours on Google's side; nothing waits for it. A batch starts a job
+ * only when none is running on the list: otherwise it is refused for now and its members stay
+ * pending, so a later run sends them. (A batch is recorded as synced only once its job runs, so
+ * an upload that breaks off never leaves members recorded that Google was never asked to apply.)
+ */
+export function adsApiOperations(config: GoogleConfig, call: CallGoogle, account: string): ListOperations {
+  const customer = `customers/${config.operatingAccount.accountId}`;
+  const userListName = (listId: string) => `${customer}/userLists/${listId}`;
+
+  async function runningJobOn(listId: string): Promise<string | undefined> {
+    const json = await call({
+      method: 'POST',
+      path: `${customer}/googleAds:search`,
+      body: {
+        query:
+          'SELECT offline_user_data_job.resource_name, offline_user_data_job.customer_match_user_list_metadata.user_list ' +
+          "FROM offline_user_data_job WHERE offline_user_data_job.type = 'CUSTOMER_MATCH_USER_LIST' " +
+          "AND offline_user_data_job.status = 'RUNNING'",
+      },
+    });
+    const running = runningJobsSchema.safeParse(json);
+    if (!running.success) throw unexpectedResponse();
+    return running.data.results.find(
+      (row) => row.offlineUserDataJob.customerMatchUserListMetadata?.userList === userListName(listId),
+    )?.offlineUserDataJob.resourceName;
+  }
+
+  async function createJob(listId: string): Promise<string> {
+    const json = await call({
+      method: 'POST',
+      path: `${customer}/offlineUserDataJobs:create`,
+      listId,
+      body: {
+        job: {
+          type: 'CUSTOMER_MATCH_USER_LIST',
+          customerMatchUserListMetadata: {
+            userList: userListName(listId),
+            consent: {
+              adUserData: ADS_CONSENT[config.consent.adUserData],
+              adPersonalization: ADS_CONSENT[config.consent.adPersonalization],
+            },
+          },
+        },
+      },
+    });
+    const created = resourceNameSchema.safeParse(json);
+    if (!created.success) throw unexpectedResponse();
+    return created.data.resourceName;
+  }
+
+  async function upload(operation: 'create' | 'remove', listId: string, members: EncodedMember[]): Promise<BatchOutcome> {
+    if (members.length > ADS_API_MAX_OPERATIONS) {
+      throw new RangeError(`Google accepts at most ${ADS_API_MAX_OPERATIONS} operations per request, got ${members.length}`);
+    }
+    const running = await runningJobOn(listId);
+    if (running) {
+      return {
+        received: 0,
+        invalid: 0,
+        invalidSamples: [],
+        refused:
+          `Google is still applying an earlier upload to Customer Match list ${listId} (job ${running}; this can take ` +
+          `up to 24 hours). These ${operation === 'create' ? 'additions' : 'removals'} wait for a later run.`,
+      };
+    }
+    const job = await createJob(listId);
+    const json = await call({
+      method: 'POST',
+      path: `${job}:addOperations`,
+      listId,
+      body: { enablePartialFailure: true, operations: members.map((member) => ({ [operation]: toUserData(member) })) },
+    });
+    const added = addOperationsSchema.safeParse(json);
+    if (!added.success) throw unexpectedResponse();
+    await call({ method: 'POST', path: `${job}:run`, listId, body: {} });
+    const refused = refusedOperations(added.data.partialFailureError);
+    return { received: members.length, invalid: refused.invalid, invalidSamples: refused.samples };
+  }
+
+  return {
+    async checkAccess() {
+      const json = await call({
+        method: 'POST',
+        path: `${customer}/googleAds:search`,
+        body: { query: 'SELECT customer.id, customer.descriptive_name FROM customer LIMIT 1' },
+      });
+      const found = searchSchema.safeParse(json);
+      if (!found.success || found.data.results.length === 0) throw unexpectedResponse();
+      return `The Google credentials and developer token work and can read ${account} through the Google Ads API`;
+    },
+
+    async ensureAudience({ platformAudienceId, name }) {
+      if (platformAudienceId) return platformAudienceId;
+      const json = await call({
+        method: 'POST',
+        path: `${customer}/userLists:mutate`,
+        body: {
+          operations: [
+            {
+              create: {
+                name,
+                description: 'Kept in sync by the audience sync gateway',
+                membershipStatus: 'OPEN',
+                crmBasedUserList: { uploadKeyType: 'CONTACT_INFO', dataSourceType: 'FIRST_PARTY' },
+              },
+            },
+          ],
+        },
+      });
+      const created = mutateResultSchema.safeParse(json);
+      const id = created.data?.results[0]?.resourceName.split('/').at(-1);
+      if (!id || !/^\d+$/.test(id)) throw unexpectedResponse();
+      return id;
+    },
+
+    addMembers: (listId, members) => upload('create', listId, members),
+    removeMembers: (listId, members) => upload('remove', listId, members),
+  };
+}
