@@ -3,8 +3,9 @@
 // identifiers from PostgreSQL, normalize and hash them, POST the same bytes to the same sink).
 // Prints seconds, members per second and peak RSS per run; the last line is one JSON object.
 import { randomBytes } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { connectDatabase, db, disconnectDatabase } from '../src/db.js';
@@ -33,21 +34,13 @@ async function onServer(sql: string): Promise<void> {
   await client.end();
 }
 
-/** A destination that takes Meta-shaped uploads as fast as it can read them, and counts rows. */
-async function startSink(): Promise<{ url: string; rows: () => number; server: Server }> {
-  let rows = 0;
-  const server = createServer(async (request, response) => {
-    const chunks: Buffer[] = [];
-    for await (const chunk of request) chunks.push(chunk as Buffer);
-    const body = chunks.length > 0 ? JSON.parse(Buffer.concat(chunks).toString('utf8')) : {};
-    response.writeHead(200, { 'content-type': 'application/json' });
-    if (request.url?.endsWith('/customaudiences')) return response.end(JSON.stringify({ id: '1' }));
-    const received = body.payload?.data?.length ?? 0;
-    rows += received;
-    response.end(JSON.stringify({ audience_id: '1', num_received: received, num_invalid_entries: 0, invalid_entry_samples: {} }));
+/** Starts scripts/bench-sink.ts in its own process and resolves with its URL. */
+async function startSink(): Promise<{ url: string; stop: () => void }> {
+  const sink = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('bench-sink.ts', import.meta.url))], {
+    stdio: ['ignore', 'pipe', 'inherit'],
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, rows: () => rows, server };
+  const [line] = (await once(sink.stdout, 'data')) as [Buffer];
+  return { url: line.toString().trim(), stop: () => sink.kill('SIGTERM') };
 }
 
 /** Samples RSS while `work` runs; returns its duration and the highest RSS seen. */
@@ -180,7 +173,7 @@ try {
     JSON.stringify({ members, full: figures(full), churn: figures(churned), floor: { seconds: Number(floorRun.seconds.toFixed(2)) } }),
   );
 } finally {
-  sink.server.close();
+  sink.stop();
   await closeEventBus();
   await disconnectDatabase();
   await onServer(`DROP DATABASE IF EXISTS ${databaseName} WITH (FORCE)`);
