@@ -1,12 +1,9 @@
-import { createHash } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   DestinationError,
-  type ContactIdentity,
   type DestinationConnector,
   type EncodedMember,
   type FieldMapping,
-  type UploadSession,
 } from '../../src/destinations/destination.js';
 import {
   createGoogleConnector,
@@ -21,6 +18,7 @@ import {
   THROTTLE_RETRY_DELAY_SECONDS,
   type FakeGoogle,
 } from '../fakes/google-server.js';
+import { contact, rejection, sha256, uploadSession } from '../support/connectors.js';
 
 const CLIENT = { clientId: 'client-123.apps.googleusercontent.com', clientSecret: 'GOCSPX-client-secret' };
 const REFRESH_TOKEN = '1//refresh-token-secret';
@@ -33,8 +31,6 @@ const LIST_ID = '9000000001';
 const USER_LIST = `customers/${ACCOUNT_ID}/userLists/${LIST_ID}`;
 const CONSENT = { adUserData: 'CONSENT_GRANTED', adPersonalization: 'CONSENT_DENIED' } as const;
 
-const sha256 = (value: string) => createHash('sha256').update(value, 'utf8').digest('hex');
-
 const ALL_CONTACT_FIELDS: FieldMapping[] = [
   { sourceField: 'email', destinationField: 'EMAIL' },
   { sourceField: 'phone', destinationField: 'PHONE' },
@@ -44,23 +40,8 @@ const ALL_CONTACT_FIELDS: FieldMapping[] = [
   { sourceField: 'zip', destinationField: 'ZIP' },
 ];
 
-function contact(fields: Partial<Omit<ContactIdentity, 'id'>>): ContactIdentity {
-  return {
-    id: 1n,
-    email: null,
-    phone: null,
-    firstName: null,
-    lastName: null,
-    country: null,
-    zip: null,
-    externalId: null,
-    mobileAdId: null,
-    ...fields,
-  };
-}
-
 const emailMember = (contactId: bigint, email: string): EncodedMember => ({ contactId, identifiers: { EMAIL: sha256(email) } });
-const SESSION: UploadSession = { id: 'run-1:adds', batchSeq: 1, lastBatch: true, estimatedTotal: 1 };
+const SESSION = uploadSession();
 
 let google: FakeGoogle;
 let connector: DestinationConnector;
@@ -107,15 +88,6 @@ beforeEach(async () => {
 });
 
 afterEach(() => google.close());
-
-async function rejection(promise: Promise<unknown>): Promise<DestinationError> {
-  const error = await promise.then(
-    () => expect.fail('expected the call to fail'),
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(DestinationError);
-  return error as DestinationError;
-}
 
 function expectNoSecrets(error: DestinationError) {
   const shown = JSON.stringify({ message: error.message, details: error.details });

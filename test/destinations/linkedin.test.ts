@@ -1,22 +1,15 @@
 import { createHash } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import {
-  DestinationError,
-  type ContactIdentity,
-  type DestinationConnector,
-  type EncodedMember,
-  type FieldMapping,
-  type UploadSession,
-} from '../../src/destinations/destination.js';
+import type { DestinationConnector, EncodedMember, FieldMapping } from '../../src/destinations/destination.js';
 import { createLinkedInConnector, linkedInConfigSchema } from '../../src/destinations/linkedin/connector.js';
 import { startFakeLinkedIn, type FakeLinkedIn, type FakeLinkedInOptions } from '../fakes/linkedin-server.js';
+import { contact, rejection, sha256, uploadSession } from '../support/connectors.js';
 
 const TOKEN = 'AQV-secret-linkedin-token';
 const AD_ACCOUNT = '508000123';
 const SEGMENT_ID = '18000777';
 const GAID = '38400000-8cf0-11bd-b23e-10b96e40000d';
 
-const sha256 = (value: string) => createHash('sha256').update(value, 'utf8').digest('hex');
 const sha512 = (value: string) => createHash('sha512').update(value, 'utf8').digest('hex');
 
 const ALL_FIELDS_MAPPING: FieldMapping[] = [
@@ -25,27 +18,12 @@ const ALL_FIELDS_MAPPING: FieldMapping[] = [
   { sourceField: 'mobileAdId', destinationField: 'GOOGLE_AID' },
 ];
 
-function contact(fields: Partial<Omit<ContactIdentity, 'id'>>): ContactIdentity {
-  return {
-    id: 1n,
-    email: null,
-    phone: null,
-    firstName: null,
-    lastName: null,
-    country: null,
-    zip: null,
-    externalId: null,
-    mobileAdId: null,
-    ...fields,
-  };
-}
-
 const emailMember = (contactId: bigint, email: string): EncodedMember => ({
   contactId,
   identifiers: { SHA256_EMAIL: sha256(email) },
 });
 
-const SESSION: UploadSession = { id: 'run-1:adds', batchSeq: 1, lastBatch: true, estimatedTotal: 1 };
+const SESSION = uploadSession();
 
 let linkedIn: FakeLinkedIn;
 let connector: DestinationConnector;
@@ -67,15 +45,6 @@ beforeEach(async () => {
 });
 
 afterEach(() => linkedIn.close());
-
-async function rejection(promise: Promise<unknown>): Promise<DestinationError> {
-  const error = await promise.then(
-    () => expect.fail('expected the call to fail'),
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(DestinationError);
-  return error as DestinationError;
-}
 
 const held = (segmentId = SEGMENT_ID) => linkedIn.segments.get(segmentId);
 

@@ -1,20 +1,11 @@
-import { createHash } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import {
-  DestinationError,
-  type ContactIdentity,
-  type DestinationConnector,
-  type EncodedMember,
-  type FieldMapping,
-  type UploadSession,
-} from '../../src/destinations/destination.js';
+import type { DestinationConnector, EncodedMember, FieldMapping } from '../../src/destinations/destination.js';
 import { createMetaConnector, metaConfigSchema } from '../../src/destinations/meta/connector.js';
 import { startFakeMeta, THROTTLE_REGAIN_MINUTES, type FakeMeta } from '../fakes/meta-server.js';
+import { contact, rejection, sha256, uploadSession } from '../support/connectors.js';
 
 const TOKEN = 'EAAG-secret-test-token';
 const AUDIENCE_ID = '23850000000000777';
-
-const sha256 = (value: string) => createHash('sha256').update(value, 'utf8').digest('hex');
 
 const ALL_FIELDS_MAPPING: FieldMapping[] = [
   { sourceField: 'email', destinationField: 'EMAIL' },
@@ -27,27 +18,8 @@ const ALL_FIELDS_MAPPING: FieldMapping[] = [
   { sourceField: 'externalId', destinationField: 'EXTERN_ID' },
 ];
 
-function contact(fields: Partial<Omit<ContactIdentity, 'id'>>): ContactIdentity {
-  return {
-    id: 1n,
-    email: null,
-    phone: null,
-    firstName: null,
-    lastName: null,
-    country: null,
-    zip: null,
-    externalId: null,
-    mobileAdId: null,
-    ...fields,
-  };
-}
-
 function emailMember(contactId: bigint, email: string): EncodedMember {
   return { contactId, identifiers: { EMAIL: sha256(email) } };
-}
-
-function session(overrides: Partial<UploadSession> = {}): UploadSession {
-  return { id: 'run-1:adds', batchSeq: 1, lastBatch: true, estimatedTotal: 1, ...overrides };
 }
 
 let meta: FakeMeta;
@@ -64,15 +36,6 @@ beforeEach(async () => {
 });
 
 afterEach(() => meta.close());
-
-async function rejection(promise: Promise<unknown>): Promise<DestinationError> {
-  const error = await promise.then(
-    () => expect.fail('expected the call to fail'),
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(DestinationError);
-  return error as DestinationError;
-}
 
 describe('metaConfigSchema', () => {
   it('applies the default API version and base URL', () => {
@@ -178,7 +141,7 @@ describe('addMembers and removeMembers', () => {
       { contactId: 3n, identifiers: { MADID: 'ab12cd34-0000-4000-8000-00000000abcd' } },
     ];
 
-    const added = await connector.addMembers(AUDIENCE_ID, members, session({ estimatedTotal: 3 }));
+    const added = await connector.addMembers(AUDIENCE_ID, members, uploadSession({ estimatedTotal: 3 }));
 
     expect(added).toEqual({ received: 3, invalid: 0, invalidSamples: [] });
     expect(meta.audiences.get(AUDIENCE_ID)).toEqual(
@@ -193,7 +156,7 @@ describe('addMembers and removeMembers', () => {
     const removed = await connector.removeMembers(
       AUDIENCE_ID,
       [members[0]!, members[2]!],
-      session({ id: 'run-1:removes', estimatedTotal: 2 }),
+      uploadSession({ id: 'run-1:removes', estimatedTotal: 2 }),
     );
 
     expect(removed).toEqual({ received: 2, invalid: 0, invalidSamples: [] });
@@ -208,7 +171,7 @@ describe('addMembers and removeMembers', () => {
         { contactId: 1n, identifiers: { EXTERN_ID: 'crm-1', EMAIL: sha256('a@example.com') } },
         { contactId: 2n, identifiers: { PHONE: sha256('14155550100') } },
       ],
-      session(),
+      uploadSession(),
     );
 
     expect(meta.requests[0]?.body).toMatchObject({
@@ -223,7 +186,7 @@ describe('addMembers and removeMembers', () => {
   });
 
   it('keeps the access token and the payload out of the URL', async () => {
-    await connector.addMembers(AUDIENCE_ID, [emailMember(1n, 'a@example.com')], session());
+    await connector.addMembers(AUDIENCE_ID, [emailMember(1n, 'a@example.com')], uploadSession());
 
     expect(meta.requests[0]?.url).toBe(`/v24.0/${AUDIENCE_ID}/users`);
     expect(meta.requests[0]?.authorization).toBe(`Bearer ${TOKEN}`);
@@ -233,14 +196,14 @@ describe('addMembers and removeMembers', () => {
     await connector.addMembers(
       AUDIENCE_ID,
       [emailMember(1n, 'a@example.com')],
-      session({ batchSeq: 1, lastBatch: false, estimatedTotal: 2 }),
+      uploadSession({ batchSeq: 1, lastBatch: false, estimatedTotal: 2 }),
     );
     await connector.addMembers(
       AUDIENCE_ID,
       [emailMember(2n, 'b@example.com')],
-      session({ batchSeq: 2, lastBatch: true, estimatedTotal: 2 }),
+      uploadSession({ batchSeq: 2, lastBatch: true, estimatedTotal: 2 }),
     );
-    await connector.addMembers(AUDIENCE_ID, [emailMember(3n, 'c@example.com')], session({ id: 'run-2:adds' }));
+    await connector.addMembers(AUDIENCE_ID, [emailMember(3n, 'c@example.com')], uploadSession({ id: 'run-2:adds' }));
 
     const sessions = meta.requests.map((r) => (r.body as { session: Record<string, unknown> }).session);
     expect(sessions[0]).toMatchObject({ batch_seq: 1, last_batch_flag: false, estimated_num_total: 2 });
@@ -251,9 +214,9 @@ describe('addMembers and removeMembers', () => {
   });
 
   it('fails when a batch arrives out of order within a session', async () => {
-    await connector.addMembers(AUDIENCE_ID, [emailMember(1n, 'a@example.com')], session({ lastBatch: false }));
+    await connector.addMembers(AUDIENCE_ID, [emailMember(1n, 'a@example.com')], uploadSession({ lastBatch: false }));
     const error = await rejection(
-      connector.addMembers(AUDIENCE_ID, [emailMember(2n, 'b@example.com')], session({ batchSeq: 3 })),
+      connector.addMembers(AUDIENCE_ID, [emailMember(2n, 'b@example.com')], uploadSession({ batchSeq: 3 })),
     );
 
     expect(error.message).toMatch(/batch_seq 3 is out of order/);
@@ -265,10 +228,10 @@ describe('addMembers and removeMembers', () => {
     const members = Array.from({ length: 10_001 }, (_, i) => emailMember(BigInt(i), `user${i}@example.com`));
 
     expect(connector.maxBatchSize).toBe(10_000);
-    await expect(connector.addMembers(AUDIENCE_ID, members, session())).rejects.toThrow(/at most 10000/);
+    await expect(connector.addMembers(AUDIENCE_ID, members, uploadSession())).rejects.toThrow(/at most 10000/);
     expect(meta.requests).toHaveLength(0);
 
-    const outcome = await connector.addMembers(AUDIENCE_ID, members.slice(0, 10_000), session());
+    const outcome = await connector.addMembers(AUDIENCE_ID, members.slice(0, 10_000), uploadSession());
     expect(outcome.received).toBe(10_000);
     expect(meta.audiences.get(AUDIENCE_ID)?.size).toBe(10_000);
   });
@@ -277,7 +240,7 @@ describe('addMembers and removeMembers', () => {
     const outcome = await connector.addMembers(
       AUDIENCE_ID,
       [emailMember(1n, 'a@example.com'), { contactId: 2n, identifiers: { EMAIL: 'not-a-hash' } }],
-      session(),
+      uploadSession(),
     );
 
     expect(outcome.received).toBe(2);
@@ -292,7 +255,7 @@ describe('errors', () => {
 
   it('reports an expired token as not retryable, in words a marketer understands, without the token', async () => {
     meta.failNext('token-expired');
-    const error = await rejection(connector.addMembers(AUDIENCE_ID, [emailMember(1n, 'a@example.com')], session()));
+    const error = await rejection(connector.addMembers(AUDIENCE_ID, [emailMember(1n, 'a@example.com')], uploadSession()));
 
     expect(error.message).toBe(TOKEN_MESSAGE);
     expect(error.details).toMatchObject({ platform: 'META', code: 190, retryable: false });
@@ -320,7 +283,7 @@ describe('errors', () => {
 
   it('reports throttling as retryable with the time Meta announces', async () => {
     meta.failNext('throttle');
-    const error = await rejection(connector.addMembers(AUDIENCE_ID, [emailMember(1n, 'a@example.com')], session()));
+    const error = await rejection(connector.addMembers(AUDIENCE_ID, [emailMember(1n, 'a@example.com')], uploadSession()));
 
     expect(error.details).toMatchObject({ code: 17, retryable: true });
     expect(error.message).toContain(`about ${THROTTLE_REGAIN_MINUTES} minutes`);
@@ -328,7 +291,7 @@ describe('errors', () => {
 
   it('treats HTTP 429 as throttling even without a Meta error body', async () => {
     meta.failNext('http-429');
-    const error = await rejection(connector.addMembers(AUDIENCE_ID, [emailMember(1n, 'a@example.com')], session()));
+    const error = await rejection(connector.addMembers(AUDIENCE_ID, [emailMember(1n, 'a@example.com')], uploadSession()));
 
     expect(error.details).toMatchObject({ status: 429, retryable: true });
     expect(error.message).toMatch(/rate-limiting/);
@@ -337,25 +300,25 @@ describe('errors', () => {
   it('reports server errors as retryable, and the retried batch then succeeds', async () => {
     meta.failNext('server-error');
     const members = [emailMember(1n, 'a@example.com')];
-    const error = await rejection(connector.addMembers(AUDIENCE_ID, members, session()));
+    const error = await rejection(connector.addMembers(AUDIENCE_ID, members, uploadSession()));
 
     expect(error.details).toMatchObject({ status: 500, retryable: true });
-    await expect(connector.addMembers(AUDIENCE_ID, members, session())).resolves.toMatchObject({ received: 1 });
+    await expect(connector.addMembers(AUDIENCE_ID, members, uploadSession())).resolves.toMatchObject({ received: 1 });
   });
 
   it('reports an unreachable Meta as retryable', async () => {
     const gone = await startFakeMeta({ accessToken: TOKEN });
     await gone.close();
-    const error = await rejection(connectTo(gone.baseUrl).addMembers(AUDIENCE_ID, [emailMember(1n, 'a@b.co')], session()));
+    const error = await rejection(connectTo(gone.baseUrl).addMembers(AUDIENCE_ID, [emailMember(1n, 'a@b.co')], uploadSession()));
 
     expect(error.details.retryable).toBe(true);
     expect(error.message).toMatch(/Could not reach Meta/);
   });
 
   it('reports removals refused because the audience would be too small as a refused batch, not a failure', async () => {
-    await connector.addMembers(AUDIENCE_ID, [emailMember(1n, 'a@example.com')], session());
+    await connector.addMembers(AUDIENCE_ID, [emailMember(1n, 'a@example.com')], uploadSession());
     meta.failNext('audience-too-small');
-    const outcome = await connector.removeMembers(AUDIENCE_ID, [emailMember(1n, 'a@example.com')], session({ id: 'removal' }));
+    const outcome = await connector.removeMembers(AUDIENCE_ID, [emailMember(1n, 'a@example.com')], uploadSession({ id: 'removal' }));
 
     expect(outcome.refused).toMatch(/too small/);
     expect(outcome.received).toBe(0);
@@ -363,7 +326,7 @@ describe('errors', () => {
   });
 
   it('reports an audience that does not exist as not retryable', async () => {
-    const error = await rejection(connector.addMembers('999', [emailMember(1n, 'a@example.com')], session()));
+    const error = await rejection(connector.addMembers('999', [emailMember(1n, 'a@example.com')], uploadSession()));
 
     expect(error.message).toMatch(/audience does not exist/);
     expect(error.details).toMatchObject({ code: 100, retryable: false });

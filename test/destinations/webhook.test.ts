@@ -1,9 +1,8 @@
-import { createHash, createHmac } from 'node:crypto';
+import { createHmac } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config.js';
 import {
   DestinationError,
-  type ContactIdentity,
   type DestinationConnector,
   type EncodedMember,
   type FieldMapping,
@@ -22,6 +21,7 @@ import {
   type FakeWebhookReceiver,
   type ReceivedRequest,
 } from '../fakes/webhook-receiver.js';
+import { contact, rejection, sha256, uploadSession } from '../support/connectors.js';
 
 const SECRET = 'whsec-0123456789abcdef0123456789abcdef';
 const RECEIVER_TOKEN = 'receiver-token-5f3a9c';
@@ -31,8 +31,6 @@ const CREDENTIALS: WebhookCredentials = {
 };
 const ALLOW_PRIVATE = { allowPrivate: true };
 const AUDIENCE_ID = 'vip-customers';
-
-const sha256 = (value: string) => createHash('sha256').update(value, 'utf8').digest('hex');
 
 const ALL_FIELDS_MAPPING: FieldMapping[] = [
   { sourceField: 'email', destinationField: 'EMAIL_SHA256' },
@@ -45,27 +43,12 @@ const ALL_FIELDS_MAPPING: FieldMapping[] = [
   { sourceField: 'mobileAdId', destinationField: 'MOBILE_AD_ID' },
 ];
 
-function contact(fields: Partial<Omit<ContactIdentity, 'id'>>): ContactIdentity {
-  return {
-    id: 1n,
-    email: null,
-    phone: null,
-    firstName: null,
-    lastName: null,
-    country: null,
-    zip: null,
-    externalId: null,
-    mobileAdId: null,
-    ...fields,
-  };
-}
-
 function emailMember(contactId: bigint, email: string): EncodedMember {
   return { contactId, identifiers: { EMAIL_SHA256: sha256(email) } };
 }
 
 function session(overrides: Partial<UploadSession> = {}): UploadSession {
-  return { id: '6f1c2a34-5b6d-4e7f-8a9b-0c1d2e3f4a5b', batchSeq: 1, lastBatch: true, estimatedTotal: 1, ...overrides };
+  return uploadSession({ id: '6f1c2a34-5b6d-4e7f-8a9b-0c1d2e3f4a5b', ...overrides });
 }
 
 let receiver: FakeWebhookReceiver;
@@ -91,15 +74,6 @@ beforeEach(async () => {
 });
 
 afterEach(() => receiver.close());
-
-async function rejection(promise: Promise<unknown>): Promise<DestinationError> {
-  const error = await promise.then(
-    () => expect.fail('expected the call to fail'),
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(DestinationError);
-  return error as DestinationError;
-}
 
 /** The signature a receiver computes, independently of the connector's code. */
 function expectedSignature(request: ReceivedRequest, secret = SECRET): string {

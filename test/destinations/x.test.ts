@@ -1,16 +1,10 @@
-import { createHash, createHmac } from 'node:crypto';
+import { createHmac } from 'node:crypto';
 import OAuth from 'oauth-1.0a';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import {
-  DestinationError,
-  type ContactIdentity,
-  type DestinationConnector,
-  type EncodedMember,
-  type FieldMapping,
-  type UploadSession,
-} from '../../src/destinations/destination.js';
+import type { DestinationConnector, EncodedMember, FieldMapping } from '../../src/destinations/destination.js';
 import { createXConnector, xConfigSchema } from '../../src/destinations/x/connector.js';
 import { startFakeX, THROTTLE_RESET_SECONDS, type FakeX, type XCredentialsFixture } from '../fakes/x-server.js';
+import { contact, rejection, sha256, uploadSession } from '../support/connectors.js';
 
 const CREDENTIALS: XCredentialsFixture = {
   consumerKey: 'xvz1evFS4wEEPTGEFPHBog',
@@ -20,24 +14,7 @@ const CREDENTIALS: XCredentialsFixture = {
 };
 const ACCOUNT_ID = '18ce54d4x5t';
 const AUDIENCE_ID = 'abc2';
-const SESSION: UploadSession = { id: 'run-1:adds', batchSeq: 1, lastBatch: true, estimatedTotal: 1 };
-
-const sha256 = (value: string) => createHash('sha256').update(value, 'utf8').digest('hex');
-
-function contact(fields: Partial<Omit<ContactIdentity, 'id'>>): ContactIdentity {
-  return {
-    id: 1n,
-    email: null,
-    phone: null,
-    firstName: null,
-    lastName: null,
-    country: null,
-    zip: null,
-    externalId: null,
-    mobileAdId: null,
-    ...fields,
-  };
-}
+const SESSION = uploadSession();
 
 const emailMember = (contactId: bigint, email: string): EncodedMember => ({ contactId, identifiers: { email: sha256(email) } });
 
@@ -55,15 +32,6 @@ beforeEach(async () => {
 });
 
 afterEach(() => x.close());
-
-async function rejection(promise: Promise<unknown>): Promise<DestinationError> {
-  const error = await promise.then(
-    () => expect.fail('expected the call to fail'),
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(DestinationError);
-  return error as DestinationError;
-}
 
 /** The `oauth_*` parameters of a recorded Authorization header. */
 function oauthParams(authorization: string | undefined): Record<string, string> {

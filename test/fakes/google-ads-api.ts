@@ -3,12 +3,12 @@ import {
   adsError,
   checkKnownFields,
   googleAdsFailure,
-  isRecord,
   requireRecord,
   RpcError,
   type AdsError,
   type Reply,
 } from './google-rpc.js';
+import { isRecord } from './fake-server.js';
 import type { FakeUserList } from './google-server.js';
 
 // The Google Ads API's side of Customer Match: offline user data jobs, user lists, and the GAQL

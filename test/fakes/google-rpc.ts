@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { isRecord } from './fake-server.js';
 
 // google.rpc.Status answers and strict JSON reading, shared by the fake Google APIs.
 
@@ -98,17 +99,6 @@ export const unauthenticated = () =>
     'Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential.',
     { reason: 'ACCESS_TOKEN_EXPIRED', headers: { 'www-authenticate': 'Bearer realm="https://accounts.google.com/", error="invalid_token"' } },
   );
-
-export const isRecord = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
-
-export function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-}
 
 /** Refuses fields the message does not have, by the name Google's error would use. */
 export function checkKnownFields(value: Record<string, unknown>, known: readonly string[], at: string): void {

@@ -1,19 +1,17 @@
 import { randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { googleAdsApi, type FakeAdsJob } from './google-ads-api.js';
 import {
   adsError,
   RpcError,
   checkKnownFields,
   invalid,
-  isRecord,
-  parseJson,
   requireRecord,
   requireString,
   unauthenticated,
   type Reply,
 } from './google-rpc.js';
+import { failureQueue, isRecord, parseJson, readBody, serveFake } from './fake-server.js';
 
 /** Canned failures the fake returns, in order, before looking at the request: `token-server-error`
  * to the next token request, the others to the next API request. */
@@ -238,7 +236,7 @@ function toUserListResource(accountPath: string, id: string, list: FakeUserList)
 export async function startFakeGoogle(options: FakeGoogleOptions): Promise<FakeGoogle> {
   const userLists = new Map<string, FakeUserList>();
   const requests: RecordedRequest[] = [];
-  const pendingFailures: { kind: FakeGoogleFailure; when?: RequestFilter }[] = [];
+  const failures = failureQueue<FakeGoogleFailure, { method: string; path: string }>();
   const listeners: ((request: { method: string; path: string }) => void)[] = [];
   const issuedTokens = new Set<string>();
   let refreshTokenValid = true;
@@ -389,14 +387,9 @@ export async function startFakeGoogle(options: FakeGoogleOptions): Promise<FakeG
     const isTokenRequest = url.pathname === '/token';
     const request = { method: req.method ?? '', path: url.pathname };
     for (const listener of listeners) listener(request);
-    const failureIndex = pendingFailures.findIndex(
-      (failure) => (failure.kind === 'token-server-error') === isTokenRequest && (failure.when?.(request) ?? true),
-    );
-    if (failureIndex !== -1) {
-      const { kind } = pendingFailures.splice(failureIndex, 1)[0]!;
-      if (kind === 'token-server-error') return { status: 503, body: 'Service Unavailable' };
-      return FAILURES[kind]().toReply();
-    }
+    const failure = failures.take(request, (kind) => (kind === 'token-server-error') === isTokenRequest);
+    if (failure === 'token-server-error') return { status: 503, body: 'Service Unavailable' };
+    if (failure) return FAILURES[failure]().toReply();
 
     if (isTokenRequest) {
       if (req.method !== 'POST' || req.headers['content-type'] !== 'application/x-www-form-urlencoded') {
@@ -427,8 +420,7 @@ export async function startFakeGoogle(options: FakeGoogleOptions): Promise<FakeG
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    let rawBody = '';
-    for await (const chunk of req) rawBody += chunk;
+    const rawBody = await readBody(req);
     const isForm = req.headers['content-type'] === 'application/x-www-form-urlencoded';
     const body = isForm ? Object.fromEntries(new URLSearchParams(rawBody)) : parseJson(rawBody);
     requests.push({
@@ -454,24 +446,15 @@ export async function startFakeGoogle(options: FakeGoogleOptions): Promise<FakeG
     res.end(isJson ? JSON.stringify(reply.body) : reply.body);
   }
 
-  const server = createServer((req, res) => {
-    handle(req, res).catch((error: unknown) => {
-      res.writeHead(500, { 'content-type': 'text/plain' });
-      res.end(`fake Google crashed: ${String(error)}`);
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  const baseUrl = `http://127.0.0.1:${port}`;
+  const server = await serveFake('fake Google', handle);
+  const baseUrl = server.baseUrl;
 
   return {
     baseUrl,
     tokenUrl: `${baseUrl}/token`,
     userLists,
     requests,
-    failNext(kind, count = 1, when) {
-      for (let i = 0; i < count; i++) pendingFailures.push({ kind, when });
-    },
+    failNext: failures.add,
     adsJobs: adsApi.jobs,
     completeAdsJobs: adsApi.completeJobs,
     get adsAllowlisted() {
@@ -487,10 +470,6 @@ export async function startFakeGoogle(options: FakeGoogleOptions): Promise<FakeG
       refreshTokenValid = false;
       issuedTokens.clear();
     },
-    close() {
-      if (!server.listening) return Promise.resolve();
-      server.closeAllConnections();
-      return new Promise((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())));
-    },
+    close: server.close,
   };
 }

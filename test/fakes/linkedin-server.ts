@@ -1,5 +1,5 @@
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { failureQueue, isRecord, parseJson, readBody, serveFake } from './fake-server.js';
 
 /** Canned failures the fake returns, in order, before looking at the request. `throttle` is a 429
  * without Retry-After, as LinkedIn usually sends it; `throttle-retry-after` says 1 second. */
@@ -109,17 +109,6 @@ const FAILURES: Record<FakeLinkedInFailure, () => Reply> = {
   'server-error': () => ({ status: 500, body: { status: 500, message: 'Internal Server Error' } }),
 };
 
-const isRecord = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-}
-
 function badRequest(message: string): LinkedInError {
   return new LinkedInError(400, message, { code: 'INVALID_REQUEST' });
 }
@@ -166,7 +155,7 @@ export async function startFakeLinkedIn(options: FakeLinkedInOptions): Promise<F
   const createdAt = new Map<string, number>();
   const requests: RecordedRequest[] = [];
   const rejectedIdValues = new Set<string>();
-  const pendingFailures: { kind: FakeLinkedInFailure; when?: RequestFilter }[] = [];
+  const failures = failureQueue<FakeLinkedInFailure, { method: string; url: string }>();
   const adAccount = { id: options.adAccountId ?? '508000123', name: 'Fake LinkedIn ad account', status: 'ACTIVE' };
   const accountUrn = () => `urn:li:sponsoredAccount:${adAccount.id}`;
   let nextSegmentId = 19_000_001;
@@ -275,8 +264,8 @@ export async function startFakeLinkedIn(options: FakeLinkedInOptions): Promise<F
 
   function route(req: IncomingMessage, body: unknown): Reply {
     const request = { method: req.method ?? '', url: req.url ?? '' };
-    const failureIndex = pendingFailures.findIndex((failure) => failure.when?.(request) ?? true);
-    if (failureIndex !== -1) return FAILURES[pendingFailures.splice(failureIndex, 1)[0]!.kind]();
+    const failure = failures.take(request);
+    if (failure) return FAILURES[failure]();
 
     checkHeaders(req);
     const url = new URL(request.url, 'http://fake');
@@ -295,8 +284,7 @@ export async function startFakeLinkedIn(options: FakeLinkedInOptions): Promise<F
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    let rawBody = '';
-    for await (const chunk of req) rawBody += chunk;
+    const rawBody = await readBody(req);
     const body = parseJson(rawBody);
     const header = (name: string) => {
       const value = req.headers[name];
@@ -330,31 +318,15 @@ export async function startFakeLinkedIn(options: FakeLinkedInOptions): Promise<F
     res.end(reply.body === undefined ? undefined : JSON.stringify(reply.body));
   }
 
-  const server = createServer((req, res) => {
-    handle(req, res).catch((error: unknown) => {
-      res.writeHead(500, { 'content-type': 'text/plain' });
-      res.end(`fake LinkedIn crashed: ${String(error)}`);
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  let closing: Promise<void> | undefined;
+  const server = await serveFake('fake LinkedIn', handle);
 
   return {
-    baseUrl: `http://127.0.0.1:${port}`,
+    baseUrl: server.baseUrl,
     adAccount,
     segments,
     requests,
     rejectedIdValues,
-    failNext(kind, count = 1, when) {
-      for (let i = 0; i < count; i++) pendingFailures.push({ kind, when });
-    },
-    close() {
-      closing ??= new Promise<void>((resolve, reject) => {
-        server.closeAllConnections();
-        server.close((error) => (error ? reject(error) : resolve()));
-      });
-      return closing;
-    },
+    failNext: failures.add,
+    close: server.close,
   };
 }

@@ -1,5 +1,5 @@
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { failureQueue, isRecord, parseJson, readBody, serveFake } from './fake-server.js';
 
 /** Canned failures the fake returns, in order, before looking at the request. */
 export type FakeMetaFailure =
@@ -109,16 +109,6 @@ const FAILURES: Record<FakeMetaFailure, () => GraphReply> = {
   }),
 };
 
-const isRecord = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-}
-
 const isPositiveInteger = (value: unknown): value is number => Number.isSafeInteger(value) && (value as number) > 0;
 
 /** Why Meta would count this value as an invalid entry, or null when it is acceptable. */
@@ -169,7 +159,7 @@ function parseSession(body: Record<string, unknown>) {
 export async function startFakeMeta(options: { accessToken: string }): Promise<FakeMeta> {
   const audiences = new Map<string, Set<string>>();
   const requests: RecordedRequest[] = [];
-  const pendingFailures: { kind: FakeMetaFailure; when?: RequestFilter }[] = [];
+  const failures = failureQueue<FakeMetaFailure, { method: string; url: string }>();
   /** Next expected batch_seq per `audience:session_id`; null once the last batch arrived. */
   const sessions = new Map<string, number | null>();
   let gate: {
@@ -273,8 +263,8 @@ export async function startFakeMeta(options: { accessToken: string }): Promise<F
 
   function route(req: IncomingMessage, body: unknown): GraphReply {
     const request = { method: req.method ?? '', url: req.url ?? '' };
-    const failureIndex = pendingFailures.findIndex((failure) => failure.when?.(request) ?? true);
-    if (failureIndex !== -1) return FAILURES[pendingFailures.splice(failureIndex, 1)[0]!.kind]();
+    const failure = failures.take(request);
+    if (failure) return FAILURES[failure]();
 
     const url = new URL(req.url ?? '/', 'http://fake');
     if (req.method === 'GET') return readObject(req, url);
@@ -305,8 +295,7 @@ export async function startFakeMeta(options: { accessToken: string }): Promise<F
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    let rawBody = '';
-    for await (const chunk of req) rawBody += chunk;
+    const rawBody = await readBody(req);
     const body = parseJson(rawBody);
     const recorded: RecordedRequest = {
       method: req.method ?? '',
@@ -336,23 +325,14 @@ export async function startFakeMeta(options: { accessToken: string }): Promise<F
     res.end(isJson ? JSON.stringify(reply.body) : reply.body);
   }
 
-  const server = createServer((req, res) => {
-    handle(req, res).catch((error: unknown) => {
-      res.writeHead(500, { 'content-type': 'text/plain' });
-      res.end(`fake Meta crashed: ${String(error)}`);
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
+  const server = await serveFake('fake Meta', handle);
 
   return {
-    baseUrl: `http://127.0.0.1:${port}`,
+    baseUrl: server.baseUrl,
     audiences,
     requests,
     adAccount,
-    failNext(kind, count = 1, when) {
-      for (let i = 0; i < count; i++) pendingFailures.push({ kind, when });
-    },
+    failNext: failures.add,
     hold(options = {}) {
       let release!: () => void;
       let onRequest!: (request: RecordedRequest) => void;
@@ -369,10 +349,8 @@ export async function startFakeMeta(options: { accessToken: string }): Promise<F
       };
     },
     close() {
-      if (!server.listening) return Promise.resolve();
       gate?.release();
-      server.closeAllConnections();
-      return new Promise((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())));
+      return server.close();
     },
   };
 }

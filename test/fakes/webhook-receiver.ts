@@ -1,6 +1,6 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { failureQueue, isRecord, parseJson, readBody, serveFake } from './fake-server.js';
 
 /** A receiver written the way the README tells integrators to: it verifies the signature and the
  * timestamp for real, applies each delivery once, and keeps the members it holds. */
@@ -97,17 +97,6 @@ class Refusal extends Error {
   }
 }
 
-const isRecord = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-}
-
 function expectKeys(value: Record<string, unknown>, keys: string[], where: string): void {
   const actual = Object.keys(value).sort();
   if (JSON.stringify(actual) !== JSON.stringify([...keys].sort())) {
@@ -150,7 +139,7 @@ export async function startFakeWebhookReceiver(options: {
   const applied = new Map<string, { bodyHash: string; reply: Reply }>();
   /** Next expected sequence per upload session; null once its last batch arrived. */
   const sessions = new Map<string, number | null>();
-  const pendingFailures: FakeWebhookFailure[] = [];
+  const failures = failureQueue<FakeWebhookFailure, IncomingMessage>();
   let rejectReason: (identifiers: Identifiers) => string | null = () => null;
 
   function verify(req: IncomingMessage, rawBody: string): string {
@@ -253,7 +242,7 @@ export async function startFakeWebhookReceiver(options: {
     if (req.method !== 'POST') throw new Refusal(405, 'POST only');
     const deliveryId = verify(req, rawBody);
 
-    const failure = pendingFailures.shift();
+    const failure = failures.take(req);
     if (failure !== undefined && failure !== 'lost-reply') return FAILURES[failure](req);
 
     const body = parseJson(rawBody);
@@ -276,8 +265,7 @@ export async function startFakeWebhookReceiver(options: {
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    let rawBody = '';
-    for await (const chunk of req) rawBody += chunk;
+    const rawBody = await readBody(req);
     let reply: Reply;
     try {
       reply = route(req, rawBody);
@@ -297,17 +285,10 @@ export async function startFakeWebhookReceiver(options: {
     res.end(reply.body);
   }
 
-  const server = createServer((req, res) => {
-    handle(req, res).catch((error: unknown) => {
-      res.writeHead(500, { 'content-type': 'text/plain' });
-      res.end(`fake webhook receiver crashed: ${String(error)}`);
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
+  const server = await serveFake('fake webhook receiver', handle);
 
   const receiver: FakeWebhookReceiver = {
-    url: `http://127.0.0.1:${port}${WEBHOOK_PATH}`,
+    url: `${server.baseUrl}${WEBHOOK_PATH}`,
     signingSecret: options.signingSecret,
     requests,
     deliveries,
@@ -319,14 +300,8 @@ export async function startFakeWebhookReceiver(options: {
     rejectMembers(reason) {
       rejectReason = reason;
     },
-    failNext(kind, count = 1) {
-      for (let i = 0; i < count; i++) pendingFailures.push(kind);
-    },
-    close() {
-      if (!server.listening) return Promise.resolve();
-      server.closeAllConnections();
-      return new Promise((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())));
-    },
+    failNext: failures.add,
+    close: server.close,
   };
   return receiver;
 }

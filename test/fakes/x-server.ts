@@ -1,6 +1,6 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { failureQueue, isRecord, parseJson, readBody, serveFake } from './fake-server.js';
 
 /** Canned failures the fake returns, in order, before looking at the request. */
 export type FakeXFailure = 'throttle' | 'server-error' | 'forbidden' | 'revoked-token' | 'count-mismatch';
@@ -110,17 +110,6 @@ function unauthorized(): XReply {
   return errorsReply(401, { code: 'UNAUTHORIZED_ACCESS', message: 'This request is not properly authenticated' });
 }
 
-const isRecord = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-}
-
 /** RFC 3986 percent-encoding, the one OAuth 1.0a signs with. */
 const encode = (value: string) => encodeURIComponent(value).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 
@@ -175,7 +164,7 @@ export async function startFakeX(options: { accountId: string; credentials: XCre
   const requests: RecordedXRequest[] = [];
   const authRejections: AuthRejection[] = [];
   const rejectedValues = new Set<string>();
-  const pendingFailures: { kind: FakeXFailure; when?: (request: RecordedXRequest) => boolean }[] = [];
+  const failures = failureQueue<FakeXFailure, RecordedXRequest>();
   const seenNonces = new Set<string>();
   const account = { name: 'Fake X ads account', deleted: false };
   let nextAudienceNumber = 1_700_000;
@@ -290,8 +279,8 @@ export async function startFakeX(options: { accountId: string; credentials: XCre
   }
 
   function route(req: IncomingMessage, recorded: RecordedXRequest, rawBody: string): XReply {
-    const failureIndex = pendingFailures.findIndex((failure) => failure.when?.(recorded) ?? true);
-    if (failureIndex !== -1) return FAILURES[pendingFailures.splice(failureIndex, 1)[0]!.kind]();
+    const failure = failures.take(recorded);
+    if (failure) return FAILURES[failure]();
 
     const url = new URL(req.url ?? '/', baseUrl);
     const rejection = verifySignature(req, url);
@@ -313,9 +302,7 @@ export async function startFakeX(options: { accountId: string; credentials: XCre
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const chunks: Buffer[] = [];
-    for await (const chunk of req) chunks.push(chunk as Buffer);
-    const rawBody = Buffer.concat(chunks).toString('utf8');
+    const rawBody = await readBody(req);
     const recorded: RecordedXRequest = {
       method: req.method ?? '',
       url: req.url ?? '',
@@ -337,14 +324,8 @@ export async function startFakeX(options: { accountId: string; credentials: XCre
     res.end(JSON.stringify(reply.body));
   }
 
-  const server = createServer((req, res) => {
-    handle(req, res).catch((error: unknown) => {
-      res.writeHead(500, { 'content-type': 'text/plain' });
-      res.end(String(error));
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const server = await serveFake('fake X', handle);
+  baseUrl = server.baseUrl;
 
   return {
     baseUrl,
@@ -354,13 +335,7 @@ export async function startFakeX(options: { accountId: string; credentials: XCre
     requests,
     authRejections,
     rejectedValues,
-    failNext(kind, count = 1, when) {
-      for (let i = 0; i < count; i++) pendingFailures.push({ kind, when });
-    },
-    close() {
-      if (!server.listening) return Promise.resolve();
-      server.closeAllConnections();
-      return new Promise((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())));
-    },
+    failNext: failures.add,
+    close: server.close,
   };
 }

@@ -1,7 +1,8 @@
-import { createHash } from 'node:crypto';
 import { expect } from 'vitest';
+import type { VariablesOf } from '@graphql-typed-document-node/core';
 import type { ExecutionResult } from 'graphql';
 import { startFakeMeta, type FakeMeta } from '../fakes/meta-server.js';
+import { sha256 } from './connectors.js';
 import type { TestGateway } from './gateway.js';
 import {
   AddAudienceMembers,
@@ -13,7 +14,7 @@ import {
 
 export const META_TOKEN = 'EAAB-test-token-1234';
 
-export const sha256 = (value: string) => createHash('sha256').update(value).digest('hex');
+export { sha256 };
 
 /** The data of a result, failing the test with the errors when there are any. */
 export function dataOf<T>(result: ExecutionResult<T>): T {
@@ -30,22 +31,27 @@ export function expectType<T extends { __typename?: string }, N extends string>(
   return value as Extract<T, { __typename?: N }>;
 }
 
-export async function createMetaDestination(gateway: TestGateway, fake: FakeMeta, apiKey?: string) {
-  const result = dataOf(
-    await gateway.execute(
-      CreateDestination,
-      {
-        input: {
-          name: 'Meta ads',
-          platform: 'META',
-          config: { adAccountId: 'act_1234567890', baseUrl: fake.baseUrl },
-          credentials: { accessToken: META_TOKEN },
-        },
-      },
-      { apiKey },
-    ),
-  );
+/** Creates a destination through the API, failing the test unless it is created. */
+export async function createDestinationWith(
+  gateway: TestGateway,
+  input: VariablesOf<typeof CreateDestination>['input'],
+  apiKey?: string,
+) {
+  const result = dataOf(await gateway.execute(CreateDestination, { input }, { apiKey }));
   return expectType(result.createDestination, 'CreateDestinationSuccess').destination;
+}
+
+export function createMetaDestination(gateway: TestGateway, fake: FakeMeta, apiKey?: string) {
+  return createDestinationWith(
+    gateway,
+    {
+      name: 'Meta ads',
+      platform: 'META',
+      config: { adAccountId: 'act_1234567890', baseUrl: fake.baseUrl },
+      credentials: { accessToken: META_TOKEN },
+    },
+    apiKey,
+  );
 }
 
 export async function createAudienceWith(gateway: TestGateway, emails: string[], apiKey?: string) {

@@ -4,12 +4,12 @@ import { startTestGateway, type TestGateway } from './gateway.js';
 import { META_TOKEN, metaSyncScenario } from './scenario.js';
 
 /**
- * Gives a test file its gateway, started before its tests and stopped after them. The fake Meta
- * servers a test opens through the suite close when it ends; with `reset`, the data goes too.
+ * Gives a test file its gateway, started before its tests and stopped after them. The fake
+ * platform servers a test opens through the suite close when it ends; with `reset`, the data goes too.
  */
 export function useGatewaySuite(options: { reset?: boolean } = {}) {
   let gateway: TestGateway | undefined;
-  const fakes: FakeMeta[] = [];
+  const fakes: { close(): Promise<void> }[] = [];
   beforeAll(async () => {
     gateway = await startTestGateway();
   });
@@ -26,14 +26,17 @@ export function useGatewaySuite(options: { reset?: boolean } = {}) {
       if (!gateway) throw new Error('The gateway starts in beforeAll: use it inside tests');
       return gateway;
     },
-    async fakeMeta(): Promise<FakeMeta> {
-      const fake = await startFakeMeta({ accessToken: META_TOKEN });
+    /** Closes a fake platform server when the test ends; returns it. */
+    closeAfterTest<Fake extends { close(): Promise<void> }>(fake: Fake): Fake {
       fakes.push(fake);
       return fake;
     },
+    async fakeMeta(): Promise<FakeMeta> {
+      return suite.closeAfterTest(await startFakeMeta({ accessToken: META_TOKEN }));
+    },
     async metaSyncScenario(emails: string[], mode?: 'MIRROR' | 'ADD') {
       const scenario = await metaSyncScenario(suite.gateway, emails, mode);
-      fakes.push(scenario.fake);
+      suite.closeAfterTest(scenario.fake);
       return scenario;
     },
   };

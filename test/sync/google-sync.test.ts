@@ -1,4 +1,4 @@
-import { afterEach, expect, test } from 'vitest';
+import { expect, test } from 'vitest';
 import {
   ADS_SCOPE,
   DATA_MANAGER_SCOPE,
@@ -8,7 +8,7 @@ import {
   type RecordedRequest,
 } from '../fakes/google-server.js';
 import { AddAudienceMembers, CreateDestination, TestDestination } from '../support/operations.js';
-import { changeMembers, createAudienceWith, createSync, dataOf, expectType, sha256 } from '../support/scenario.js';
+import { changeMembers, createAudienceWith, createDestinationWith, createSync, dataOf, expectType, sha256 } from '../support/scenario.js';
 import { readSync, runSync } from '../support/sync-runs.js';
 import { useGatewaySuite } from '../support/suite.js';
 import { expectNothingWritten } from '../support/tables.js';
@@ -35,43 +35,34 @@ const HASHED: Record<string, string> = {
 };
 const hashed = (emails: string[]) => emails.map((email) => HASHED[email]!).sort();
 
-const fakes: FakeGoogle[] = [];
-afterEach(async () => {
-  await Promise.all(fakes.splice(0).map((fake) => fake.close()));
-});
-
 async function fakeGoogle(): Promise<FakeGoogle> {
-  const fake = await startFakeGoogle({
-    ...CLIENT,
-    refreshToken: REFRESH_TOKEN,
-    accountId: ACCOUNT_ID,
-    developerToken: DEVELOPER_TOKEN,
-    scope: `${DATA_MANAGER_SCOPE} ${ADS_SCOPE}`,
-  });
+  const fake = suite.closeAfterTest(
+    await startFakeGoogle({
+      ...CLIENT,
+      refreshToken: REFRESH_TOKEN,
+      accountId: ACCOUNT_ID,
+      developerToken: DEVELOPER_TOKEN,
+      scope: `${DATA_MANAGER_SCOPE} ${ADS_SCOPE}`,
+    }),
+  );
   fake.userLists.set(LIST_ID, { displayName: 'Newsletter buyers', uploadKeyType: 'CONTACT_ID', members: new Set() });
-  fakes.push(fake);
   return fake;
 }
 
-async function createGoogleDestination(fake: FakeGoogle, api: 'DATA_MANAGER' | 'ADS_API' = 'DATA_MANAGER') {
-  const result = dataOf(
-    await suite.gateway.execute(CreateDestination, {
-      input: {
-        name: 'Google Ads',
-        platform: 'GOOGLE',
-        config: {
-          api,
-          operatingAccount: { accountId: '123-456-7890' },
-          consent: { adUserData: 'CONSENT_GRANTED', adPersonalization: 'CONSENT_GRANTED' },
-          customerMatchTermsAccepted: true,
-          baseUrl: fake.baseUrl,
-          tokenUrl: fake.tokenUrl,
-        },
-        credentials: { ...CLIENT, refreshToken: REFRESH_TOKEN, developerToken: DEVELOPER_TOKEN },
-      },
-    }),
-  );
-  return expectType(result.createDestination, 'CreateDestinationSuccess').destination;
+function createGoogleDestination(fake: FakeGoogle, api: 'DATA_MANAGER' | 'ADS_API' = 'DATA_MANAGER') {
+  return createDestinationWith(suite.gateway, {
+    name: 'Google Ads',
+    platform: 'GOOGLE',
+    config: {
+      api,
+      operatingAccount: { accountId: '123-456-7890' },
+      consent: { adUserData: 'CONSENT_GRANTED', adPersonalization: 'CONSENT_GRANTED' },
+      customerMatchTermsAccepted: true,
+      baseUrl: fake.baseUrl,
+      tokenUrl: fake.tokenUrl,
+    },
+    credentials: { ...CLIENT, refreshToken: REFRESH_TOKEN, developerToken: DEVELOPER_TOKEN },
+  });
 }
 
 /** A fake Google and a MIRROR sync to it of a fresh audience: into LIST_ID, or, `withoutList`, with no list id yet. */

@@ -1,7 +1,7 @@
-import { afterEach, expect, test } from 'vitest';
+import { expect, test } from 'vitest';
 import { startFakeLinkedIn, type FakeLinkedIn, type RecordedRequest } from '../fakes/linkedin-server.js';
-import { CreateAudienceSync, CreateDestination, TestDestination, UpdateAudienceSync } from '../support/operations.js';
-import { changeMembers, createAudienceWith, createSync, dataOf, expectType, sha256 } from '../support/scenario.js';
+import { CreateAudienceSync, TestDestination, UpdateAudienceSync } from '../support/operations.js';
+import { changeMembers, createAudienceWith, createDestinationWith, createSync, dataOf, expectType, sha256 } from '../support/scenario.js';
 import { readSync, runSync } from '../support/sync-runs.js';
 import { useGatewaySuite } from '../support/suite.js';
 
@@ -18,34 +18,24 @@ const STARTING = ['ada@example.com', ' Grace@Example.com ', 'linus@example.org',
 const LEAVING = [STARTING[1]!, STARTING[3]!];
 const JOINING = ['margaret@example.com'];
 
-const fakes: FakeLinkedIn[] = [];
-afterEach(async () => {
-  await Promise.all(fakes.splice(0).map((fake) => fake.close()));
-});
-
 async function fakeLinkedIn() {
-  const fake = await startFakeLinkedIn({ accessToken: TOKEN, adAccountId: AD_ACCOUNT, segmentReadyAfterMs: SEGMENT_READY_MS });
-  fakes.push(fake);
-  return fake;
+  return suite.closeAfterTest(
+    await startFakeLinkedIn({ accessToken: TOKEN, adAccountId: AD_ACCOUNT, segmentReadyAfterMs: SEGMENT_READY_MS }),
+  );
 }
 
-async function createLinkedInDestination(fake: FakeLinkedIn, accessToken = TOKEN) {
-  const result = dataOf(
-    await suite.gateway.execute(CreateDestination, {
-      input: {
-        name: 'LinkedIn ads',
-        platform: 'LINKEDIN',
-        config: {
-          adAccountId: AD_ACCOUNT,
-          baseUrl: fake.baseUrl,
-          sourcePlatform: SOURCE_PLATFORM,
-          segmentReadyDelayMs: SEGMENT_READY_MS + 100,
-        },
-        credentials: { accessToken },
-      },
-    }),
-  );
-  return expectType(result.createDestination, 'CreateDestinationSuccess').destination;
+function createLinkedInDestination(fake: FakeLinkedIn, accessToken = TOKEN) {
+  return createDestinationWith(suite.gateway, {
+    name: 'LinkedIn ads',
+    platform: 'LINKEDIN',
+    config: {
+      adAccountId: AD_ACCOUNT,
+      baseUrl: fake.baseUrl,
+      sourcePlatform: SOURCE_PLATFORM,
+      segmentReadyDelayMs: SEGMENT_READY_MS + 100,
+    },
+    credentials: { accessToken },
+  });
 }
 
 /** A fake LinkedIn and a MIRROR sync of a fresh audience to it; with `segmentId`, to that existing segment. */

@@ -1,4 +1,4 @@
-import { afterEach, expect, test } from 'vitest';
+import { expect, test } from 'vitest';
 import {
   THROTTLE_RETRY_AFTER_SECONDS,
   startFakeWebhookReceiver,
@@ -19,18 +19,13 @@ const RECEIVER_TOKEN = 'crm-inbound-token-7d2c91';
 const CREDENTIALS = { signingSecret: SECRET, headers: { Authorization: `Bearer ${RECEIVER_TOKEN}` } };
 const EMAILS = ['ada@example.com', 'grace@example.com', 'linus@example.org'];
 
-const receivers: FakeWebhookReceiver[] = [];
-afterEach(async () => {
-  await Promise.all(receivers.splice(0).map((receiver) => receiver.close()));
-});
-
 async function startReceiver(): Promise<FakeWebhookReceiver> {
-  const receiver = await startFakeWebhookReceiver({
-    signingSecret: SECRET,
-    requiredHeaders: { authorization: `Bearer ${RECEIVER_TOKEN}` },
-  });
-  receivers.push(receiver);
-  return receiver;
+  return suite.closeAfterTest(
+    await startFakeWebhookReceiver({
+      signingSecret: SECRET,
+      requiredHeaders: { authorization: `Bearer ${RECEIVER_TOKEN}` },
+    }),
+  );
 }
 
 function createDestination(config: Record<string, unknown>, credentials: Record<string, unknown> = CREDENTIALS) {

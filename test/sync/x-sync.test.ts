@@ -1,7 +1,7 @@
-import { afterEach, expect, test } from 'vitest';
+import { expect, test } from 'vitest';
 import { startFakeX, type FakeX, type RecordedXRequest, type XCredentialsFixture } from '../fakes/x-server.js';
-import { CreateDestination, TestDestination } from '../support/operations.js';
-import { changeMembers, createAudienceWith, createSync, dataOf, expectType, hashedEmails } from '../support/scenario.js';
+import { TestDestination } from '../support/operations.js';
+import { changeMembers, createAudienceWith, createDestinationWith, createSync, dataOf, expectType, hashedEmails } from '../support/scenario.js';
 import { readSync, runSync } from '../support/sync-runs.js';
 import { useGatewaySuite } from '../support/suite.js';
 
@@ -21,22 +21,17 @@ const LEAVING = [STARTING[1]!, STARTING[3]!];
 const JOINING = ['margaret@example.com'];
 const STAYING = STARTING.filter((email) => !LEAVING.includes(email));
 
-const fakes: FakeX[] = [];
-afterEach(() => Promise.all(fakes.splice(0).map((fake) => fake.close())));
-
 async function fakeX(): Promise<FakeX> {
-  const fake = await startFakeX({ accountId: ACCOUNT_ID, credentials: CREDENTIALS });
-  fakes.push(fake);
-  return fake;
+  return suite.closeAfterTest(await startFakeX({ accountId: ACCOUNT_ID, credentials: CREDENTIALS }));
 }
 
-async function createXDestination(fake: FakeX, credentials: XCredentialsFixture = CREDENTIALS) {
-  const result = dataOf(
-    await suite.gateway.execute(CreateDestination, {
-      input: { name: 'X ads', platform: 'X', config: { accountId: ACCOUNT_ID, baseUrl: fake.baseUrl }, credentials },
-    }),
-  );
-  return expectType(result.createDestination, 'CreateDestinationSuccess').destination;
+function createXDestination(fake: FakeX, credentials: XCredentialsFixture = CREDENTIALS) {
+  return createDestinationWith(suite.gateway, {
+    name: 'X ads',
+    platform: 'X',
+    config: { accountId: ACCOUNT_ID, baseUrl: fake.baseUrl },
+    credentials,
+  });
 }
 
 async function xSyncScenario(emails: string[], credentials?: XCredentialsFixture) {

@@ -1,7 +1,8 @@
 import { Platform } from '../../generated/prisma/enums.js';
 import { DestinationError } from '../destination.js';
+import { parseJson } from '../json.js';
 import type { googleAccessTokens } from './oauth.js';
-import { parseJson, toDestinationError, type ErrorContext } from './rpc-status.js';
+import { toDestinationError, type ErrorContext } from './rpc-status.js';
 
 const REQUEST_TIMEOUT_MS = 60_000;
 

@@ -7,7 +7,7 @@ import {
   type EncodedIdentifiers,
   type FieldMapping,
 } from '../destination.js';
-import { isSha256Hex, sha256Hex } from '../hashing.js';
+import { encodeByRule, mappingEncoder, type FieldRule } from '../encoding.js';
 import { ADS_API_MAX_OPERATIONS, adsApiOperations } from './ads-api.js';
 import { googleApiClient } from './client.js';
 import { DATA_MANAGER_MAX_MEMBERS, dataManagerOperations } from './data-manager.js';
@@ -84,7 +84,7 @@ function normalizePhone(value: string): string | null {
 
 const normalizeName = (value: string) => value.normalize('NFC').trim().toLowerCase() || null;
 
-const FIELD_RULES: Record<GoogleField, { normalize: (value: string) => string | null; hashed: boolean }> = {
+const FIELD_RULES: Record<GoogleField, FieldRule> = {
   EMAIL: { normalize: normalizeEmail, hashed: true },
   PHONE: { normalize: normalizePhone, hashed: true },
   FIRST_NAME: { normalize: normalizeName, hashed: true },
@@ -94,29 +94,15 @@ const FIELD_RULES: Record<GoogleField, { normalize: (value: string) => string | 
   MOBILE_ID: { normalize: (value) => (MOBILE_ID.test(value.trim()) ? value.trim() : null), hashed: false },
 };
 
-function isGoogleField(field: string): field is GoogleField {
-  return (GOOGLE_FIELDS as readonly string[]).includes(field);
-}
-
-function encodeValue(field: GoogleField, raw: string): string | null {
-  const rule = FIELD_RULES[field];
-  if (rule.hashed && isSha256Hex(raw)) return raw;
-  const normalized = rule.normalize(raw);
-  if (normalized === null) return null;
-  return rule.hashed ? sha256Hex(normalized) : normalized;
-}
+const encodeMappedFields = mappingEncoder({
+  fields: GOOGLE_FIELDS,
+  encodeValue: (field, raw) => encodeByRule(FIELD_RULES[field], raw),
+  unknownField: (field) => `Google has no field "${field}"; map to one of ${GOOGLE_FIELDS.join(', ')}`,
+});
 
 function encodeContact(contact: ContactIdentity, mapping: readonly FieldMapping[]): EncodedIdentifiers | null {
-  const identifiers: EncodedIdentifiers = {};
-  for (const { sourceField, destinationField } of mapping) {
-    if (!isGoogleField(destinationField)) {
-      throw new Error(`Google has no field "${destinationField}"; map to one of ${GOOGLE_FIELDS.join(', ')}`);
-    }
-    const raw = contact[sourceField];
-    if (raw === null || raw === '') continue;
-    const value = encodeValue(destinationField, raw);
-    if (value !== null) identifiers[destinationField] = value;
-  }
+  const identifiers = encodeMappedFields(contact, mapping);
+  if (!identifiers) return null;
   if (!ADDRESS_FIELDS.every((field) => identifiers[field] !== undefined)) {
     for (const field of ADDRESS_FIELDS) delete identifiers[field];
   }

@@ -50,15 +50,6 @@ export interface RpcStatus {
   retryDelayMs: number | undefined;
 }
 
-/** The JSON of a response body, or undefined when it is not JSON (an HTML error page, say). */
-export function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-}
-
 const isType = (detail: { '@type': string }, name: string) => detail['@type'].endsWith(`google.rpc.${name}`);
 
 /** A protobuf Duration in JSON ("1s", "0.250s") in milliseconds. */

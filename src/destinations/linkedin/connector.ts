@@ -6,10 +6,11 @@ import {
   DestinationError,
   type BatchOutcome,
   type DestinationConnector,
-  type EncodedIdentifiers,
   type EncodedMember,
 } from '../destination.js';
+import { mappingEncoder } from '../encoding.js';
 import { isSha256Hex, sha256Hex } from '../hashing.js';
+import { parseJson } from '../json.js';
 
 export const linkedInConfigSchema = z.object({
   adAccountId: z.string().regex(/^\d+$/, 'adAccountId must be the LinkedIn ad account number (digits only)'),
@@ -45,10 +46,6 @@ const GOOGLE_AID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12
 const USABLE_ACCOUNT_STATUSES = new Set(['ACTIVE', 'DRAFT']);
 const TOKEN_MESSAGE = 'LinkedIn rejected the access token: it has expired — reconnect the destination';
 
-function isLinkedInField(field: string): field is LinkedInField {
-  return (LINKEDIN_FIELDS as readonly string[]).includes(field);
-}
-
 /** Emails are trimmed and lowercased before hashing; a stored SHA-256 email can only go out as SHA256_EMAIL. */
 function encodeValue(field: LinkedInField, raw: string): string | null {
   const value = raw.trim().toLowerCase();
@@ -62,6 +59,12 @@ function encodeValue(field: LinkedInField, raw: string): string | null {
   }
 }
 
+const encodeContact = mappingEncoder({
+  fields: LINKEDIN_FIELDS,
+  encodeValue,
+  unknownField: (field) => `LinkedIn has no identifier "${field}"; map to one of ${LINKEDIN_FIELDS.join(', ')}`,
+});
+
 const linkedInErrorSchema = z.object({
   message: z.string().optional(),
   code: z.string().optional(),
@@ -73,14 +76,6 @@ const batchCreateResultSchema = z.object({
 });
 
 const adAccountSchema = z.object({ name: z.string(), status: z.string() });
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-}
 
 /** Retry-After in seconds or as an HTTP date; undefined when absent (LinkedIn often leaves it out). */
 function retryAfterMs(header: string | null): number | undefined {
@@ -230,19 +225,7 @@ export function createLinkedInConnector(config: LinkedInConfig, credentials: Lin
     maxBatchSize: MAX_ELEMENTS_PER_REQUEST,
     destinationFields: LINKEDIN_FIELDS,
 
-    encode(contact, mapping) {
-      const identifiers: EncodedIdentifiers = {};
-      for (const { sourceField, destinationField } of mapping) {
-        if (!isLinkedInField(destinationField)) {
-          throw new Error(`LinkedIn has no identifier "${destinationField}"; map to one of ${LINKEDIN_FIELDS.join(', ')}`);
-        }
-        const raw = contact[sourceField];
-        if (raw === null || raw === '') continue;
-        const value = encodeValue(destinationField, raw);
-        if (value !== null) identifiers[destinationField] = value;
-      }
-      return Object.keys(identifiers).length > 0 ? identifiers : null;
-    },
+    encode: encodeContact,
 
     async checkAccess() {
       const accountNotFound = () =>

@@ -4,11 +4,12 @@ import {
   DestinationError,
   type BatchOutcome,
   type DestinationConnector,
-  type EncodedIdentifiers,
   type EncodedMember,
   type UploadSession,
 } from '../destination.js';
-import { isSha256Hex, sha256Hex } from '../hashing.js';
+import { encodeByRule, mappingEncoder, type FieldRule } from '../encoding.js';
+import { sha256Hex } from '../hashing.js';
+import { parseJson } from '../json.js';
 
 export const metaConfigSchema = z.object({
   adAccountId: z.string().regex(/^(act_)?\d+$/, 'adAccountId must be the ad account number, optionally prefixed with act_'),
@@ -41,7 +42,7 @@ const REMOVAL_REFUSED =
 const normalizeName = (value: string) => value.normalize('NFC').toLowerCase().replace(/[^\p{L}\p{M}]/gu, '');
 
 /** Meta's normalization rules; `hashed: false` fields are sent as normalized plain text. */
-const FIELD_RULES: Record<MetaField, { normalize: (value: string) => string; hashed: boolean }> = {
+const FIELD_RULES: Record<MetaField, FieldRule> = {
   EMAIL: { normalize: (value) => value.trim().toLowerCase(), hashed: true },
   PHONE: { normalize: (value) => value.replace(/\D/g, '').replace(/^0+/, ''), hashed: true },
   FN: { normalize: normalizeName, hashed: true },
@@ -52,17 +53,11 @@ const FIELD_RULES: Record<MetaField, { normalize: (value: string) => string; has
   EXTERN_ID: { normalize: (value) => value, hashed: false },
 };
 
-function isMetaField(field: string): field is MetaField {
-  return (META_FIELDS as readonly string[]).includes(field);
-}
-
-function encodeValue(field: MetaField, raw: string): string | null {
-  const rule = FIELD_RULES[field];
-  if (rule.hashed && isSha256Hex(raw)) return raw;
-  const normalized = rule.normalize(raw);
-  if (normalized === '') return null;
-  return rule.hashed ? sha256Hex(normalized) : normalized;
-}
+const encodeContact = mappingEncoder({
+  fields: META_FIELDS,
+  encodeValue: (field, raw) => encodeByRule(FIELD_RULES[field], raw),
+  unknownField: (field) => `Meta has no field "${field}"; map to one of ${META_FIELDS.join(', ')}`,
+});
 
 // Meta's session_id is a 64-bit integer; 13 hex digits (52 bits) stay exact as a JS number.
 function metaSessionId(uploadId: string): number {
@@ -111,14 +106,6 @@ const usersResponseSchema = z.object({
   num_invalid_entries: z.number(),
   invalid_entry_samples: z.record(z.string(), z.string()).default({}),
 });
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-}
 
 function minutesUntilAccessRegained(usageHeader: string | null): number {
   const usage = businessUseCaseUsageSchema.safeParse(parseJson(usageHeader ?? '')).data ?? {};
@@ -250,19 +237,7 @@ export function createMetaConnector(config: MetaConfig, credentials: MetaCredent
     maxBatchSize: MAX_ROWS_PER_REQUEST,
     destinationFields: META_FIELDS,
 
-    encode(contact, mapping) {
-      const identifiers: EncodedIdentifiers = {};
-      for (const { sourceField, destinationField } of mapping) {
-        if (!isMetaField(destinationField)) {
-          throw new Error(`Meta has no field "${destinationField}"; map to one of ${META_FIELDS.join(', ')}`);
-        }
-        const raw = contact[sourceField];
-        if (raw === null || raw === '') continue;
-        const value = encodeValue(destinationField, raw);
-        if (value !== null) identifiers[destinationField] = value;
-      }
-      return Object.keys(identifiers).length > 0 ? identifiers : null;
-    },
+    encode: encodeContact,
 
     async checkAccess() {
       const json = await callGraph('GET', `${adAccountPath}?fields=name,account_status`);

@@ -9,7 +9,9 @@ import {
   type EncodedMember,
   type UploadSession,
 } from '../destination.js';
-import { isSha256Hex, sha256Hex } from '../hashing.js';
+import { encodeByRule, mappingEncoder, type FieldRule } from '../encoding.js';
+import { sha256Hex } from '../hashing.js';
+import { parseJson } from '../json.js';
 import { resolvesToForbiddenAddress, webhookUrlPolicy, webhookUrlProblem, type WebhookUrlPolicy } from './url-policy.js';
 
 const MAX_WEBHOOK_BATCH_SIZE = 10_000;
@@ -99,7 +101,7 @@ function toE164(value: string): string {
 const normalizeName = (value: string) => value.normalize('NFC').trim().replace(/\s+/g, ' ').toLowerCase();
 
 /** The normalization documented in the README; `hashed: false` fields are sent as normalized plain text. */
-const FIELD_RULES: Record<WebhookField, { normalize: (value: string) => string; hashed: boolean }> = {
+const FIELD_RULES: Record<WebhookField, FieldRule> = {
   EMAIL_SHA256: { normalize: (value) => value.trim().toLowerCase(), hashed: true },
   PHONE_SHA256: { normalize: toE164, hashed: true },
   FIRST_NAME_SHA256: { normalize: normalizeName, hashed: true },
@@ -110,17 +112,11 @@ const FIELD_RULES: Record<WebhookField, { normalize: (value: string) => string; 
   MOBILE_AD_ID: { normalize: (value) => value.trim().toLowerCase(), hashed: false },
 };
 
-function isWebhookField(field: string): field is WebhookField {
-  return (WEBHOOK_FIELDS as readonly string[]).includes(field);
-}
-
-function encodeValue(field: WebhookField, raw: string): string | null {
-  const rule = FIELD_RULES[field];
-  if (rule.hashed && isSha256Hex(raw)) return raw;
-  const normalized = rule.normalize(raw);
-  if (normalized === '') return null;
-  return rule.hashed ? sha256Hex(normalized) : normalized;
-}
+const encodeContact = mappingEncoder({
+  fields: WEBHOOK_FIELDS,
+  encodeValue: (field, raw) => encodeByRule(FIELD_RULES[field], raw),
+  unknownField: (field) => `Webhooks have no field "${field}"; map to one of ${WEBHOOK_FIELDS.join(', ')}`,
+});
 
 /** A stable id for an audience the sync did not name on the receiver: a slug of its name. */
 function audienceSlug(name: string): string {
@@ -153,14 +149,6 @@ const replySchema = z.object({
     .array(z.object({ index: z.number().int().nonnegative(), reason: z.string() }))
     .optional(),
 });
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-}
 
 class ReplyTooLargeError extends Error {}
 
@@ -349,19 +337,7 @@ export function createWebhookConnector(
     maxBatchSize: config.batchSize,
     destinationFields: WEBHOOK_FIELDS,
 
-    encode(contact, mapping) {
-      const identifiers: EncodedIdentifiers = {};
-      for (const { sourceField, destinationField } of mapping) {
-        if (!isWebhookField(destinationField)) {
-          throw new Error(`Webhooks have no field "${destinationField}"; map to one of ${WEBHOOK_FIELDS.join(', ')}`);
-        }
-        const raw = contact[sourceField];
-        if (raw === null || raw === '') continue;
-        const value = encodeValue(destinationField, raw);
-        if (value !== null) identifiers[destinationField] = value;
-      }
-      return Object.keys(identifiers).length > 0 ? identifiers : null;
-    },
+    encode: encodeContact,
 
     async checkAccess() {
       await deliver({ type: 'ping', id: randomUUID() });

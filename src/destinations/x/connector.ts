@@ -6,10 +6,10 @@ import {
   DestinationError,
   type BatchOutcome,
   type DestinationConnector,
-  type EncodedIdentifiers,
   type EncodedMember,
 } from '../destination.js';
-import { isSha256Hex, sha256Hex } from '../hashing.js';
+import { encodeByRule, mappingEncoder, type FieldRule } from '../encoding.js';
+import { parseJson } from '../json.js';
 
 export const xConfigSchema = z.object({
   accountId: z.string().regex(/^[0-9a-z]+$/, 'accountId must be the X ads account id, such as 18ce54d4x5t'),
@@ -36,30 +36,23 @@ const MAX_OPERATIONS_PER_REQUEST = 2_500;
 const MAX_BODY_BYTES = 5_000_000;
 const REQUEST_TIMEOUT_MS = 60_000;
 
-/** X's normalization rules; every field but partner_user_id is then SHA-256 hashed. An empty
- * result means the value is unusable. */
-const NORMALIZE: Record<XField, (value: string) => string> = {
-  email: (value) => value.trim().toLowerCase(),
+/** X's normalization rules; every field but partner_user_id is then SHA-256 hashed. */
+const FIELD_RULES: Record<XField, FieldRule> = {
+  email: { normalize: (value) => value.trim().toLowerCase(), hashed: true },
   // Digits with the country code, as stored contacts carry it (E.164 without the "+").
-  phone_number: (value) => value.replace(/\D/g, '').replace(/^0+/, ''),
-  handle: (value) => value.trim().replace(/^@/, '').toLowerCase(),
-  twitter_id: (value) => (/^\d+$/.test(value.trim()) ? value.trim() : ''),
+  phone_number: { normalize: (value) => value.replace(/\D/g, '').replace(/^0+/, ''), hashed: true },
+  handle: { normalize: (value) => value.trim().replace(/^@/, '').toLowerCase(), hashed: true },
+  twitter_id: { normalize: (value) => (/^\d+$/.test(value.trim()) ? value.trim() : ''), hashed: true },
   // IDFA and AdID: lowercase, dashes kept.
-  device_id: (value) => value.trim().toLowerCase(),
-  partner_user_id: (value) => value.trim(),
+  device_id: { normalize: (value) => value.trim().toLowerCase(), hashed: true },
+  partner_user_id: { normalize: (value) => value.trim(), hashed: false },
 };
 
-function isXField(field: string): field is XField {
-  return (X_FIELDS as readonly string[]).includes(field);
-}
-
-function encodeValue(field: XField, raw: string): string | null {
-  const hashed = field !== 'partner_user_id';
-  if (hashed && isSha256Hex(raw)) return raw;
-  const normalized = NORMALIZE[field](raw);
-  if (normalized === '') return null;
-  return hashed ? sha256Hex(normalized) : normalized;
-}
+const encodeContact = mappingEncoder({
+  fields: X_FIELDS,
+  encodeValue: (field, raw) => encodeByRule(FIELD_RULES[field], raw),
+  unknownField: (field) => `X has no field "${field}"; map to one of ${X_FIELDS.join(', ')}`,
+});
 
 type OperationType = 'Update' | 'Delete';
 
@@ -105,14 +98,6 @@ function errorsOfOperation(entry: unknown): XError[] {
     const error = xErrorSchema.safeParse(candidate);
     return error.success && (error.data.code ?? error.data.message) ? [error.data] : [];
   });
-}
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
 }
 
 /** How long until X's rate-limit window resets (`x-rate-limit-reset`, epoch seconds). */
@@ -263,19 +248,7 @@ export function createXConnector(config: XConfig, credentials: XCredentials): De
     maxBatchSize: MAX_OPERATIONS_PER_REQUEST,
     destinationFields: X_FIELDS,
 
-    encode(contact, mapping) {
-      const identifiers: EncodedIdentifiers = {};
-      for (const { sourceField, destinationField } of mapping) {
-        if (!isXField(destinationField)) {
-          throw new Error(`X has no field "${destinationField}"; map to one of ${X_FIELDS.join(', ')}`);
-        }
-        const raw = contact[sourceField];
-        if (raw === null || raw === '') continue;
-        const value = encodeValue(destinationField, raw);
-        if (value !== null) identifiers[destinationField] = value;
-      }
-      return Object.keys(identifiers).length > 0 ? identifiers : null;
-    },
+    encode: encodeContact,
 
     async checkAccess() {
       const json = await callX('GET', accountPath, accountNotFound);
