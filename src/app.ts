@@ -2,10 +2,13 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { usePrometheus } from '@graphql-yoga/plugin-prometheus';
-import { createYoga } from 'graphql-yoga';
+import { GraphQLError, type ExecutionResult } from 'graphql';
+import { createYoga, type Plugin } from 'graphql-yoga';
+import type { RateLimiterAbstract } from 'rate-limiter-flexible';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
-import { authenticateApiKey, type Viewer } from './api-keys.js';
+import { trackApiKeySockets } from './api-key-sockets.js';
+import { authenticateApiKey, isAdminToken, type Viewer } from './api-keys.js';
 import { bootstrapDefaultWorkspace } from './bootstrap.js';
 import type { Config } from './config.js';
 import { connectDatabase, disconnectDatabase } from './db.js';
@@ -17,7 +20,15 @@ import { logger } from './logger.js';
 import { metrics } from './metrics.js';
 import { applyMigrations } from './migrations.js';
 import { handleOpsRequest } from './ops.js';
+import {
+  openRateLimiter,
+  operationLimitPlugins,
+  tooManySubscriptionsError,
+  useRateLimit,
+  type OperationLimits,
+} from './operation-limits.js';
 import { closeEventBus, openEventBus } from './pubsub.js';
+import { INTERNAL_ERROR_MESSAGE, maskInternalError, requestIdOf, useRequestIds, withRequestId } from './request-ids.js';
 import type { Context } from './schema/context.js';
 import { schema } from './schema/index.js';
 import { DEFAULT_RETRY_POLICY } from './sync/platform-retry.js';
@@ -33,13 +44,27 @@ interface ServerContext {
   socketViewer?: Viewer | null;
 }
 
-export function createGraphQLHandler() {
+export interface GraphQLHandlerOptions {
+  /** ADMIN_TOKEN, the bearer token that manages workspaces and API keys (HTTP only). */
+  adminToken?: string;
+  limits: OperationLimits & Pick<Config, 'MAX_REQUEST_BODY_BYTES' | 'GRAPHIQL'>;
+  /** Counts operations per API key; null: no rate limit. */
+  rateLimiter: RateLimiterAbstract | null;
+}
+
+export function createGraphQLHandler(options: GraphQLHandlerOptions) {
   return createYoga<ServerContext, Context>({
     schema,
     graphqlEndpoint: '/graphql',
-    graphiql: { subscriptionsProtocol: 'WS', title: 'Audience sync gateway' },
+    graphiql: options.limits.GRAPHIQL ? { subscriptionsProtocol: 'WS', title: 'Audience sync gateway' } : false,
     logging: false,
+    maxRequestBodySize: options.limits.MAX_REQUEST_BODY_BYTES,
+    maskedErrors: { errorMessage: INTERNAL_ERROR_MESSAGE, maskError: maskInternalError },
     plugins: [
+      useRequestIds(),
+      useMalformedGetGuard(),
+      ...operationLimitPlugins(options.limits),
+      ...(options.rateLimiter ? [useRateLimit(options.rateLimiter)] : []),
       usePrometheus({
         registry: metrics,
         endpoint: false,
@@ -51,10 +76,15 @@ export function createGraphQLHandler() {
         },
       }),
     ],
-    context: async ({ request, socketViewer }) => ({
-      viewer: socketViewer !== undefined ? socketViewer : await authenticateApiKey(request.headers.get('authorization')),
-      requestId: request?.headers.get('x-request-id') ?? randomUUID(),
-    }),
+    context: async ({ request, socketViewer }) => {
+      const authorization = socketViewer === undefined ? request.headers.get('authorization') : null;
+      const admin = isAdminToken(authorization, options.adminToken);
+      return {
+        viewer: socketViewer !== undefined ? socketViewer : admin ? null : await authenticateApiKey(authorization),
+        admin,
+        requestId: request ? requestIdOf(request) : randomUUID(),
+      };
+    },
   });
 }
 
@@ -121,7 +151,11 @@ export async function startApp(config: Config): Promise<App> {
     await agenda.start();
 
     // Every role listens: the gateway serves GraphQL, and all serve /healthz, /readyz and /metrics.
-    const yoga = config.ROLES.includes('gateway') ? createGraphQLHandler() : null;
+    const rateLimiter = config.ROLES.includes('gateway') ? openRateLimiter(config) : null;
+    if (rateLimiter) stops.push(() => rateLimiter.close());
+    const yoga = config.ROLES.includes('gateway')
+      ? createGraphQLHandler({ adminToken: config.ADMIN_TOKEN, limits: config, rateLimiter: rateLimiter?.limiter ?? null })
+      : null;
     const server = createServer((request, response) => {
       void handleOpsRequest(request, response).then((handled) => {
         if (handled) return;
@@ -129,8 +163,14 @@ export async function startApp(config: Config): Promise<App> {
         response.writeHead(404).end();
       });
     });
-    const sockets = yoga ? new WebSocketServer({ server, path: yoga.graphqlEndpoint }) : null;
-    if (yoga && sockets) useGraphQLWebSocket(sockets, yoga);
+    const sockets = yoga
+      ? new WebSocketServer({ server, path: yoga.graphqlEndpoint, maxPayload: config.MAX_REQUEST_BODY_BYTES })
+      : null;
+    if (yoga && sockets) {
+      const keySockets = trackApiKeySockets();
+      stops.push(() => keySockets.stop());
+      useGraphQLWebSocket(sockets, yoga, keySockets, config.MAX_SUBSCRIPTIONS_PER_SOCKET);
+    }
     stops.push(() => closeServer(server, sockets));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -147,8 +187,14 @@ export async function startApp(config: Config): Promise<App> {
 }
 
 /** graphql-ws on the gateway's port and path. Operations run through yoga's envelope, so they get
- * the same schema, plugins, validation and context as HTTP; the API key is checked once, on connect. */
-function useGraphQLWebSocket(sockets: WebSocketServer, yoga: ReturnType<typeof createGraphQLHandler>) {
+ * the same schema, plugins, validation and context as HTTP; the API key is checked once, on connect.
+ * At most `maxOperations` operations run at once on one socket. */
+function useGraphQLWebSocket(
+  sockets: WebSocketServer,
+  yoga: ReturnType<typeof createGraphQLHandler>,
+  keySockets: ReturnType<typeof trackApiKeySockets>,
+  maxOperations: number,
+) {
   type Extra = { viewer?: Viewer | null };
   useServer<Record<string, unknown> | undefined, Extra>(
     {
@@ -156,9 +202,15 @@ function useGraphQLWebSocket(sockets: WebSocketServer, yoga: ReturnType<typeof c
         const viewer = await authenticateApiKey(connectionAuthorization(ctx.connectionParams));
         if (!viewer) return false;
         (ctx.extra as Extra).viewer = viewer;
+        keySockets.add(viewer.apiKeyId, ctx.extra.socket);
         return true;
       },
       onSubscribe: async (ctx, _id, params) => {
+        // graphql-ws has already counted this operation among the socket's. Checked before any await,
+        // so that operations sent together are counted one at a time.
+        if (Object.keys(ctx.subscriptions).length > maxOperations) {
+          return withRequestId({ errors: [tooManySubscriptionsError(maxOperations)] }, randomUUID(), 'websocket').errors;
+        }
         const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
           ...ctx,
           req: ctx.extra.request,
@@ -166,22 +218,76 @@ function useGraphQLWebSocket(sockets: WebSocketServer, yoga: ReturnType<typeof c
           params,
           socketViewer: (ctx.extra as Extra).viewer ?? null,
         });
-        const args = {
+        const contextValue = await contextFactory();
+        const refuse = (errors: readonly GraphQLError[]) =>
+          withRequestId({ errors }, contextValue.requestId, 'websocket').errors!;
+        let document;
+        try {
+          document = parse(params.query);
+        } catch (error) {
+          if (error instanceof GraphQLError) return refuse([error]);
+          throw error;
+        }
+        const errors = validate(schema, document);
+        if (errors.length > 0) return refuse(errors);
+        return {
           schema,
           operationName: params.operationName,
-          document: parse(params.query),
+          document,
           variableValues: params.variables,
-          contextValue: await contextFactory(),
+          contextValue,
           rootValue: { execute, subscribe },
         };
-        const errors = validate(args.schema, args.document);
-        return errors.length > 0 ? errors : args;
       },
+      onNext: (_ctx, _id, _payload, args, result) =>
+        withRequestId(result as ExecutionResult, (args.contextValue as Context).requestId, 'websocket'),
       execute: (args) => (args.rootValue as { execute: typeof import('graphql').execute }).execute(args),
       subscribe: (args) => (args.rootValue as { subscribe: typeof import('graphql').subscribe }).subscribe(args),
     },
     sockets,
   );
+}
+
+/** Answers 400 to a GET whose query string yoga cannot read (it would answer 500). */
+function useMalformedGetGuard(): Plugin {
+  return {
+    onRequest({ request, endResponse, fetchAPI }) {
+      if (request.method !== 'GET') return;
+      const problem = malformedQueryString(request.url);
+      if (!problem) return;
+      endResponse(
+        new fetchAPI.Response(JSON.stringify({ errors: [{ message: problem, extensions: { code: 'BAD_REQUEST' } }] }), {
+          status: 400,
+          headers: { 'content-type': 'application/json' },
+        }),
+      );
+    },
+  };
+}
+
+/** What is wrong with a GraphQL GET query string (bad percent-escapes, `variables` or `extensions`
+ * that are not JSON), or null. Yoga would answer those with a 500. */
+function malformedQueryString(url: string): string | null {
+  const query = url.split('?')[1];
+  if (!query) return null;
+  for (const pair of query.split('&')) {
+    const [name = '', value = ''] = pair.split('=');
+    let decoded: string;
+    try {
+      decoded = decodeURIComponent(value.replaceAll('+', ' '));
+      decodeURIComponent(name);
+    } catch {
+      return `The query string has a malformed percent-escape in "${name.slice(0, 40)}"`;
+    }
+    if ((name === 'variables' || name === 'extensions') && decoded !== '') {
+      try {
+        JSON.parse(decoded);
+      } catch {
+        return `The "${name}" parameter must be JSON`;
+      }
+    }
+  }
+  return null;
 }
 
 async function closeServer(server: Server, sockets: WebSocketServer | null): Promise<void> {

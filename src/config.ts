@@ -32,6 +32,29 @@ const configSchema = z.object({
   /** `true` lets webhook destinations target private, loopback and link-local addresses (and plain http on
    * loopback). Off by default so that a webhook URL cannot reach the gateway's own network. */
   ALLOW_PRIVATE_WEBHOOK_URLS: z.enum(['true', 'false']).default('false').transform((value) => value === 'true'),
+  /** At least 32 characters: `Authorization: Bearer <ADMIN_TOKEN>` creates workspaces and manages API keys of
+   * any workspace. Unset: no admin over the API (create keys with `npm run api-key`). */
+  ADMIN_TOKEN: z.string().min(32, 'must be at least 32 characters').optional(),
+  /** Limits on one GraphQL operation, checked before it runs: nesting depth, estimated cost (graphql-armor's
+   * count of fields, weighted by depth and by literal `first`/`last`), aliases, directives and lexical tokens. */
+  MAX_QUERY_DEPTH: z.coerce.number().int().min(1).default(10),
+  MAX_QUERY_COST: z.coerce.number().int().min(1).default(5000),
+  MAX_QUERY_ALIASES: z.coerce.number().int().min(0).default(15),
+  MAX_QUERY_DIRECTIVES: z.coerce.number().int().min(0).default(50),
+  MAX_QUERY_TOKENS: z.coerce.number().int().min(1).default(2000),
+  /** Largest HTTP request body (and WebSocket message) in bytes; larger ones are refused with 413 as they
+   * stream in. 32 MiB holds an addAudienceMembers call with 100,000 members. */
+  MAX_REQUEST_BODY_BYTES: z.coerce.number().int().min(1024).default(32 * 1024 * 1024),
+  /** Operations one WebSocket connection may have open at once; the next one is refused. */
+  MAX_SUBSCRIPTIONS_PER_SOCKET: z.coerce.number().int().min(1).default(20),
+  /** Operations each API key may run per RATE_LIMIT_DURATION_SECONDS, over every transport and gateway
+   * (counted in Redis when REDIS_URL is set); 0 turns rate limiting off. */
+  RATE_LIMIT_POINTS: z.coerce.number().int().min(0).default(1000),
+  RATE_LIMIT_DURATION_SECONDS: z.coerce.number().int().min(1).default(60),
+  /** `false` turns off the GraphiQL page at GET /graphql. */
+  GRAPHIQL: z.enum(['true', 'false']).default('true').transform((value) => value === 'true'),
+  /** `false` refuses introspection queries (and "did you mean" suggestions), for production. */
+  INTROSPECTION: z.enum(['true', 'false']).default('true').transform((value) => value === 'true'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   NODE_ENV: z.string().default('development'),
 });

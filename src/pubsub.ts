@@ -8,6 +8,12 @@ export interface RecordEvent {
   workspaceId: string;
 }
 
+/** An API key was revoked: every gateway closes the WebSockets opened with it. */
+export interface ApiKeyRevokedEvent {
+  apiKeyId: string;
+  workspaceId: string;
+}
+
 type Topics = {
   /** A run changed; keyed by run id. */
   'syncRun:updated': [runId: string, event: RecordEvent];
@@ -15,6 +21,7 @@ type Topics = {
   'audienceSync:runUpdated': [syncId: string, event: RecordEvent];
   /** A task changed; keyed by task id. */
   'task:updated': [taskId: string, event: RecordEvent];
+  'apiKey:revoked': [event: ApiKeyRevokedEvent];
 };
 
 export type EventBus = ReturnType<typeof createPubSub<Topics>>;

@@ -16,6 +16,11 @@ test.each([
   ['REDIS_URL', 'not a url'],
   ['SECRETS_KEY', 'c2hvcnQ='],
   ['ROLES', 'gateway,scheduler'],
+  ['MAX_QUERY_DEPTH', '0'],
+  ['MAX_REQUEST_BODY_BYTES', 'lots'],
+  ['RATE_LIMIT_POINTS', '-1'],
+  ['INTROSPECTION', 'no'],
+  ['ADMIN_TOKEN', 'shorter-than-32-characters'],
 ])('an invalid %s is refused with its name in the message', (name, value) => {
   expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
   expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(`${name}`));

@@ -359,11 +359,10 @@ const updateSchema = z.object({
 /** Loads a live sync of the caller's workspace, locking its row for the rest of the transaction. */
 async function lockSync(
   tx: Parameters<Parameters<ReturnType<typeof db>['$transaction']>[0]>[0],
-  id: string,
+  syncId: string,
   workspaceId: string,
   field: string,
 ) {
-  const syncId = parseGlobalId(id, 'AudienceSync', field);
   const [locked] = await tx.$queryRaw<{ id: string }[]>`
     SELECT id FROM audience_sync
     WHERE id = ${syncId}::uuid AND workspace_id = ${workspaceId}::uuid AND deleted_at IS NULL
@@ -387,8 +386,9 @@ builder.mutationField('updateAudienceSync', (t) =>
     },
     resolve: async (_root, { id, input }, context) => {
       const fields = parseInput(updateSchema, input);
+      const syncId = parseGlobalId(id, 'AudienceSync', 'id');
       return db().$transaction(async (tx) => {
-        const sync = await lockSync(tx, String(id), context.viewer!.workspaceId, 'id');
+        const sync = await lockSync(tx, syncId, context.viewer!.workspaceId, 'id');
         if (fields.fieldMapping) checkMappingTargets(fields.fieldMapping, sync.destination.platform);
         const updated = await tx.audienceSync.update({
           where: { id: sync.id },
@@ -422,8 +422,9 @@ builder.mutationField('deleteAudienceSync', (t) =>
     errors: { types: [ValidationError, NotFoundError], directResult: true },
     args: { id: t.arg.id({ required: true, description: 'The sync to delete.' }) },
     resolve: async (_root, { id }, context) => {
+      const syncId = parseGlobalId(id, 'AudienceSync', 'id');
       await db().$transaction(async (tx) => {
-        const sync = await lockSync(tx, String(id), context.viewer!.workspaceId, 'id');
+        const sync = await lockSync(tx, syncId, context.viewer!.workspaceId, 'id');
         const deleted = await tx.audienceSync.update({ where: { id: sync.id }, data: { deletedAt: new Date() } });
         await tx.syncRun.updateMany({
           where: { syncId: sync.id, status: 'QUEUED' },

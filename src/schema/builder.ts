@@ -15,7 +15,7 @@ const pascalCase = (name: string) => name.charAt(0).toUpperCase() + name.slice(1
 export const builder = new SchemaBuilder<{
   Context: Context;
   PrismaTypes: PrismaTypes;
-  AuthScopes: { workspace: boolean; write: boolean };
+  AuthScopes: { workspace: boolean; write: boolean; admin: boolean };
   DefaultFieldNullability: false;
   Scalars: {
     DateTime: { Input: Date; Output: Date };
@@ -29,15 +29,25 @@ export const builder = new SchemaBuilder<{
     authScopes: (context) => ({
       workspace: context.viewer !== null,
       write: context.viewer?.role === 'WRITE',
+      admin: context.admin,
     }),
-    unauthorizedError: (_parent, context) =>
-      context.viewer
+    unauthorizedError: (_parent, context) => {
+      if (context.admin) {
+        return new GraphQLError('The admin token only manages workspaces and API keys: use an API key of the workspace', {
+          extensions: { code: 'FORBIDDEN' },
+        });
+      }
+      if (context.viewer?.role === 'WRITE') {
+        return new GraphQLError('Only the admin token may do this', { extensions: { code: 'FORBIDDEN' } });
+      }
+      return context.viewer
         ? new GraphQLError('This API key is read-only: use a key with the WRITE role', {
             extensions: { code: 'FORBIDDEN' },
           })
         : new GraphQLError('Authentication required: send an API key as "Authorization: Bearer <key>"', {
             extensions: { code: 'UNAUTHENTICATED' },
-          }),
+          });
+    },
   },
   errors: {
     defaultResultOptions: {
@@ -95,6 +105,10 @@ builder.addScalarType('DateTime', DateTimeResolver);
 builder.addScalarType('JSON', JSONResolver);
 builder.addScalarType('NonNegativeInt', NonNegativeIntResolver);
 
-builder.queryType({ description: 'Reads. Every field requires an API key and sees its workspace only.' });
-builder.mutationType({ description: 'Writes. Every field requires an API key with the WRITE role.' });
+builder.queryType({
+  description: 'Reads. Every field requires an API key and sees its workspace only (`viewer` and `apiKeys` also take the admin token).',
+});
+builder.mutationType({
+  description: 'Writes. Every field requires an API key with the WRITE role; workspaces and API keys are also managed with the admin token.',
+});
 builder.subscriptionType({ description: 'Live updates, over graphql-ws or server-sent events.' });

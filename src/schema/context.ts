@@ -4,5 +4,8 @@ import type { Viewer } from '../api-keys.js';
 export interface Context {
   /** The caller, or null when no valid API key came with the request. */
   viewer: Viewer | null;
+  /** True when the request carried the admin token (ADMIN_TOKEN): it manages workspaces and API
+   * keys, and has no workspace of its own (viewer is null). */
+  admin: boolean;
   requestId: string;
 }

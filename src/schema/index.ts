@@ -6,5 +6,8 @@ import './audience.js';
 import './audience-sync.js';
 import './sync-run.js';
 import './task.js';
+import './workspace.js';
+import './api-key.js';
+import './viewer.js';
 
 export const schema = lexicographicSortSchema(builder.toSchema());

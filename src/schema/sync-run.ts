@@ -107,6 +107,11 @@ export const TriggerAudienceSyncSuccess = builder
 
 /** Subscriptions must have a caller; events of other workspaces are dropped. */
 export function requireWorkspace(context: Context): string {
+  if (context.admin) {
+    throw new GraphQLError('The admin token only manages workspaces and API keys: use an API key of the workspace', {
+      extensions: { code: 'FORBIDDEN' },
+    });
+  }
   if (!context.viewer) {
     throw new GraphQLError('Authentication required: send an API key', { extensions: { code: 'UNAUTHENTICATED' } });
   }

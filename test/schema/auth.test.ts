@@ -1,4 +1,5 @@
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
+import { encodeGlobalID } from '@pothos/plugin-relay';
 import {
   getIntrospectionQuery,
   parse,
@@ -36,6 +37,15 @@ import {
 import { createAudienceWith, createMetaDestination, dataOf, expectType, metaSyncScenario } from '../support/scenario.js';
 import { subscribeOverSSE } from '../support/sse.js';
 import { expectNothingWritten } from '../support/tables.js';
+import {
+  ADMIN_TOKEN,
+  CreateApiKey,
+  CreateWorkspace,
+  ListApiKeys,
+  RevokeApiKey,
+  WhoAmI,
+  expectNoTenancyChange,
+} from '../support/tenancy.js';
 
 const ListAudiences = graphql(`
   query ListAudiences {
@@ -60,6 +70,8 @@ let fake: FakeMeta;
 let scenario: Awaited<ReturnType<typeof setUpWorkspace>>;
 let readKey: string;
 let revokedKey: string;
+/** A key of the workspace for revokeApiKey to revoke. */
+let spareKeyId: string;
 
 /** A workspace with a sync, plus an audience and a destination that nothing uses, so that every
  * mutation below would change something if it were let through. */
@@ -77,11 +89,12 @@ async function revokedApiKey(): Promise<string> {
 }
 
 beforeAll(async () => {
-  gateway = await startTestGateway();
+  gateway = await startTestGateway({ ADMIN_TOKEN });
   scenario = await setUpWorkspace();
   fake = scenario.fake;
   readKey = (await createApiKey(gateway.workspaceId, 'reader', 'READ')).key;
   revokedKey = await revokedApiKey();
+  spareKeyId = encodeGlobalID('ApiKey', (await createApiKey(gateway.workspaceId, 'spare', 'READ')).record.id);
 });
 afterAll(async () => {
   await fake.close();
@@ -116,7 +129,17 @@ const mutations: Record<string, (apiKey: string | null) => Promise<ExecutionResu
     gateway.execute(UpdateAudienceSync, { id: scenario.sync.id, input: { name: 'Renamed' } }, { apiKey }),
   triggerAudienceSync: (apiKey) => gateway.execute(TriggerAudienceSync, { id: scenario.sync.id }, { apiKey }),
   deleteAudienceSync: (apiKey) => gateway.execute(DeleteAudienceSync, { id: scenario.sync.id }, { apiKey }),
+  createApiKey: (apiKey) => gateway.execute(CreateApiKey, { input: { name: 'ci', role: 'READ' } }, { apiKey }),
+  revokeApiKey: (apiKey) => gateway.execute(RevokeApiKey, { id: spareKeyId }, { apiKey }),
 };
+
+/** The mutations only the admin token may run (it may also run createApiKey and revokeApiKey), with input
+ * that succeeds with it. */
+const adminMutations: Record<string, (apiKey: string | null) => Promise<ExecutionResult<unknown>>> = {
+  createWorkspace: (apiKey) => gateway.execute(CreateWorkspace, { input: { name: 'Globex' } }, { apiKey }),
+};
+
+const allMutations = { ...mutations, ...adminMutations };
 
 /** Callers that are nobody: their key, if any. */
 const anonymousCallers: [string, () => string | null][] = [
@@ -135,16 +158,32 @@ const errorCodes = (result: { errors?: readonly { extensions?: Record<string, un
   result.errors?.map((error) => error.extensions?.code);
 
 test('the mutations checked here are all the mutations of the schema', () => {
-  expect(Object.keys(mutations).sort()).toEqual(Object.keys(schema.getMutationType()!.getFields()).sort());
+  expect(Object.keys(allMutations).sort()).toEqual(Object.keys(schema.getMutationType()!.getFields()).sort());
 });
 
 describe.each(refusedWriters)('with %s', (_caller, apiKey, code) => {
-  test.each(Object.keys(mutations))(`%s is refused with ${code} and writes nothing`, async (name) => {
-    const result = await expectNothingWritten(() => mutations[name]!(apiKey()));
+  test.each(Object.keys(allMutations))(`%s is refused with ${code} and writes nothing`, async (name) => {
+    const result = await expectNoTenancyChange(() => expectNothingWritten(() => allMutations[name]!(apiKey())));
 
     expect(errorCodes(result)).toEqual([code]);
     expect(result.data).toBeNull();
   });
+});
+
+test.each(Object.keys(adminMutations))('with a WRITE key, the admin-only %s is refused with FORBIDDEN', async (name) => {
+  const result = await expectNoTenancyChange(() => expectNothingWritten(() => adminMutations[name]!(gateway.apiKey)));
+
+  expect(errorCodes(result)).toEqual(['FORBIDDEN']);
+  expect(result.errors?.[0]?.message).toMatch(/Only the admin token/);
+});
+
+/** Key management is the admin token's: every other mutation is refused to it. */
+const workspaceMutations = Object.keys(mutations).filter((name) => !['createApiKey', 'revokeApiKey'].includes(name));
+
+test.each(workspaceMutations)('with the admin token, %s is refused with FORBIDDEN and writes nothing', async (name) => {
+  const result = await expectNoTenancyChange(() => expectNothingWritten(() => mutations[name]!(ADMIN_TOKEN)));
+
+  expect(errorCodes(result)).toEqual(['FORBIDDEN']);
 });
 
 describe('queries', () => {
@@ -156,6 +195,8 @@ describe('queries', () => {
     node: (apiKey) => gateway.execute(NodeById, { id: scenario.sync.id }, { apiKey }),
     nodes: (apiKey) => gateway.execute(NodesByIds, { ids: [scenario.sync.id] }, { apiKey }),
     task: (apiKey) => gateway.execute(TaskById, { id: unknownId('Task') }, { apiKey }),
+    apiKeys: (apiKey) => gateway.execute(ListApiKeys, {}, { apiKey }),
+    viewer: (apiKey) => gateway.execute(WhoAmI, {}, { apiKey }),
   };
 
   test('the queries checked here are all the query fields of the schema', () => {
@@ -174,6 +215,19 @@ describe('queries', () => {
     const result = await queries[name]!(readKey);
 
     expect(result.errors).toBeUndefined();
+  });
+
+  test.each(['audienceSyncs', 'audiences', 'destinations', 'node', 'nodes', 'task'])(
+    'the admin token is refused %s with FORBIDDEN',
+    async (name) => {
+      expect(errorCodes(await queries[name]!(ADMIN_TOKEN))).toEqual(['FORBIDDEN']);
+    },
+  );
+
+  test('the admin token may run viewer', async () => {
+    expect(dataOf(await queries.viewer!(ADMIN_TOKEN))).toEqual({
+      viewer: { admin: true, role: null, workspace: null, apiKey: null },
+    });
   });
 
   test('a READ key reads its own workspace', async () => {
@@ -224,6 +278,23 @@ describe('subscriptions', () => {
     });
   });
 
+  test.each(Object.keys(subscriptions))('over SSE, the admin token is refused %s with FORBIDDEN', async (name) => {
+    const results = [];
+    for await (const result of await subscriptions[name]!(ADMIN_TOKEN)) results.push(result);
+
+    expect(results.map(errorCodes)).toEqual([['FORBIDDEN']]);
+  });
+
+  test('a WebSocket with the admin token is refused: subscriptions belong to workspaces', async () => {
+    const client = gateway.webSocketClient(ADMIN_TOKEN);
+
+    const closed = await new Promise<unknown>((resolve) =>
+      client.subscribe({ query: '{ __typename }' }, { next: () => undefined, error: resolve, complete: () => resolve('completed') }),
+    );
+
+    expect((closed as { code?: number }).code).toBe(4403);
+  });
+
   test('a WebSocket with a revoked key is refused', async () => {
     const client = gateway.webSocketClient(revokedKey);
 
@@ -256,10 +327,16 @@ describe('subscriptions', () => {
 });
 
 // Changes the workspace: last in the file.
-test('with a WRITE key, the same mutations succeed', async () => {
-  for (const [name, mutate] of Object.entries(mutations)) {
-    const result = dataOf(await mutate(gateway.apiKey)) as Record<string, { __typename: string }>;
+test('with a WRITE key the same mutations succeed, and with the admin token the admin-only ones', async () => {
+  const callers: [Record<string, (apiKey: string | null) => Promise<ExecutionResult<unknown>>>, string][] = [
+    [mutations, gateway.apiKey],
+    [adminMutations, ADMIN_TOKEN],
+  ];
+  for (const [group, apiKey] of callers) {
+    for (const [name, mutate] of Object.entries(group)) {
+      const result = dataOf(await mutate(apiKey)) as Record<string, { __typename: string }>;
 
-    expect(result[name]!.__typename, name).toMatch(/Success$/);
+      expect(result[name]!.__typename, name).toMatch(/Success$/);
+    }
   }
 });

@@ -1,0 +1,2 @@
+-- CreateIndex
+CREATE UNIQUE INDEX "workspace_name_key" ON "workspace"("name");

@@ -1,0 +1,199 @@
+import { blockFieldSuggestionsPlugin } from '@escape.tech/graphql-armor-block-field-suggestions';
+import { costLimitPlugin } from '@escape.tech/graphql-armor-cost-limit';
+import { maxAliasesPlugin } from '@escape.tech/graphql-armor-max-aliases';
+import { maxDepthPlugin } from '@escape.tech/graphql-armor-max-depth';
+import { maxDirectivesPlugin } from '@escape.tech/graphql-armor-max-directives';
+import { maxTokensPlugin } from '@escape.tech/graphql-armor-max-tokens';
+import { GraphQLError, NoSchemaIntrospectionCustomRule, type ExecutionResult, type ValidationContext } from 'graphql';
+import type { Plugin } from 'graphql-yoga';
+import { Redis } from 'ioredis';
+import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import type { Config } from './config.js';
+import type { Context } from './schema/context.js';
+
+/** The settings that bound what one operation, one connection and one API key may ask of the gateway. */
+export type OperationLimits = Pick<
+  Config,
+  | 'MAX_QUERY_DEPTH'
+  | 'MAX_QUERY_COST'
+  | 'MAX_QUERY_ALIASES'
+  | 'MAX_QUERY_DIRECTIVES'
+  | 'MAX_QUERY_TOKENS'
+  | 'INTROSPECTION'
+>;
+
+/** graphql-armor reports a broken limit as a "Syntax Error"; the caller gets it as QUERY_TOO_COMPLEX,
+ * naming the limit, instead. Validation limits are reported like any validation error; the token
+ * limit is checked while parsing, so it throws. */
+function refuseAs(limit: string) {
+  return (validation: ValidationContext | null, error: GraphQLError) => {
+    const refusal = new GraphQLError(`${error.message.replace(/^Syntax Error: /, '')} Simplify the operation or split it.`, {
+      extensions: { code: 'QUERY_TOO_COMPLEX', limit },
+    });
+    if (!validation) throw refusal;
+    validation.reportError(refusal);
+  };
+}
+
+/** Depth, cost, alias, directive and token limits, checked when an operation is parsed and
+ * validated (before it runs) on every transport; and, with introspection off, no introspection and
+ * no "did you mean" field suggestions that would leak the schema. */
+export function operationLimitPlugins(limits: OperationLimits): Plugin[] {
+  const reject = (limit: string) => ({ onReject: [refuseAs(limit)], propagateOnRejection: false });
+  const plugins: Plugin[] = [
+    useNestingLimit(MAX_DOCUMENT_NESTING),
+    useNoNulCharacters(),
+    maxTokensPlugin({ n: limits.MAX_QUERY_TOKENS, ...reject('tokens') }),
+    maxDepthPlugin({ n: limits.MAX_QUERY_DEPTH, ...reject('depth') }),
+    costLimitPlugin({ maxCost: limits.MAX_QUERY_COST, ...reject('cost') }),
+    maxAliasesPlugin({ n: limits.MAX_QUERY_ALIASES, ...reject('aliases') }),
+    maxDirectivesPlugin({ n: limits.MAX_QUERY_DIRECTIVES, ...reject('directives') }),
+  ];
+  if (!limits.INTROSPECTION) {
+    plugins.push(blockFieldSuggestionsPlugin(), {
+      onValidate: ({ addValidationRule }) => addValidationRule(NoSchemaIntrospectionCustomRule),
+    });
+  }
+  return plugins;
+}
+
+export interface RateLimiter {
+  limiter: RateLimiterAbstract;
+  close(): Promise<void>;
+}
+
+/** Operations per API key and window: counted in memory, or in Redis (shared by every gateway) when
+ * `REDIS_URL` is set — in memory, per gateway, while a Redis command fails. Null when turned off. */
+export function openRateLimiter(
+  config: Pick<Config, 'RATE_LIMIT_POINTS' | 'RATE_LIMIT_DURATION_SECONDS' | 'REDIS_URL'>,
+): RateLimiter | null {
+  if (config.RATE_LIMIT_POINTS === 0) return null;
+  const options = { points: config.RATE_LIMIT_POINTS, duration: config.RATE_LIMIT_DURATION_SECONDS, keyPrefix: 'asg-rate' };
+  if (!config.REDIS_URL) return { limiter: new RateLimiterMemory(options), close: async () => undefined };
+  const client = new Redis(config.REDIS_URL);
+  const limiter = new RateLimiterRedis({ ...options, storeClient: client, insuranceLimiter: new RateLimiterMemory(options) });
+  return { limiter, close: () => client.quit().then(() => undefined) };
+}
+
+/** Spends one point of the caller's API key per operation (HTTP, SSE or WebSocket); an operation over
+ * the limit does not run and answers RATE_LIMITED, with when to retry. Calls without a key are not
+ * counted here: they are refused as UNAUTHENTICATED. */
+export function useRateLimit(limiter: RateLimiterAbstract): Plugin<Context> {
+  async function refusal(context: Context): Promise<ExecutionResult | null> {
+    if (!context.viewer) return null;
+    try {
+      await limiter.consume(context.viewer.apiKeyId);
+      return null;
+    } catch (rejection) {
+      if (!(rejection instanceof RateLimiterRes)) throw rejection;
+      const retryAfterSeconds = Math.max(1, Math.ceil(rejection.msBeforeNext / 1000));
+      const error = new GraphQLError(
+        `Rate limit exceeded: this API key may run ${limiter.points} operations every ${limiter.duration} s. Retry in ${retryAfterSeconds} s.`,
+        {
+          extensions: {
+            code: 'RATE_LIMITED',
+            retryAfterSeconds,
+            http: { status: 429, headers: { 'retry-after': String(retryAfterSeconds) } },
+          },
+        },
+      );
+      return { errors: [error] };
+    }
+  }
+  return {
+    async onExecute({ args, setResultAndStopExecution }) {
+      const refused = await refusal(args.contextValue);
+      if (refused) setResultAndStopExecution(refused);
+    },
+    async onSubscribe({ args, setResultAndStopExecution }) {
+      const refused = await refusal(args.contextValue);
+      if (refused) setResultAndStopExecution(refused);
+    },
+  };
+}
+
+/** The error an operation beyond MAX_SUBSCRIPTIONS_PER_SOCKET gets; the socket stays open. */
+export function tooManySubscriptionsError(limit: number): GraphQLError {
+  return new GraphQLError(
+    `Too many operations on this WebSocket: at most ${limit} may be open at once. Complete one, or open another connection.`,
+    { extensions: { code: 'TOO_MANY_SUBSCRIPTIONS', limit } },
+  );
+}
+
+/** Brackets deeper than this are refused before parsing: graphql-js parses list and object
+ * literals recursively, and a few thousand `[` overflow the stack. */
+const MAX_DOCUMENT_NESTING = 64;
+
+/** The deepest nesting of `{`, `[` and `(` in a document, outside string literals. */
+function documentNesting(source: string): number {
+  let depth = 0;
+  let deepest = 0;
+  let inString = false;
+  for (let i = 0; i < source.length; i++) {
+    const char = source[i];
+    if (inString) {
+      if (char === '\\') i++;
+      else if (char === '"') inString = false;
+    } else if (char === '"') inString = true;
+    else if (char === '{' || char === '[' || char === '(') deepest = Math.max(deepest, ++depth);
+    else if (char === '}' || char === ']' || char === ')') depth--;
+  }
+  return deepest;
+}
+
+function useNestingLimit(max: number): Plugin {
+  return {
+    onParse({ params }) {
+      const source = typeof params.source === 'string' ? params.source : params.source.body;
+      const nesting = documentNesting(source);
+      if (nesting > max) {
+        throw new GraphQLError(`Brackets nested ${nesting} deep; at most ${max} are accepted. Simplify the operation.`, {
+          extensions: { code: 'QUERY_TOO_COMPLEX', limit: 'nesting' },
+        });
+      }
+    },
+  };
+}
+
+const NUL_IN_DOCUMENT = /\u0000|\\u0000/i;
+
+/** PostgreSQL cannot store the NUL character: refuse it in the document and in variables, naming
+ * where it is, instead of failing later in the database. */
+function useNoNulCharacters(): Plugin {
+  const refuse = (where: string) =>
+    new GraphQLError(`${where} contains the NUL character (\\u0000), which cannot be stored`, {
+      extensions: { code: 'VALIDATION_FAILED', field: where },
+    });
+  return {
+    onParse({ params }) {
+      const source = typeof params.source === 'string' ? params.source : params.source.body;
+      if (NUL_IN_DOCUMENT.test(source)) throw refuse('The operation');
+    },
+    // Answered as a result, not thrown: over graphql-ws a thrown error would close the socket.
+    onExecute({ args, setResultAndStopExecution }) {
+      const path = nulPath(args.variableValues);
+      if (path) setResultAndStopExecution({ errors: [refuse(`Variable ${path}`)] });
+    },
+    onSubscribe({ args, setResultAndStopExecution }) {
+      const path = nulPath(args.variableValues);
+      if (path) setResultAndStopExecution({ errors: [refuse(`Variable ${path}`)] });
+    },
+  };
+}
+
+/** The path of the first string holding a NUL in a JSON value (walked without recursion). */
+function nulPath(value: unknown): string | null {
+  const pending: [unknown, string][] = [[value, '']];
+  while (pending.length > 0) {
+    const [current, path] = pending.pop()!;
+    if (typeof current === 'string' && current.includes('\u0000')) return path;
+    if (current && typeof current === 'object') {
+      for (const [key, child] of Object.entries(current)) {
+        const childPath = path ? `${path}.${key}` : key;
+        if (key.includes('\u0000')) return childPath;
+        pending.push([child, childPath]);
+      }
+    }
+  }
+  return null;
+}
