@@ -19,6 +19,7 @@ import { closeScheduler, openScheduler } from './jobs/scheduler.js';
 import { logger } from './logger.js';
 import { metrics } from './metrics.js';
 import { applyMigrations } from './migrations.js';
+import { parseJson } from './json.js';
 import { handleOpsRequest } from './ops.js';
 import {
   openRateLimiter,
@@ -196,6 +197,15 @@ function useGraphQLWebSocket(
   maxOperations: number,
 ) {
   type Extra = { viewer?: Viewer | null };
+  // `next` and `error` only travel from server to client: a client sending one breaks the protocol
+  // (4400). Checked ahead of graphql-ws, which would treat it as an internal error (4500).
+  sockets.on('connection', (socket) => {
+    socket.prependListener('message', (data) => {
+      const message = parseJson(String(data));
+      const type = message && typeof message === 'object' ? (message as { type?: unknown }).type : undefined;
+      if (type === 'next' || type === 'error') socket.close(4400, `A client may not send "${type}" messages`);
+    });
+  });
   useServer<Record<string, unknown> | undefined, Extra>(
     {
       onConnect: async (ctx) => {

@@ -4,7 +4,15 @@ import { maxAliasesPlugin } from '@escape.tech/graphql-armor-max-aliases';
 import { maxDepthPlugin } from '@escape.tech/graphql-armor-max-depth';
 import { maxDirectivesPlugin } from '@escape.tech/graphql-armor-max-directives';
 import { maxTokensPlugin } from '@escape.tech/graphql-armor-max-tokens';
-import { GraphQLError, NoSchemaIntrospectionCustomRule, type ExecutionResult, type ValidationContext } from 'graphql';
+import {
+  GraphQLError,
+  Kind,
+  NoSchemaIntrospectionCustomRule,
+  visit,
+  type DocumentNode,
+  type ExecutionResult,
+  type ValidationContext,
+} from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { Redis } from 'ioredis';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
@@ -43,6 +51,7 @@ export function operationLimitPlugins(limits: OperationLimits): Plugin[] {
   const plugins: Plugin[] = [
     useNestingLimit(MAX_DOCUMENT_NESTING),
     useNoNulCharacters(),
+    useCursorCheck(),
     maxTokensPlugin({ n: limits.MAX_QUERY_TOKENS, ...reject('tokens') }),
     maxDepthPlugin({ n: limits.MAX_QUERY_DEPTH, ...reject('depth') }),
     costLimitPlugin({ maxCost: limits.MAX_QUERY_COST, ...reject('cost') }),
@@ -196,4 +205,41 @@ function nulPath(value: unknown): string | null {
     }
   }
   return null;
+}
+
+/** Every connection of the schema pages by record id: a cursor is base64 of `GPC:S:<uuid>`. */
+const CURSOR = /^GPC:S:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** The `after`/`before` arguments of an operation that are not cursors this gateway handed out. */
+function forgedCursor(document: DocumentNode, variables: Record<string, unknown> | null | undefined): string | null {
+  let forged: string | null = null;
+  visit(document, {
+    Argument(node) {
+      if (forged || (node.name.value !== 'after' && node.name.value !== 'before')) return;
+      const value =
+        node.value.kind === Kind.STRING
+          ? node.value.value
+          : node.value.kind === Kind.VARIABLE
+            ? variables?.[node.value.name.value]
+            : undefined;
+      if (typeof value === 'string' && !CURSOR.test(Buffer.from(value, 'base64').toString('utf8'))) {
+        forged = node.name.value;
+      }
+    },
+  });
+  return forged;
+}
+
+/** Refuses cursors that were not handed out, which would otherwise reach the database. */
+function useCursorCheck(): Plugin {
+  const refuse = (argument: string) =>
+    new GraphQLError(`\`${argument}\` is not a cursor of this list: pass a cursor from its edges or pageInfo`, {
+      extensions: { code: 'VALIDATION_FAILED', field: argument },
+    });
+  return {
+    onExecute({ args, setResultAndStopExecution }) {
+      const argument = forgedCursor(args.document, args.variableValues);
+      if (argument) setResultAndStopExecution({ errors: [refuse(argument)] });
+    },
+  };
 }

@@ -1,8 +1,10 @@
+import { once } from 'node:events';
 import { expect, test } from 'vitest';
+import WebSocket from 'ws';
 import { graphql } from '../generated/gql.js';
 import { subscribeOverSSE } from '../support/sse.js';
 import { useGatewaySuite } from '../support/suite.js';
-import { SyncRunUpdated } from '../support/operations.js';
+import { CreateAudience, SyncRunUpdated } from '../support/operations.js';
 
 const suite = useGatewaySuite();
 
@@ -44,4 +46,41 @@ test('a bad id in a subscription argument is reported as such over SSE', async (
   expect(events).toHaveLength(1);
   expect(events[0]!.errors![0]).toMatchObject({ extensions: { code: 'VALIDATION_FAILED' } });
   expect(events[0]!.errors![0]!.message).toContain('runId');
+});
+
+const AudiencePage = graphql(`
+  query AudiencePage($after: String) {
+    audiences(first: 2, after: $after) {
+      edges { cursor node { name } }
+      pageInfo { hasNextPage endCursor }
+    }
+  }
+`);
+
+test('cursors the gateway handed out page through a list; forged ones are refused, naming the argument', async () => {
+  for (const name of ['one', 'two', 'three']) {
+    await suite.gateway.execute(CreateAudience, { input: { name } });
+  }
+  const first = await suite.gateway.execute(AudiencePage, {});
+  expect(first.errors).toBeUndefined();
+  expect(first.data!.audiences.pageInfo.hasNextPage).toBe(true);
+  const second = await suite.gateway.execute(AudiencePage, { after: first.data!.audiences.pageInfo.endCursor });
+  expect(second.errors).toBeUndefined();
+  expect(second.data!.audiences.edges.map((edge) => edge.node.name)).toEqual(['one']);
+
+  for (const forged of ['garbage', Buffer.from('GPC:S:not-a-uuid').toString('base64'), Buffer.from('GPC:J:null').toString('base64')]) {
+    const result = await suite.gateway.execute(AudiencePage, { after: forged });
+    expect(result.errors?.[0]?.extensions).toMatchObject({ code: 'VALIDATION_FAILED', field: 'after' });
+  }
+});
+
+test('a WebSocket client sending a server-only message ("next") is closed as a protocol error (4400), not an internal one', async () => {
+  const socket = new WebSocket(suite.gateway.app.url.replace(/^http/, 'ws'), 'graphql-transport-ws');
+  await new Promise((resolve) => socket.once('open', resolve));
+  socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${suite.gateway.apiKey}` } }));
+  const [ack] = (await once(socket, 'message')) as [Buffer];
+  expect(JSON.parse(ack.toString())).toMatchObject({ type: 'connection_ack' });
+  socket.send(JSON.stringify({ type: 'next', id: 'a', payload: {} }));
+  const [code] = (await once(socket, 'close')) as [number];
+  expect(code).toBe(4400);
 });
