@@ -306,9 +306,9 @@ describe('subscriptions', () => {
   });
 
   // Runs a sync: after the tests that check nothing is written, so that none of them sees its writes.
-  test('a subscriber of another workspace never receives the events of this workspace’s runs', async () => {
+  test('a READ key follows its workspace’s runs; a subscriber of another workspace never receives their events', async () => {
     const other = await gateway.createWorkspace();
-    const own = await gateway.subscribeOverWebSocket(AudienceSyncRunUpdated, { syncId: scenario.sync.id });
+    const own = await gateway.subscribeOverWebSocket(AudienceSyncRunUpdated, { syncId: scenario.sync.id }, readKey);
     const foreign = await gateway.subscribeOverWebSocket(AudienceSyncRunUpdated, { syncId: scenario.sync.id }, other.apiKey);
     const foreignEvent = foreign.next();
 
