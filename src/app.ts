@@ -19,6 +19,7 @@ import { closeScheduler, openScheduler } from './jobs/scheduler.js';
 import { logger } from './logger.js';
 import { metrics } from './metrics.js';
 import { applyMigrations } from './migrations.js';
+import { renderLocalGraphiQL, useGraphiQLAssets } from './graphiql.js';
 import { parseJson } from './json.js';
 import { handleOpsRequest } from './ops.js';
 import {
@@ -57,13 +58,17 @@ export function createGraphQLHandler(options: GraphQLHandlerOptions) {
   return createYoga<ServerContext, Context>({
     schema,
     graphqlEndpoint: '/graphql',
-    graphiql: options.limits.GRAPHIQL ? { subscriptionsProtocol: 'WS', title: 'Audience sync gateway' } : false,
+    // GraphiQL subscribes over SSE: its WebSocket transport would not send the Headers tab (the API
+    // key) in the connection params. Applications use graphql-ws or SSE as they like.
+    graphiql: options.limits.GRAPHIQL ? { subscriptionsProtocol: 'SSE', title: 'Audience sync gateway' } : false,
+    renderGraphiQL: renderLocalGraphiQL,
     logging: false,
     maxRequestBodySize: options.limits.MAX_REQUEST_BODY_BYTES,
     maskedErrors: { errorMessage: INTERNAL_ERROR_MESSAGE, maskError: maskInternalError },
     plugins: [
       useRequestIds(),
       useMalformedGetGuard(),
+      ...(options.limits.GRAPHIQL ? [useGraphiQLAssets()] : []),
       ...operationLimitPlugins(options.limits),
       ...(options.rateLimiter ? [useRateLimit(options.rateLimiter)] : []),
       usePrometheus({
