@@ -1,86 +1,129 @@
 import { randomBytes } from 'node:crypto';
+import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { print } from 'graphql';
+import { createClient } from 'graphql-ws';
 import { afterAll, beforeAll, expect, test } from 'vitest';
+import WebSocket from 'ws';
+import { createApiKey } from '../../src/api-keys.js';
+import { connectDatabase, db, disconnectDatabase } from '../../src/db.js';
 import { startFakeMeta } from '../fakes/meta-server.js';
-import { startTestGateway, type TestGateway } from '../support/gateway.js';
-import { AddAudienceMembers, AudienceSyncRunUpdated } from '../support/operations.js';
+import { createTestDatabase } from '../support/database.js';
+import { AddAudienceMembers, AudienceSyncRunUpdated, CreateAudience, CreateAudienceSync, CreateDestination } from '../support/operations.js';
 import { runEntryPoint, type RunningProcess } from '../support/process.js';
-import {
-  META_TOKEN,
-  createAudienceWith,
-  createMetaDestination,
-  createSync,
-  dataOf,
-  expectType,
-  hashedEmails,
-  heldEmails,
-} from '../support/scenario.js';
+import { META_TOKEN, hashedEmails, heldEmails } from '../support/scenario.js';
 
-// Two gateways and one worker, as separate roles sharing PostgreSQL and Redis: gateway A runs in
-// this process, gateway B and the worker are real processes.
+// Two gateways and one worker, each a real process, sharing PostgreSQL and Redis.
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const SECRETS_KEY = randomBytes(32).toString('base64');
 
-let gatewayA: TestGateway;
-let gatewayB: RunningProcess;
-let worker: RunningProcess;
-let gatewayBUrl: string;
+let database: Awaited<ReturnType<typeof createTestDatabase>>;
 let dataDir: string;
+let processes: { gatewayA: RunningProcess; gatewayB: RunningProcess; worker: RunningProcess };
+let urls: { a: string; b: string };
+let apiKey: string;
 
 beforeAll(async () => {
-  gatewayA = await startTestGateway({ ROLES: 'gateway', REDIS_URL, SECRETS_KEY });
+  database = await createTestDatabase();
   dataDir = await mkdtemp(join(tmpdir(), 'asg-scale-out-'));
-  const shared = { DATABASE_URL: gatewayA.databaseUrl, REDIS_URL, SECRETS_KEY, PORT: '0', DATA_DIR: dataDir, LOG_LEVEL: 'info' };
-  gatewayB = runEntryPoint('src/server.ts', { ...shared, ROLES: 'gateway' });
-  worker = runEntryPoint('src/worker.ts', { ...shared, JOB_POLL_INTERVAL_MS: '200' });
-  gatewayBUrl = (JSON.parse(await gatewayB.waitFor(/Gateway listening/, 60_000)) as { url: string }).url;
-  await worker.waitFor(/Worker listening/, 60_000);
+  const shared = { DATABASE_URL: database.url, REDIS_URL, SECRETS_KEY, PORT: '0', DATA_DIR: dataDir, LOG_LEVEL: 'info' };
+  processes = {
+    gatewayA: runEntryPoint('src/server.ts', { ...shared, ROLES: 'gateway' }),
+    gatewayB: runEntryPoint('src/server.ts', { ...shared, ROLES: 'gateway' }),
+    worker: runEntryPoint('src/worker.ts', { ...shared, JOB_POLL_INTERVAL_MS: '200' }),
+  };
+  const urlOf = async (gateway: RunningProcess) =>
+    (JSON.parse(await gateway.waitFor(/Gateway listening/, 60_000)) as { url: string }).url;
+  urls = { a: await urlOf(processes.gatewayA), b: await urlOf(processes.gatewayB) };
+  await processes.worker.waitFor(/Worker listening/, 60_000);
+  connectDatabase(database.url);
+  const workspace = await db().workspace.create({ data: { name: 'scale-out' } });
+  apiKey = (await createApiKey(workspace.id, 'scale-out test')).key;
 }, 120_000);
 
 afterAll(async () => {
-  expect(await gatewayB.stop('SIGTERM')).toBe(0);
-  expect(await worker.stop('SIGTERM')).toBe(0);
-  await gatewayA.stop();
+  for (const running of Object.values(processes)) expect(await running.stop('SIGTERM')).toBe(0);
+  await disconnectDatabase();
+  await database.drop();
   await rm(dataDir, { recursive: true, force: true });
 });
 
+/** Runs an operation on a gateway process over HTTP; returns its data. */
+async function call<Result, Variables>(url: string, document: TypedDocumentNode<Result, Variables>, variables: Variables) {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${apiKey}` },
+    body: JSON.stringify({ query: print(document), variables }),
+  });
+  const { data, errors } = (await response.json()) as { data: Result; errors?: unknown };
+  expect(errors).toBeUndefined();
+  return data;
+}
+
 test('a subscriber on gateway A follows, live, a run triggered through gateway B and executed by the worker', async () => {
   const fake = await startFakeMeta({ accessToken: META_TOKEN });
-  const destination = await createMetaDestination(gatewayA, fake);
-  const audience = await createAudienceWith(gatewayA, []);
   const emails = Array.from({ length: 12_000 }, (_, i) => `reader${i}@example.com`);
+  const { createDestination } = await call(urls.a, CreateDestination, {
+    input: { name: 'Meta', platform: 'META', config: { adAccountId: '1', baseUrl: fake.baseUrl }, credentials: { accessToken: META_TOKEN } },
+  });
+  const { createAudience } = await call(urls.a, CreateAudience, { input: { name: 'Readers' } });
+  const audienceId = (createAudience as { audience: { id: string } }).audience.id;
   for (let start = 0; start < emails.length; start += 6_000) {
     const members = emails.slice(start, start + 6_000).map((email) => ({ email }));
-    expectType(
-      dataOf(await gatewayA.execute(AddAudienceMembers, { audienceId: audience.id, members })).addAudienceMembers,
-      'AddAudienceMembersSuccess',
-    );
+    await call(urls.b, AddAudienceMembers, { audienceId, members });
   }
-  const sync = await createSync(gatewayA, { audienceId: audience.id, destinationId: destination.id });
-  const events = await gatewayA.subscribeOverWebSocket(AudienceSyncRunUpdated, { syncId: sync.id });
+  const { createAudienceSync } = await call(urls.a, CreateAudienceSync, {
+    input: {
+      name: 'Readers to Meta',
+      audienceId,
+      destinationId: (createDestination as { destination: { id: string } }).destination.id,
+      schedule: { cadenceHours: 0 },
+    },
+  });
+  const syncId = (createAudienceSync as { audienceSync: { id: string } }).audienceSync.id;
 
-  const triggered = await fetch(gatewayBUrl, {
+  const client = createClient({
+    url: urls.a.replace(/^http/, 'ws'),
+    webSocketImpl: WebSocket,
+    connectionParams: { authorization: `Bearer ${apiKey}` },
+    retryAttempts: 0,
+  });
+  const events = client.iterate({ query: print(AudienceSyncRunUpdated), variables: { syncId } });
+  for await (const _ of client.iterate({ query: '{ __typename }' })) break;
+
+  const trigger = 'mutation ($id: ID!) { triggerAudienceSync(id: $id) { __typename } }';
+  const triggered = await fetch(urls.b, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${gatewayA.apiKey}` },
-    body: JSON.stringify({
-      query: 'mutation ($id: ID!) { triggerAudienceSync(id: $id) { __typename } }',
-      variables: { id: sync.id },
-    }),
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${apiKey}` },
+    body: JSON.stringify({ query: trigger, variables: { id: syncId } }),
   });
   expect(await triggered.json()).toEqual({ data: { triggerAudienceSync: { __typename: 'TriggerAudienceSyncSuccess' } } });
 
   const seen: { status: string; progress: number; membersAdded: number }[] = [];
   for await (const { data, errors } of events) {
     expect(errors).toBeUndefined();
-    seen.push(data!.audienceSyncRunUpdated);
-    if (['SUCCEEDED', 'FAILED'].includes(data!.audienceSyncRunUpdated.status)) break;
+    const run = (data as { audienceSyncRunUpdated: (typeof seen)[number] }).audienceSyncRunUpdated;
+    seen.push(run);
+    if (['SUCCEEDED', 'FAILED'].includes(run.status)) break;
   }
+  await client.dispose();
   expect(seen[0]!.status).toBe('QUEUED');
   expect(seen.some((run) => run.status === 'RUNNING' && run.progress > 0 && run.progress < 1)).toBe(true);
   expect(seen.at(-1)).toMatchObject({ status: 'SUCCEEDED', progress: 1, membersAdded: 12_000 });
   expect(heldEmails(fake)).toEqual(hashedEmails(emails));
-  expect(worker.output()).toContain('Sync run finished');
+
+  // The logs are JSON lines; the run is logged with its id; no secret and no raw identifier appears.
+  const workerLines = processes.worker.output().split('\n').filter((line) => line.startsWith('{'));
+  expect(workerLines.map((line) => JSON.parse(line) as { msg: string; runId?: string })).toContainEqual(
+    expect.objectContaining({ msg: 'Sync run finished', runId: expect.any(String) }),
+  );
+  for (const running of Object.values(processes)) {
+    const output = running.output();
+    for (const secret of [META_TOKEN, apiKey, SECRETS_KEY, 'reader0@example.com', 'reader11999@example.com']) {
+      expect(output).not.toContain(secret);
+    }
+  }
   await fake.close();
 }, 120_000);
