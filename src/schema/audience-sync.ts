@@ -215,8 +215,8 @@ const settableStatus = z.enum(['DRAFT', 'ACTIVE', 'PAUSED'], {
 /** The platform's fields decide which identifiers a mapping may target. */
 function checkMappingTargets(mapping: FieldMapping[], platform: Parameters<typeof platformSpec>[0]): void {
   const spec = platformSpec(platform);
-  const allowed = spec?.destinationFields ?? [];
-  const hint = spec?.mappingHint ? ` (${spec.mappingHint})` : '';
+  const allowed = spec.destinationFields;
+  const hint = spec.mappingHint ? ` (${spec.mappingHint})` : '';
   const issues = mapping.flatMap((entry, index) =>
     allowed.includes(entry.destinationField)
       ? []
@@ -293,7 +293,7 @@ builder.mutationField('createAudienceSync', (t) =>
           WHERE id = ${destinationId}::uuid AND workspace_id = ${workspaceId}::uuid AND deleted_at IS NULL
           FOR SHARE`;
         if (!destination) throw new NotFoundError('input.destinationId', 'destination');
-        const fieldMapping = fields.fieldMapping ?? platformSpec(destination.platform)?.defaultFieldMapping ?? [];
+        const fieldMapping = fields.fieldMapping ?? platformSpec(destination.platform).defaultFieldMapping;
         checkMappingTargets(fieldMapping, destination.platform);
 
         await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${`sync:${audienceId}:${destinationId}`}))`;

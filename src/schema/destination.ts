@@ -95,7 +95,6 @@ const UpdateDestinationInput = builder.inputType('UpdateDestinationInput', {
 /** Validates config and credentials against the platform's rules and seals the credentials. */
 function prepareSettings(platform: Platform, config: unknown, credentials: unknown) {
   const spec = platformSpec(platform);
-  if (!spec) throw ValidationError.of('input.platform', `${platform} destinations are not available yet`);
   const parsedConfig = parseInput(spec.configSchema, config ?? {}, 'input.config');
   if (credentials === undefined || credentials === null) return { config: parsedConfig, credentials: undefined };
   const parsedCredentials = parseInput(spec.credentialsSchema, credentials, 'input.credentials');
