@@ -15,7 +15,7 @@ const config: CodegenConfig = {
       config: {
         useTypeImports: true,
         enumsAsTypes: true,
-        scalars: { DateTime: 'string', JSON: 'unknown', NonNegativeInt: 'number' },
+        scalars: { DateTime: 'string', JSON: 'unknown', NonNegativeInt: 'number', File: 'File' },
       },
     },
   },

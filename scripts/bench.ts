@@ -1,10 +1,13 @@
 // `npm run bench -- --members N`: a full MIRROR sync of N members to a Meta-shaped sink over HTTP,
-// then a run after 1% churn, against a floor measured in the same process (read the same
-// identifiers from PostgreSQL, normalize and hash them, POST the same bytes to the same sink).
+// then a run after 1% churn, against a floor measured in this process (read the same identifiers
+// from PostgreSQL, normalize and hash them, POST the same bytes to the same sink). The runs happen
+// as in production: in a worker process started with `npm run start:worker`'s command, which picks
+// up the queued job; their peak RSS is that process's (VmHWM, reset before each run).
 // Prints seconds, members per second and peak RSS per run; the last line is one JSON object.
 import { randomBytes } from 'node:crypto';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
@@ -15,8 +18,8 @@ import { logger } from '../src/logger.js';
 import { applyMigrations } from '../src/migrations.js';
 import { closeEventBus, openEventBus } from '../src/pubsub.js';
 import { SecretBox, loadSecretBox } from '../src/secrets.js';
-import { executeSyncRun } from '../src/sync/execute-run.js';
-import { DEFAULT_RETRY_POLICY } from '../src/sync/platform-retry.js';
+import { enqueueSyncRun } from '../src/jobs/audience-sync.js';
+import { closeScheduler, openScheduler } from '../src/jobs/scheduler.js';
 import { requestSyncRun } from '../src/sync/request-run.js';
 
 const { values } = parseArgs({ options: { members: { type: 'string', default: '1000000' } } });
@@ -43,34 +46,63 @@ async function startSink(): Promise<{ url: string; stop: () => void }> {
   return { url: line.toString().trim(), stop: () => sink.kill('SIGTERM') };
 }
 
-/** Samples RSS while `work` runs; returns its duration and the highest RSS seen. */
-async function measure(work: () => Promise<unknown>): Promise<{ seconds: number; peakRssMb: number }> {
-  let peak = process.memoryUsage.rss();
-  const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage.rss())), 20);
-  const started = performance.now();
-  try {
-    await work();
-  } finally {
-    clearInterval(sampler);
+/** Starts a worker with the command of `npm run start:worker` (its node flags included) and
+ * resolves once it says it is up. */
+async function startWorker(env: Record<string, string>): Promise<ChildProcess> {
+  const root = fileURLToPath(new URL('../', import.meta.url));
+  const scripts = JSON.parse(readFileSync(`${root}package.json`, 'utf8')).scripts as Record<string, string>;
+  const words = scripts['start:worker']!.split(/\s+/);
+  // `NAME=value … node <flags> <entry>`: the variables go in the environment, node is this one.
+  const settings = Object.fromEntries(words.filter((word) => /^[A-Z_]+=/.test(word)).map((word) => word.split('=', 2)));
+  const [command, ...args] = words.filter((word) => !/^[A-Z_]+=/.test(word));
+  if (command !== 'node') throw new Error('start:worker is expected to run node');
+  const worker = spawn(process.execPath, args, {
+    cwd: root,
+    env: { ...process.env, ...settings, ...env, LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let output = '';
+  for await (const chunk of worker.stdout!) {
+    output += chunk;
+    if (output.includes('Worker listening')) break;
   }
-  peak = Math.max(peak, process.memoryUsage.rss());
-  return { seconds: (performance.now() - started) / 1000, peakRssMb: Math.round(peak / 1024 / 1024) };
+  // Its further log lines are not needed; they must still be read, or the worker would block on them.
+  worker.stdout!.resume();
+  return worker;
 }
 
-async function runSync(syncId: string, expected: number) {
+/** A process's resident memory now, or its peak since the last reset, in MB (Linux). */
+function residentMb(pid: number, field: 'VmRSS' | 'VmHWM'): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Math.round(Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)![1]) / 1024);
+}
+
+async function waitForRunEnd(runId: string) {
+  for (;;) {
+    const run = await db().syncRun.findUniqueOrThrow({ where: { id: runId } });
+    if (run.status !== 'QUEUED' && run.status !== 'RUNNING') return run;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+async function runSync(worker: ChildProcess, syncId: string, expected: number) {
   const requested = await requestSyncRun(syncId, 'MANUAL', false);
-  const result = await measure(() =>
-    executeSyncRun(requested!.run.id, {
-      heartbeat: async () => undefined,
-      retryPolicy: DEFAULT_RETRY_POLICY,
-      leaseSeconds: 60,
-    }),
-  );
-  const run = await db().syncRun.findUniqueOrThrow({ where: { id: requested!.run.id } });
+  // Resets the worker's peak RSS (VmHWM) to what it holds now.
+  writeFileSync(`/proc/${worker.pid}/clear_refs`, '5');
+  const started = performance.now();
+  await enqueueSyncRun(requested!.run.id);
+  const run = await waitForRunEnd(requested!.run.id);
+  const seconds = (performance.now() - started) / 1000;
   if (run.status !== 'SUCCEEDED') throw new Error(`The run ended ${run.status}: ${run.errorMessage}`);
   const changed = run.membersAdded + run.membersRemoved;
   if (changed !== expected) throw new Error(`The run changed ${changed} members, expected ${expected}`);
-  return { ...result, membersPerSecond: Math.round(changed / result.seconds), changed };
+  return { seconds, peakRssMb: residentMb(worker.pid!, 'VmHWM'), membersPerSecond: Math.round(changed / seconds), changed };
+}
+
+async function measure(work: () => Promise<unknown>): Promise<{ seconds: number }> {
+  const started = performance.now();
+  await work();
+  return { seconds: (performance.now() - started) / 1000 };
 }
 
 /** The floor: what reading, hashing and posting the same members costs with no sync bookkeeping. */
@@ -98,11 +130,15 @@ async function floor(audienceId: string, destination: Parameters<typeof connecto
 logger.level = 'warn';
 await onServer(`CREATE DATABASE ${databaseName}`);
 const sink = await startSink();
+let worker: ChildProcess | undefined;
 try {
   await applyMigrations(databaseUrl);
   connectDatabase(databaseUrl);
   openEventBus(undefined);
-  const secrets = await loadSecretBox(randomBytes(32).toString('base64'), '/nonexistent');
+  const secretsKey = randomBytes(32).toString('base64');
+  const secrets = await loadSecretBox(secretsKey, '/nonexistent');
+  const agenda = await openScheduler({ databaseUrl, notifications: true, pollIntervalMs: 1000, lockLifetimeMs: 60_000 });
+  await agenda.start();
 
   const workspace = await db().workspace.create({ data: { name: 'bench' } });
   const audience = await db().audience.create({ data: { workspaceId: workspace.id, name: 'bench' } });
@@ -138,8 +174,9 @@ try {
   });
   console.log(`setup: ${members} members in ${setup.seconds.toFixed(1)} s`);
 
-  console.log(`RSS before the runs: ${Math.round(process.memoryUsage.rss() / 1024 / 1024)} MB`);
-  const full = await runSync(sync.id, members);
+  worker = await startWorker({ DATABASE_URL: databaseUrl, SECRETS_KEY: secretsKey, PORT: '0' });
+  console.log(`worker RSS before the runs: ${residentMb(worker.pid!, 'VmRSS')} MB`);
+  const full = await runSync(worker, sync.id, members);
   console.log(`full sync: ${full.seconds.toFixed(2)} s, ${full.membersPerSecond} members/s, peak RSS ${full.peakRssMb} MB`);
 
   // 1% churn: half of it leaves the audience, half of it is new contacts.
@@ -153,7 +190,7 @@ try {
       FROM generate_series(1, ${churn / 2}) AS i
       RETURNING id)
     INSERT INTO audience_member (audience_id, contact_id) SELECT ${audience.id}::uuid, id FROM added`;
-  const churned = await runSync(sync.id, churn);
+  const churned = await runSync(worker, sync.id, churn);
   console.log(`1% churn: ${churned.seconds.toFixed(2)} s, ${churned.membersPerSecond} members/s, peak RSS ${churned.peakRssMb} MB`);
 
   const floorRun = await floor(audience.id, destination);
@@ -173,7 +210,9 @@ try {
     JSON.stringify({ members, full: figures(full), churn: figures(churned), floor: { seconds: Number(floorRun.seconds.toFixed(2)) } }),
   );
 } finally {
+  worker?.kill('SIGTERM');
   sink.stop();
+  await closeScheduler(1000);
   await closeEventBus();
   await disconnectDatabase();
   await onServer(`DROP DATABASE IF EXISTS ${databaseName} WITH (FORCE)`);

@@ -15,7 +15,10 @@ import { connectDatabase, disconnectDatabase } from './db.js';
 import { setWebhookUrlPolicy } from './destinations/webhook/url-policy.js';
 import { startEmbeddedDatabase, type EmbeddedDatabase } from './embedded-database.js';
 import { defineAudienceSyncJobs } from './jobs/audience-sync.js';
+import { definePlatformJobChecks } from './jobs/platform-jobs.js';
+import { defineHousekeepingJobs } from './jobs/housekeeping.js';
 import { closeScheduler, openScheduler } from './jobs/scheduler.js';
+import { defineTaskJobs } from './jobs/tasks.js';
 import { logger } from './logger.js';
 import { metrics } from './metrics.js';
 import { applyMigrations } from './migrations.js';
@@ -153,6 +156,13 @@ export async function startApp(config: Config): Promise<App> {
           minBackoffMs: config.PLATFORM_RETRY_MIN_MS,
         },
       });
+      defineTaskJobs(agenda, {
+        concurrency: WORKER_CONCURRENCY,
+        leaseSeconds: config.RUN_LEASE_SECONDS,
+        notifyRetry: { ...DEFAULT_RETRY_POLICY, retries: 3, minBackoffMs: config.PLATFORM_RETRY_MIN_MS },
+      });
+      await defineHousekeepingJobs(agenda);
+      await definePlatformJobChecks(agenda, { pollMs: config.PLATFORM_JOB_POLL_MS });
     }
     await agenda.start();
 

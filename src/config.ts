@@ -29,6 +29,9 @@ const configSchema = z.object({
   /** Retries of a throttled or transiently failing platform call, and the first backoff delay (it doubles). */
   PLATFORM_RETRIES: z.coerce.number().int().min(0).max(20).default(6),
   PLATFORM_RETRY_MIN_MS: z.coerce.number().int().min(1).max(60_000).default(1000),
+  /** How often workers look for platform jobs (Google Ads API uploads) due a check; a job is first checked
+   * this long after it started, then less and less often (at most every 30 minutes). */
+  PLATFORM_JOB_POLL_MS: z.coerce.number().int().min(50).max(3_600_000).default(60_000),
   /** `true` lets webhook destinations target private, loopback and link-local addresses (and plain http on
    * loopback). Off by default so that a webhook URL cannot reach the gateway's own network. */
   ALLOW_PRIVATE_WEBHOOK_URLS: z.enum(['true', 'false']).default('false').transform((value) => value === 'true'),

@@ -1,7 +1,10 @@
 import { PrismaPg } from '@prisma/adapter-pg';
-import { PrismaClient } from './generated/prisma/client.js';
+import pg from 'pg';
+import { PrismaClient, type Prisma } from './generated/prisma/client.js';
+import { logger } from './logger.js';
 
 let client: PrismaClient | undefined;
+let connections: pg.Pool | undefined;
 
 /** Connections per process: API requests, run batches (two at once per run) and their transactions. */
 const POOL_SIZE = 20;
@@ -10,8 +13,11 @@ const POOL_SIZE = 20;
  * known (the embedded default only knows it after its server has started). */
 export function connectDatabase(databaseUrl: string): PrismaClient {
   if (client) throw new Error('The database is already connected');
+  connections = new pg.Pool({ connectionString: databaseUrl, max: POOL_SIZE });
+  // An idle connection the server dropped is replaced on next use; unheard, its error would crash the process.
+  connections.on('error', (error) => logger.warn({ err: error }, 'Database connection lost'));
   client = new PrismaClient({
-    adapter: new PrismaPg({ connectionString: databaseUrl, max: POOL_SIZE }),
+    adapter: new PrismaPg(connections),
     // Under load a transaction may wait its turn for a connection longer than Prisma's 2 s default.
     transactionOptions: { maxWait: 15_000, timeout: 30_000 },
   });
@@ -20,8 +26,39 @@ export function connectDatabase(databaseUrl: string): PrismaClient {
 
 export async function disconnectDatabase(): Promise<void> {
   const open = client;
+  const pool = connections;
   client = undefined;
+  connections = undefined;
   await open?.$disconnect();
+  await pool?.end();
+}
+
+/**
+ * Runs statements on the process's connections without Prisma, in one transaction when there are
+ * several; returns each one's rows. For the sync engine's batches: Prisma keeps the arguments of
+ * its last 100 queries (for its error reports), which for batches of 10,000 members is hundreds
+ * of MB. Values come back as `pg` parses them (bigint as string, jsonb parsed).
+ */
+export async function sqlDirect<Row = Record<string, unknown>>(...statements: Prisma.Sql[]): Promise<Row[][]> {
+  if (!connections) throw new Error('The database is not connected: start the app first');
+  const connection = await connections.connect();
+  const inTransaction = statements.length > 1;
+  let broken: Error | undefined;
+  try {
+    if (inTransaction) await connection.query('BEGIN');
+    const results: Row[][] = [];
+    for (const statement of statements) {
+      results.push((await connection.query(statement.text, statement.values)).rows as Row[]);
+    }
+    if (inTransaction) await connection.query('COMMIT');
+    return results;
+  } catch (error) {
+    // A connection that cannot even roll back is dropped, not given back to the pool.
+    if (inTransaction) await connection.query('ROLLBACK').catch((rollback: Error) => (broken = rollback));
+    throw error;
+  } finally {
+    connection.release(broken);
+  }
 }
 
 /** The Prisma client of this process. */

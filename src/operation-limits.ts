@@ -150,7 +150,26 @@ function documentNesting(source: string): number {
   return deepest;
 }
 
+/** Whether a JSON value nests objects and lists deeper than `max` (walked without recursion). */
+function nestsDeeperThan(value: unknown, max: number): boolean {
+  const pending: [unknown, number][] = [[value, 0]];
+  while (pending.length > 0) {
+    const [current, depth] = pending.pop()!;
+    if (current && typeof current === 'object') {
+      if (depth >= max) return true;
+      for (const child of Object.values(current)) pending.push([child, depth + 1]);
+    }
+  }
+  return false;
+}
+
 function useNestingLimit(max: number): Plugin {
+  // Recursive input types (SegmentRuleInput) are coerced recursively too: deep variables would
+  // overflow the stack the same way.
+  const deepVariables = () =>
+    new GraphQLError(`Variables nested more than ${max} deep are refused. Simplify the input.`, {
+      extensions: { code: 'QUERY_TOO_COMPLEX', limit: 'nesting' },
+    });
   return {
     onParse({ params }) {
       const source = typeof params.source === 'string' ? params.source : params.source.body;
@@ -160,6 +179,12 @@ function useNestingLimit(max: number): Plugin {
           extensions: { code: 'QUERY_TOO_COMPLEX', limit: 'nesting' },
         });
       }
+    },
+    onExecute({ args, setResultAndStopExecution }) {
+      if (nestsDeeperThan(args.variableValues, max)) setResultAndStopExecution({ errors: [deepVariables()] });
+    },
+    onSubscribe({ args, setResultAndStopExecution }) {
+      if (nestsDeeperThan(args.variableValues, max)) setResultAndStopExecution({ errors: [deepVariables()] });
     },
   };
 }
@@ -207,8 +232,9 @@ function nulPath(value: unknown): string | null {
   return null;
 }
 
-/** Every connection of the schema pages by record id: a cursor is base64 of `GPC:S:<uuid>`. */
-const CURSOR = /^GPC:S:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** Every connection of the schema pages by record id: a cursor is base64 of `GPC:S:<uuid>`, or of
+ * `GPC:I:<digits>` for contacts (bigint ids). */
+const CURSOR = /^GPC:(S:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|I:[1-9][0-9]{0,17})$/i;
 
 /** The `after`/`before` arguments of an operation that are not cursors this gateway handed out. */
 function forgedCursor(document: DocumentNode, variables: Record<string, unknown> | null | undefined): string | null {

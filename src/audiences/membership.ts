@@ -1,25 +1,17 @@
-import type { Prisma } from '../generated/prisma/client.js';
+import { Prisma } from '../generated/prisma/client.js';
 import type { NormalizedContact } from './contact-input.js';
 
-/** Upserts the contacts (one statement, keyed by workspace + key) and adds them to the audience.
- * Values given replace stored ones; values left out keep what is stored. Returns how many
- * memberships are new. */
-export async function addMembers(
-  tx: Prisma.TransactionClient,
-  workspaceId: string,
-  audienceId: string,
-  contacts: NormalizedContact[],
-): Promise<number> {
-  const unique = [...new Map(contacts.map((contact) => [contact.key, contact])).values()];
-  if (unique.length === 0) return 0;
-  const column = <K extends keyof NormalizedContact>(name: K) => unique.map((contact) => contact[name]);
-  return tx.$executeRaw`
+/** The CTEs `input` and `upserted` (id, created) that upsert the contacts in one statement, keyed by
+ * workspace + key. Values given replace stored ones; values left out keep what is stored. */
+function contactUpsertCtes(workspaceId: string, contacts: NormalizedContact[]): Prisma.Sql {
+  const column = <K extends keyof NormalizedContact>(name: K) => contacts.map((contact) => contact[name]);
+  return Prisma.sql`
     WITH input AS (
       SELECT * FROM unnest(
         ${column('key')}::text[], ${column('email')}::text[], ${column('phone')}::text[],
         ${column('firstName')}::text[], ${column('lastName')}::text[], ${column('country')}::text[],
         ${column('zip')}::text[], ${column('externalId')}::text[], ${column('mobileAdId')}::text[],
-        ${unique.map((contact) => JSON.stringify(contact.attributes))}::jsonb[]
+        ${contacts.map((contact) => JSON.stringify(contact.attributes))}::jsonb[]
       ) AS t(key, email, phone, first_name, last_name, country, zip, external_id, mobile_ad_id, attributes)
     ),
     upserted AS (
@@ -39,8 +31,38 @@ export async function addMembers(
         mobile_ad_id = COALESCE(EXCLUDED.mobile_ad_id, contact.mobile_ad_id),
         attributes = contact.attributes || EXCLUDED.attributes,
         updated_at = now()
-      RETURNING id
-    )
+      RETURNING id, (xmax = 0) AS created
+    )`;
+}
+
+const uniqueByKey = (contacts: NormalizedContact[]) => [...new Map(contacts.map((contact) => [contact.key, contact])).values()];
+
+/** Upserts the contacts (see contactUpsertCtes); returns how many were created and how many updated. */
+export async function upsertContacts(
+  tx: Prisma.TransactionClient,
+  workspaceId: string,
+  contacts: NormalizedContact[],
+): Promise<{ created: number; updated: number }> {
+  const unique = uniqueByKey(contacts);
+  if (unique.length === 0) return { created: 0, updated: 0 };
+  const [counts] = await tx.$queryRaw<{ created: bigint; updated: bigint }[]>`
+    ${contactUpsertCtes(workspaceId, unique)}
+    SELECT count(*) FILTER (WHERE created) AS created, count(*) FILTER (WHERE NOT created) AS updated FROM upserted`;
+  return { created: Number(counts!.created), updated: Number(counts!.updated) };
+}
+
+/** Upserts the contacts (see contactUpsertCtes) and adds them to the audience. Returns how many
+ * memberships are new. */
+export async function addMembers(
+  tx: Prisma.TransactionClient,
+  workspaceId: string,
+  audienceId: string,
+  contacts: NormalizedContact[],
+): Promise<number> {
+  const unique = uniqueByKey(contacts);
+  if (unique.length === 0) return 0;
+  return tx.$executeRaw`
+    ${contactUpsertCtes(workspaceId, unique)}
     INSERT INTO audience_member (audience_id, contact_id)
     SELECT ${audienceId}::uuid, id FROM upserted
     ON CONFLICT DO NOTHING`;
@@ -61,4 +83,18 @@ export async function removeMembers(
       AND m.contact_id = c.id
       AND c.workspace_id = ${workspaceId}::uuid
       AND c.key = ANY(${keys}::text[])`;
+}
+
+/** The kind of the workspace's audience if it is live (not deleted), holding its row FOR SHARE for the
+ * rest of the transaction so that a concurrent deleteAudience waits; null otherwise. */
+export async function lockLiveAudience(
+  tx: Prisma.TransactionClient,
+  workspaceId: string,
+  audienceId: string,
+): Promise<{ kind: string } | null> {
+  const [audience] = await tx.$queryRaw<{ kind: string }[]>`
+    SELECT kind::text FROM audience
+    WHERE id = ${audienceId}::uuid AND workspace_id = ${workspaceId}::uuid AND deleted_at IS NULL
+    FOR SHARE`;
+  return audience ?? null;
 }

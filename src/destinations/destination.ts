@@ -42,8 +42,8 @@ export interface UploadSession {
 }
 
 export interface BatchOutcome {
-  /** Rows the platform reports it received. */
-  received: number;
+  /** Rows the platform itself reports it received (Meta's `num_received`); left out when it does not say. */
+  received?: number;
   /** Rows the platform rejected as invalid (they are not retried). */
   invalid: number;
   invalidSamples: string[];
@@ -51,7 +51,13 @@ export interface BatchOutcome {
    * (Meta will not remove users when the audience would become too small). Nothing of the batch
    * was applied: its members stay pending for a later run. The text says why, for the user. */
   refused?: string;
+  /** Set when the platform applies the batch later, in a job of its own (the Google Ads API's offline
+   * user data jobs): the engine records it and follows it through `checkJob`. */
+  platformJob?: { resourceName: string };
 }
+
+/** Where a platform job stands; `reason` says, for a marketer, why it failed. */
+export type PlatformJobState = { status: 'RUNNING' } | { status: 'SUCCEEDED' } | { status: 'FAILED'; reason: string };
 
 export interface AudienceRef {
   /** The platform's id of the audience, when a previous run created or was given one. */
@@ -77,6 +83,8 @@ export interface DestinationConnector {
   ensureAudience(audience: AudienceRef): Promise<string>;
   addMembers(platformAudienceId: string, members: EncodedMember[], session: UploadSession): Promise<BatchOutcome>;
   removeMembers(platformAudienceId: string, members: EncodedMember[], session: UploadSession): Promise<BatchOutcome>;
+  /** For platforms whose batches report a `platformJob`: that job's state now. Throws DestinationError. */
+  checkJob?(resourceName: string): Promise<PlatformJobState>;
 }
 
 /** A failure the platform reported. `retryable` is false for credential and permission

@@ -2,6 +2,8 @@ import type { Agenda, Job } from 'agenda';
 import { logger } from '../logger.js';
 import { requestSyncRun } from '../sync/request-run.js';
 import { executeSyncRun } from '../sync/execute-run.js';
+import { FREQUENCY_CRON } from '../sync/schedule.js';
+import type { ScheduleFrequency } from '../generated/prisma/enums.js';
 import type { RetryPolicy } from '../sync/platform-retry.js';
 import { scheduler } from './scheduler.js';
 
@@ -58,6 +60,7 @@ export interface SyncSchedule {
   deletedAt: Date | null;
   scheduleCron: string | null;
   scheduleTimezone: string | null;
+  scheduleFrequency: ScheduleFrequency | null;
   cadenceHours: number;
 }
 
@@ -67,7 +70,10 @@ export async function applySyncSchedule(sync: SyncSchedule): Promise<void> {
   await scheduler().cancel({ name: SCHEDULED_SYNC_JOB, data: { syncId: sync.id } });
   const runsOnSchedule = sync.deletedAt === null && (sync.status === 'ACTIVE' || sync.status === 'ERROR');
   if (!runsOnSchedule) return;
-  const interval = sync.scheduleCron ?? (sync.cadenceHours > 0 ? `${sync.cadenceHours} hours` : null);
+  const interval =
+    sync.scheduleCron ??
+    (sync.scheduleFrequency ? FREQUENCY_CRON[sync.scheduleFrequency] : null) ??
+    (sync.cadenceHours > 0 ? `${sync.cadenceHours} hours` : null);
   if (!interval) return;
   await scheduler()
     .create<ScheduledJobData>(SCHEDULED_SYNC_JOB, { syncId: sync.id })

@@ -3,16 +3,28 @@ import { db } from '../db.js';
 import { SOURCE_FIELDS, type FieldMapping } from '../destinations/destination.js';
 import { platformSpec } from '../destinations/registry.js';
 import type { AudienceSync } from '../generated/prisma/client.js';
-import { SyncMode, SyncStatus } from '../generated/prisma/enums.js';
+import { ScheduleFrequency, SyncMode, SyncStatus } from '../generated/prisma/enums.js';
 import { applySyncSchedule, enqueueSyncRun } from '../jobs/audience-sync.js';
+import { requestCleanup } from '../jobs/housekeeping.js';
+import { deleteSyncs } from '../sync/delete-syncs.js';
 import { requestSyncRun } from '../sync/request-run.js';
-import { MAX_CADENCE_HOURS, cronProblem, isTimeZone } from '../sync/schedule.js';
+import { FREQUENCY_CRON, MAX_CADENCE_HOURS, cronProblem, isTimeZone } from '../sync/schedule.js';
+import { AudienceRef } from './audience.js';
 import { builder } from './builder.js';
 import { ConflictError, NotFoundError, ValidationError, parseInput } from './errors.js';
 import { parseGlobalId } from './global-id.js';
 import { SyncRunStatusEnum, TriggerAudienceSyncSuccess } from './sync-run.js';
+import {
+  SPLIT_GROUP_DESCRIPTION,
+  SUPPRESSION_DESCRIPTION,
+  checkSyncTargeting,
+  saveSuppressions,
+  syncTargetingSchema,
+} from './sync-targeting.js';
 
-export const SyncModeEnum = builder.enumType(SyncMode, {
+// APPEND_ONLY is an input alias of ADD with an internal value of its own, which no sync ever holds:
+// graphql-js serializes an internal value to one name only, so reads keep saying ADD.
+export const SyncModeEnum = builder.enumType({ ...SyncMode, APPEND_ONLY: 'APPEND_ONLY' } as const, {
   name: 'SyncMode',
   description: 'How a sync changes the destination audience.',
   values: {
@@ -20,8 +32,17 @@ export const SyncModeEnum = builder.enumType(SyncMode, {
     ADD: { description: 'Only add new members; never remove.' },
     REMOVE: { description: 'Only remove members who left the audience.' },
     UPSERT: { description: 'Add new members and update existing ones.' },
+    APPEND_ONLY: {
+      description: 'Input alias of ADD; a sync created or updated with it reads back as ADD.',
+      deprecationReason: 'Use ADD, which it stands for.',
+    },
   },
 });
+
+/** A mode as given, with the APPEND_ONLY alias resolved to ADD. */
+const syncModeSchema = z
+  .enum([...Object.values(SyncMode), 'APPEND_ONLY'])
+  .transform((mode): SyncMode => (mode === 'APPEND_ONLY' ? 'ADD' : mode));
 
 export const SyncStatusEnum = builder.enumType(SyncStatus, {
   name: 'SyncStatus',
@@ -44,15 +65,33 @@ const FieldMappingRef = builder.objectRef<FieldMapping>('FieldMapping').implemen
   }),
 });
 
-type ScheduleShape = Pick<AudienceSync, 'scheduleCron' | 'scheduleTimezone' | 'cadenceHours'>;
+export const ScheduleFrequencyEnum = builder.enumType(ScheduleFrequency, {
+  name: 'ScheduleFrequency',
+  description: "A fixed rhythm for a sync's runs, in the schedule's time zone.",
+  values: {
+    HOURLY: { description: `At the top of every hour (cron "${FREQUENCY_CRON.HOURLY}").` },
+    DAILY: { description: `Every day at midnight (cron "${FREQUENCY_CRON.DAILY}").` },
+    WEEKLY: { description: `Every Monday at midnight (cron "${FREQUENCY_CRON.WEEKLY}").` },
+  },
+});
+
+type ScheduleShape = Pick<AudienceSync, 'scheduleCron' | 'scheduleTimezone' | 'scheduleFrequency' | 'cadenceHours'>;
 
 const SyncScheduleRef = builder.objectRef<ScheduleShape>('SyncSchedule').implement({
-  description: 'When a sync runs by itself: on a cron expression in a time zone, or every N hours.',
+  description: 'When a sync runs by itself: on a cron expression or a frequency in a time zone, or every N hours.',
   fields: (t) => ({
     cron: t.exposeString('scheduleCron', { nullable: true, description: 'Five-field cron expression.' }),
-    timezone: t.exposeString('scheduleTimezone', { nullable: true, description: 'IANA time zone of `cron`.' }),
+    frequency: t.expose('scheduleFrequency', {
+      type: ScheduleFrequencyEnum,
+      nullable: true,
+      description: 'Hourly, daily or weekly, in `timezone`.',
+    }),
+    timezone: t.exposeString('scheduleTimezone', {
+      nullable: true,
+      description: 'IANA time zone of `cron` or `frequency`.',
+    }),
     cadenceHours: t.exposeInt('cadenceHours', {
-      description: `Hours between runs, 0–${MAX_CADENCE_HOURS}; 0 means manual only. Ignored when \`cron\` is set.`,
+      description: `Hours between runs, 0–${MAX_CADENCE_HOURS}; 0 means manual only (unless \`cron\` or \`frequency\` is set).`,
     }),
   }),
 });
@@ -77,7 +116,7 @@ export const AudienceSyncRef = builder.prismaNode('AudienceSync', {
     schedule: t.field({
       type: SyncScheduleRef,
       description: 'When the sync runs by itself.',
-      select: { scheduleCron: true, scheduleTimezone: true, cadenceHours: true },
+      select: { scheduleCron: true, scheduleTimezone: true, scheduleFrequency: true, cadenceHours: true },
       resolve: (sync) => sync,
     }),
     status: t.expose('status', { type: SyncStatusEnum, description: 'Whether the sync runs.' }),
@@ -103,6 +142,15 @@ export const AudienceSyncRef = builder.prismaNode('AudienceSync', {
       description: 'How many members the destination held after the last successful run.',
     }),
     lastRun: t.relation('lastRun', { nullable: true, description: 'The most recently requested run.' }),
+    splitGroup: t.exposeString('splitGroup', { nullable: true, description: SPLIT_GROUP_DESCRIPTION }),
+    suppressionAudiences: t.field({
+      type: [AudienceRef],
+      description: SUPPRESSION_DESCRIPTION,
+      select: (_args, _context, nestedSelection) => ({
+        suppressions: { where: { audience: { deletedAt: null } }, select: { audience: nestedSelection(true) } },
+      }),
+      resolve: (sync) => sync.suppressions.map((suppression) => suppression.audience),
+    }),
     runs: t.relatedConnection('runs', {
       cursor: 'id',
       description: 'Runs, newest first. `status: FAILED` lists the error history.',
@@ -154,10 +202,19 @@ const FieldMappingInput = builder.inputType('FieldMappingInput', {
 });
 
 const SyncScheduleInput = builder.inputType('SyncScheduleInput', {
-  description: 'Either `cron` (with an optional `timezone`, UTC by default) or `cadenceHours`.',
+  description:
+    'One of `cron` or `frequency` (each with an optional `timezone`, UTC by default), or `cadenceHours`.',
   fields: (t) => ({
     cron: t.string({ required: false, description: 'Five-field cron expression, e.g. "0 */4 * * *".' }),
-    timezone: t.string({ required: false, description: 'IANA time zone for `cron`, e.g. "Europe/Paris".' }),
+    frequency: t.field({
+      type: ScheduleFrequencyEnum,
+      required: false,
+      description: 'Hourly, daily or weekly, in `timezone`.',
+    }),
+    timezone: t.string({
+      required: false,
+      description: 'IANA time zone for `cron` or `frequency`, e.g. "Europe/Paris".',
+    }),
     cadenceHours: t.int({
       required: false,
       description: `Hours between runs, 0–${MAX_CADENCE_HOURS}; 0 means manual only.`,
@@ -182,21 +239,36 @@ const scheduleSchema = z
       .string()
       .nullish()
       .refine((zone) => zone == null || isTimeZone(zone), 'is not an IANA time zone such as "Europe/Paris"'),
+    frequency: z.enum(ScheduleFrequency).nullish(),
     cadenceHours: z.number().int().min(0).max(MAX_CADENCE_HOURS, `must be between 0 and ${MAX_CADENCE_HOURS}`).nullish(),
   })
   .superRefine((schedule, issues) => {
     if (schedule.cron != null && schedule.cadenceHours != null) {
       issues.addIssue({ code: 'custom', path: ['cadenceHours'], message: 'give either cron or cadenceHours, not both' });
     }
-    if (schedule.timezone != null && schedule.cron == null) {
-      issues.addIssue({ code: 'custom', path: ['timezone'], message: 'only applies to a cron schedule' });
+    if (schedule.frequency != null && schedule.cron != null) {
+      issues.addIssue({ code: 'custom', path: ['frequency'], message: 'give either frequency or cron, not both' });
+    }
+    if (schedule.frequency != null && (schedule.cadenceHours ?? 0) > 0) {
+      issues.addIssue({
+        code: 'custom',
+        path: ['frequency'],
+        message: 'give either frequency or cadenceHours, not both',
+      });
+    }
+    if (schedule.timezone != null && schedule.cron == null && schedule.frequency == null) {
+      issues.addIssue({ code: 'custom', path: ['timezone'], message: 'only applies to a cron or frequency schedule' });
     }
   })
-  .transform((schedule) => ({
-    scheduleCron: schedule.cron?.trim() ?? null,
-    scheduleTimezone: schedule.cron != null ? (schedule.timezone ?? 'UTC') : null,
-    cadenceHours: schedule.cadenceHours ?? 0,
-  }));
+  .transform((schedule) => {
+    const zoned = schedule.cron != null || schedule.frequency != null;
+    return {
+      scheduleCron: schedule.cron?.trim() ?? null,
+      scheduleFrequency: schedule.frequency ?? null,
+      scheduleTimezone: zoned ? (schedule.timezone ?? 'UTC') : null,
+      cadenceHours: schedule.cadenceHours ?? 0,
+    };
+  });
 
 const fieldMappingSchema = z
   .array(
@@ -251,22 +323,25 @@ const CreateAudienceSyncInput = builder.inputType('CreateAudienceSyncInput', {
       description: 'An existing platform audience to fill instead of creating one.',
     }),
     runOnCreate: t.boolean({ required: false, description: 'Start a first run right away.' }),
+    splitGroup: t.string({ required: false, description: SPLIT_GROUP_DESCRIPTION }),
+    suppressionAudienceIds: t.idList({ required: false, description: SUPPRESSION_DESCRIPTION }),
   }),
 });
 
 const createSchema = z.object({
   name: nameSchema,
   description: descriptionSchema,
-  mode: z.enum(SyncMode).nullish(),
+  mode: syncModeSchema.nullish(),
   fieldMapping: fieldMappingSchema.nullish(),
   schedule: scheduleSchema.nullish(),
   status: settableStatus.nullish(),
   platformAudienceName: audienceNameSchema.nullish(),
   platformAudienceId: z.string().trim().min(1).max(255).nullish(),
   runOnCreate: z.boolean().nullish(),
+  ...syncTargetingSchema,
 });
 
-const DEFAULT_SCHEDULE = { scheduleCron: null, scheduleTimezone: null, cadenceHours: 24 };
+const DEFAULT_SCHEDULE = { scheduleCron: null, scheduleTimezone: null, scheduleFrequency: null, cadenceHours: 24 };
 
 builder.mutationField('createAudienceSync', (t) =>
   t.field({
@@ -285,8 +360,18 @@ builder.mutationField('createAudienceSync', (t) =>
       const destinationId = parseGlobalId(input.destinationId, 'Destination', 'input.destinationId');
 
       const sync = await db().$transaction(async (tx) => {
-        const audience = await tx.audience.findFirst({ where: { id: audienceId, workspaceId } });
+        // Shares the audience's row lock with deleteAudience, which takes it exclusively.
+        const [audience] = await tx.$queryRaw<{ id: string }[]>`
+          SELECT id FROM audience
+          WHERE id = ${audienceId}::uuid AND workspace_id = ${workspaceId}::uuid AND deleted_at IS NULL
+          FOR SHARE`;
         if (!audience) throw new NotFoundError('input.audienceId', 'audience');
+        const suppressionAudienceIds = await checkSyncTargeting(tx, {
+          workspaceId,
+          audienceId,
+          splitGroup: fields.splitGroup,
+          suppressionAudienceIds: fields.suppressionAudienceIds,
+        });
         // Shares the destination's row lock with deleteDestination, which takes it exclusively.
         const [destination] = await tx.$queryRaw<{ platform: Parameters<typeof platformSpec>[0] }[]>`
           SELECT platform FROM destination
@@ -314,8 +399,10 @@ builder.mutationField('createAudienceSync', (t) =>
             status: fields.status ?? 'ACTIVE',
             platformAudienceName: fields.platformAudienceName,
             platformAudienceId: fields.platformAudienceId,
+            splitGroup: fields.splitGroup,
           },
         });
+        if (suppressionAudienceIds) await saveSuppressions(tx, created.id, suppressionAudienceIds);
         // Inside the transaction: if the schedule cannot be saved, the sync is not created either.
         await applySyncSchedule(created);
         return created;
@@ -343,17 +430,20 @@ const UpdateAudienceSyncInput = builder.inputType('UpdateAudienceSyncInput', {
       description: 'PAUSED stops the schedule; ACTIVE resumes it.',
     }),
     platformAudienceName: t.string({ required: false, description: 'Audience name on the platform (max 255).' }),
+    splitGroup: t.string({ required: false, description: `${SPLIT_GROUP_DESCRIPTION} Null sends the whole audience again.` }),
+    suppressionAudienceIds: t.idList({ required: false, description: `Replaces the suppression audiences. ${SUPPRESSION_DESCRIPTION}` }),
   }),
 });
 
 const updateSchema = z.object({
   name: nameSchema.nullish(),
   description: descriptionSchema,
-  mode: z.enum(SyncMode).nullish(),
+  mode: syncModeSchema.nullish(),
   fieldMapping: fieldMappingSchema.nullish(),
   schedule: scheduleSchema.nullish(),
   status: settableStatus.nullish(),
   platformAudienceName: audienceNameSchema.nullish(),
+  ...syncTargetingSchema,
 });
 
 /** Loads a live sync of the caller's workspace, locking its row for the rest of the transaction. */
@@ -390,6 +480,13 @@ builder.mutationField('updateAudienceSync', (t) =>
       return db().$transaction(async (tx) => {
         const sync = await lockSync(tx, syncId, context.viewer!.workspaceId, 'id');
         if (fields.fieldMapping) checkMappingTargets(fields.fieldMapping, sync.destination.platform);
+        const suppressionAudienceIds = await checkSyncTargeting(tx, {
+          workspaceId: sync.workspaceId,
+          audienceId: sync.audienceId,
+          splitGroup: fields.splitGroup,
+          suppressionAudienceIds: fields.suppressionAudienceIds,
+        });
+        if (suppressionAudienceIds) await saveSuppressions(tx, sync.id, suppressionAudienceIds);
         const updated = await tx.audienceSync.update({
           where: { id: sync.id },
           data: {
@@ -400,6 +497,7 @@ builder.mutationField('updateAudienceSync', (t) =>
             ...(fields.schedule ?? {}),
             ...(fields.status ? { status: fields.status, statusError: null } : {}),
             platformAudienceName: fields.platformAudienceName ?? undefined,
+            splitGroup: input.splitGroup === undefined ? undefined : fields.splitGroup,
           },
         });
         await applySyncSchedule(updated);
@@ -425,13 +523,10 @@ builder.mutationField('deleteAudienceSync', (t) =>
       const syncId = parseGlobalId(id, 'AudienceSync', 'id');
       await db().$transaction(async (tx) => {
         const sync = await lockSync(tx, syncId, context.viewer!.workspaceId, 'id');
-        const deleted = await tx.audienceSync.update({ where: { id: sync.id }, data: { deletedAt: new Date() } });
-        await tx.syncRun.updateMany({
-          where: { syncId: sync.id, status: 'QUEUED' },
-          data: { status: 'CANCELLED', phase: 'cancelled', finishedAt: new Date(), errorMessage: 'The sync was deleted' },
-        });
-        await applySyncSchedule(deleted);
+        await deleteSyncs(tx, { id: sync.id });
       });
+      // Its synced state goes in the background, in chunks, once the deletion is committed.
+      await requestCleanup();
       return { deletedId: String(id) };
     },
   }),

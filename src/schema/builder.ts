@@ -21,6 +21,7 @@ export const builder = new SchemaBuilder<{
     DateTime: { Input: Date; Output: Date };
     JSON: { Input: unknown; Output: unknown };
     NonNegativeInt: { Input: number; Output: number };
+    File: { Input: File; Output: never };
   };
 }>({
   plugins: [ScopeAuthPlugin, ErrorsPlugin, PrismaPlugin, RelayPlugin],
@@ -104,6 +105,18 @@ export const builder = new SchemaBuilder<{
 builder.addScalarType('DateTime', DateTimeResolver);
 builder.addScalarType('JSON', JSONResolver);
 builder.addScalarType('NonNegativeInt', NonNegativeIntResolver);
+builder.scalarType('File', {
+  description: 'A file sent in a GraphQL multipart request (https://github.com/jaydenseric/graphql-multipart-request-spec). Input only.',
+  serialize: () => {
+    throw new Error('File is an input-only scalar');
+  },
+  parseValue: (value) => {
+    // Yoga's multipart parser gives its own File implementation (not always a global Blob).
+    const file = value as Partial<File> | null;
+    if (typeof file?.arrayBuffer === 'function' && typeof file.name === 'string') return value as File;
+    throw new GraphQLError('must be a file sent as a GraphQL multipart request (multipart/form-data)');
+  },
+});
 
 builder.queryType({
   description: 'Reads. Every field requires an API key and sees its workspace only (`viewer` and `apiKeys` also take the admin token).',

@@ -6,6 +6,7 @@ import { filter, pipe } from 'graphql-yoga';
 import { trackSubscription } from '../metrics.js';
 import { eventBus } from '../pubsub.js';
 import { builder } from './builder.js';
+import { IdentifierCountRef, identifierCountList } from './identifier-count.js';
 import type { Context } from './context.js';
 import { parseGlobalId } from './global-id.js';
 
@@ -29,6 +30,9 @@ export const SyncRunTriggerEnum = builder.enumType(SyncRunTrigger, {
     SCHEDULE: { description: "The sync's schedule." },
     CREATE: { description: 'The sync was created with `runOnCreate`.' },
     API: { description: 'A member-level API call.' },
+    PLATFORM_JOB: {
+      description: 'A job the platform was running on the same list finished, so members that had to wait are sent.',
+    },
   },
 });
 
@@ -48,6 +52,23 @@ export const SyncRunRef = builder.prismaNode('SyncRun', {
     progress: t.exposeFloat('progress', { description: 'Share of the planned changes done, from 0 to 1.' }),
     membersAdded: t.expose('membersAdded', { type: 'NonNegativeInt', description: 'Members added (or, for a dry run, that would be).' }),
     membersRemoved: t.expose('membersRemoved', { type: 'NonNegativeInt', description: 'Members removed (or, for a dry run, that would be).' }),
+    membersUpdated: t.exposeInt('membersUpdated', {
+      description:
+        'UPSERT: members re-sent because their mapped identifiers changed since they were synced (a dry run does not compare them, so counts none).',
+    }),
+    identifierCounts: t.field({
+      type: [IdentifierCountRef],
+      description: 'Members sent, per identifier type present in what was sent (adds, updates and removes together).',
+      select: { identifierCounts: true },
+      resolve: (run) => identifierCountList(run.identifierCounts),
+    }),
+    membersReceived: t.expose('membersReceived', {
+      type: 'NonNegativeInt',
+      nullable: true,
+      description:
+        "Rows the platform itself reports having received for this run (Meta's `num_received`, summed over batches): " +
+        'its own count, which may differ from what the gateway sent. Null when the platform does not report one.',
+    }),
     membersFailed: t.expose('membersFailed', { type: 'NonNegativeInt', description: 'Members the destination failed to take.' }),
     membersInvalid: t.expose('membersInvalid', {
       type: 'NonNegativeInt',

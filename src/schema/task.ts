@@ -18,18 +18,36 @@ const TaskStatusEnum = builder.enumType(TaskStatus, {
   },
 });
 
-builder.prismaNode('Task', {
+export const TaskRef = builder.prismaNode('Task', {
   description: 'An asynchronous operation: poll it with `task(id)` or follow it with `taskUpdated`.',
   id: { field: 'id' },
   nullable: true,
   findUnique: (id, context) => ({ id, workspaceId: context.viewer?.workspaceId ?? '' }),
   fields: (t) => ({
-    kind: t.exposeString('kind', { description: 'What the operation does, e.g. TRIGGER_AUDIENCE_SYNC.' }),
+    kind: t.exposeString('kind', {
+      description: 'What the operation does: TRIGGER_AUDIENCE_SYNC, SYNC_AUDIENCES or IMPORT_AUDIENCE_MEMBERS.',
+    }),
     status: t.expose('status', { type: TaskStatusEnum, description: 'Where the operation is.' }),
-    result: t.expose('result', { type: 'JSON', nullable: true, description: 'The outcome, once COMPLETED or FAILED.' }),
+    progress: t.exposeFloat('progress', {
+      description: 'Share of the work done, from 0 to 1 (tasks that process items: imports, member syncs).',
+    }),
+    processed: t.expose('processed', { type: 'NonNegativeInt', description: 'Items (rows, members) processed so far.' }),
+    total: t.expose('total', {
+      type: 'NonNegativeInt',
+      nullable: true,
+      description: 'Items to process, once known; null for tasks that do not count items.',
+    }),
+    result: t.expose('result', {
+      type: 'JSON',
+      nullable: true,
+      description:
+        'The outcome, once COMPLETED (for imports and member syncs, the counts so far while RUNNING). ' +
+        'When `notifyUrl` was given, `notification` says whether it was called.',
+    }),
     error: t.exposeString('error', { nullable: true, description: 'Why it failed.' }),
     run: t.relation('run', { nullable: true, description: 'The sync run this operation started, if any.' }),
     createdAt: t.expose('createdAt', { type: 'DateTime', description: 'When the operation was accepted.' }),
+    startedAt: t.expose('startedAt', { type: 'DateTime', nullable: true, description: 'When a worker started it.' }),
     completedAt: t.expose('completedAt', { type: 'DateTime', nullable: true, description: 'When it ended.' }),
   }),
 });

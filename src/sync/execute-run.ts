@@ -1,19 +1,30 @@
 import { randomUUID } from 'node:crypto';
-import { db } from '../db.js';
+import { db, sqlDirect } from '../db.js';
 import {
   DestinationError,
   type BatchOutcome,
   type DestinationConnector,
+  type EncodedIdentifiers,
   type EncodedMember,
   type UploadSession,
   type FieldMapping,
 } from '../destinations/destination.js';
 import { MissingCredentialsError, connectorFor } from '../destinations/registry.js';
-import type { AudienceSync, Destination, Prisma, SyncRun } from '../generated/prisma/client.js';
+import { Prisma, type AudienceSync, type Destination, type SyncRun } from '../generated/prisma/client.js';
 import { logger } from '../logger.js';
 import { membersSent, platformErrors, syncRunsFinished } from '../metrics.js';
-import { countMembershipDiff, readMembersToAdd, readMembersToRemove, type DiffCounts } from './membership-diff.js';
+import { loadDesiredMembersSource, desiredMembersSql } from './desired-members.js';
+import {
+  clearRunDiff,
+  clearRunDiffThrough,
+  materializeRunDiff,
+  readContactsPage,
+  readRemovesPage,
+  type DiffCounts,
+  type DiffContact,
+} from './membership-diff.js';
 import { callWithRetries, type RetryPolicy } from './platform-retry.js';
+import { recordPlatformJob } from './platform-jobs.js';
 import { publishRunUpdated, publishTaskUpdated } from './run-events.js';
 
 export interface RunOptions {
@@ -83,6 +94,8 @@ interface RunContext {
   mapping: FieldMapping[];
   platformAudienceId: string;
   plan: DiffCounts;
+  /** When the diff was taken: what this run commits is recorded as synced then. */
+  diffTakenAt: string;
   options: RunOptions;
   done: number;
 }
@@ -94,13 +107,16 @@ async function syncMembers(run: ClaimedRun, options: RunOptions): Promise<DiffCo
   const mapping = sync.fieldMapping as unknown as FieldMapping[];
 
   await updateProgress(run, { phase: 'computing' });
-  const diff = await countMembershipDiff(db(), sync.audienceId, sync.id);
-  const plan: DiffCounts = {
-    desired: diff.desired,
-    toAdd: sync.mode === 'REMOVE' ? 0 : diff.toAdd,
-    toRemove: sync.mode === 'MIRROR' || sync.mode === 'REMOVE' ? diff.toRemove : 0,
-  };
-  await updateProgress(run, { phase: 'computing', totalMembers: plan.desired });
+  const desired = desiredMembersSql(await loadDesiredMembersSource(sync.id));
+  const diffRun = { id: run.id, syncId: sync.id, mode: sync.mode };
+  const { takenAt, ...plan } = await materializeRunDiff(db(), diffRun, desired);
+  // Computing a large diff takes a while: the claim and the job's lock are renewed once it is done.
+  await db().$executeRaw`
+    UPDATE sync_run
+    SET total_members = ${plan.desired}, lease_expires_at = now() + make_interval(secs => ${options.leaseSeconds})
+    WHERE id = ${run.id}::uuid`;
+  publishRunUpdated(run);
+  await options.heartbeat();
 
   if (run.dryRun) {
     await updateProgress(run, { membersAdded: plan.toAdd, membersRemoved: plan.toRemove });
@@ -117,38 +133,94 @@ async function syncMembers(run: ClaimedRun, options: RunOptions): Promise<DiffCo
     await db().audienceSync.update({ where: { id: sync.id }, data: { platformAudienceId } });
   }
 
-  const context: RunContext = { run, connector, mapping, platformAudienceId, plan, options, done: 0 };
+  const context: RunContext = {
+    run,
+    connector,
+    mapping,
+    platformAudienceId,
+    plan,
+    diffTakenAt: takenAt,
+    options,
+    done: 0,
+  };
   if (plan.toAdd > 0) await sendAdds(context);
+  if (plan.toUpdate > 0) await sendUpdates(context);
   if (plan.toRemove > 0) await sendRemoves(context);
   return plan;
 }
 
 function sendAdds(context: RunContext): Promise<void> {
-  const { run, connector, mapping } = context;
+  const { run, connector } = context;
   return upload(context, {
     phase: 'adding',
     total: context.plan.toAdd,
-    readPage: (after) => readMembersToAdd(db(), run.sync.audienceId, run.syncId, after, connector.maxBatchSize),
+    readPage: (after) => readContactsPage(run, 'add', after, connector.maxBatchSize),
     keyOf: (row) => row.id,
-    encode: (row) => {
-      const identifiers = connector.encode(row, mapping);
-      return identifiers ? { contactId: row.id, identifiers } : null;
-    },
+    encode: (row) => encodeContact(context, row),
     send: (members, session) => connector.addMembers(context.platformAudienceId, members, session),
     commit: (members, outcome) => [
-      db().$executeRaw`
-        INSERT INTO synced_member (sync_id, contact_id, identifiers)
-        SELECT ${run.syncId}::uuid, contact_id, identifiers
+      Prisma.sql`
+        INSERT INTO synced_member (sync_id, contact_id, identifiers, synced_at)
+        SELECT ${run.syncId}::uuid, contact_id, identifiers, ${context.diffTakenAt}::timestamp
         FROM unnest(${members.map((member) => member.contactId)}::bigint[],
                     ${members.map((member) => JSON.stringify(member.identifiers))}::jsonb[]) AS t(contact_id, identifiers)
-        ON CONFLICT (sync_id, contact_id) DO UPDATE SET identifiers = EXCLUDED.identifiers, synced_at = now()`,
+        ON CONFLICT (sync_id, contact_id) DO UPDATE SET identifiers = EXCLUDED.identifiers, synced_at = EXCLUDED.synced_at`,
+      clearRunDiffThrough(run.id, 'add', members.at(-1)!.contactId),
       progressUpdate(
         context,
         { added: members.length - outcome.invalid, invalid: outcome.invalid, invalidSamples: outcome.invalidSamples },
         'adding',
+        outcome.received,
       ),
+      ...recordPlatformJob(run, connector.platform, 'ADD', members, outcome),
     ],
   });
+}
+
+/** UPSERT: re-sends, as adds, the members whose mapped identifiers changed since they were synced. */
+async function sendUpdates(context: RunContext): Promise<void> {
+  const { run, connector } = context;
+  await upload(context, {
+    phase: 'updating',
+    total: context.plan.toUpdate,
+    readPage: (after) => readContactsPage(run, 'update', after, connector.maxBatchSize),
+    keyOf: (row) => row.id,
+    encode: (row) => {
+      const member = encodeContact(context, row);
+      return member && row.synced && sameIdentifiers(member.identifiers, row.synced) ? 'unchanged' : member;
+    },
+    send: (members, session) => connector.addMembers(context.platformAudienceId, members, session),
+    commit: (members, outcome) => [
+      Prisma.sql`
+        UPDATE synced_member s SET identifiers = t.identifiers, synced_at = ${context.diffTakenAt}::timestamp
+        FROM unnest(${members.map((member) => member.contactId)}::bigint[],
+                    ${members.map((member) => JSON.stringify(member.identifiers))}::jsonb[]) AS t(contact_id, identifiers)
+        WHERE s.sync_id = ${run.syncId}::uuid AND s.contact_id = t.contact_id`,
+      progressUpdate(
+        context,
+        { updated: members.length - outcome.invalid, invalid: outcome.invalid, invalidSamples: outcome.invalidSamples },
+        'updating',
+        outcome.received,
+      ),
+      ...recordPlatformJob(run, connector.platform, 'ADD', members, outcome),
+    ],
+  });
+  // Candidates whose identifiers had not changed are checked: they stay out of the next run's candidates.
+  await db().$executeRaw`
+    UPDATE synced_member s SET synced_at = ${context.diffTakenAt}::timestamp
+    FROM run_diff r
+    WHERE r.run_id = ${run.id}::uuid AND r.action = 'update'
+      AND s.sync_id = ${run.syncId}::uuid AND s.contact_id = r.contact_id AND s.synced_at < ${context.diffTakenAt}::timestamp`;
+}
+
+function encodeContact(context: RunContext, row: DiffContact): EncodedMember | null {
+  const identifiers = context.connector.encode(row, context.mapping);
+  return identifiers ? { contactId: row.id, identifiers } : null;
+}
+
+function sameIdentifiers(a: EncodedIdentifiers, b: EncodedIdentifiers): boolean {
+  const keys = Object.keys(a);
+  return keys.length === Object.keys(b).length && keys.every((key) => a[key] === b[key]);
 }
 
 function sendRemoves(context: RunContext): Promise<void> {
@@ -156,39 +228,44 @@ function sendRemoves(context: RunContext): Promise<void> {
   return upload(context, {
     phase: 'removing',
     total: context.plan.toRemove,
-    readPage: (after) => readMembersToRemove(db(), run.sync.audienceId, run.syncId, after, connector.maxBatchSize),
+    readPage: (after) => readRemovesPage(run, after, connector.maxBatchSize),
     keyOf: (row) => row.contactId,
     encode: (row) => row,
     send: (members, session) => connector.removeMembers(context.platformAudienceId, members, session),
     commit: (members, outcome) => [
-      db().$executeRaw`
+      Prisma.sql`
         DELETE FROM synced_member
         WHERE sync_id = ${run.syncId}::uuid AND contact_id = ANY(${members.map((member) => member.contactId)}::bigint[])`,
+      clearRunDiffThrough(run.id, 'remove', members.at(-1)!.contactId),
       progressUpdate(
         context,
         { removed: members.length - outcome.invalid, invalid: outcome.invalid, invalidSamples: outcome.invalidSamples },
         'removing',
+        outcome.received,
       ),
+      ...recordPlatformJob(run, connector.platform, 'REMOVE', members, outcome),
     ],
   });
 }
 
 interface UploadSteps<Row> {
-  phase: 'adding' | 'removing';
+  phase: 'adding' | 'updating' | 'removing';
   /** Members the plan expects, for the platform's upload session. */
   total: number;
   readPage(after: bigint): Promise<Row[]>;
   keyOf(row: Row): bigint;
-  /** Null for a member none of whose mapped identifiers is usable: it is counted invalid, not sent. */
-  encode(row: Row): EncodedMember | null;
+  /** Null for a member none of whose mapped identifiers is usable: it is counted invalid, not sent.
+   * `unchanged` for an update candidate whose identifiers are those already synced: not sent. */
+  encode(row: Row): EncodedMember | null | 'unchanged';
   send(members: EncodedMember[], session: UploadSession): Promise<BatchOutcome>;
   /** The statements that record an accepted batch; they commit together. */
-  commit(members: EncodedMember[], outcome: BatchOutcome): Prisma.PrismaPromise<unknown>[];
+  commit(members: EncodedMember[], outcome: BatchOutcome): Prisma.Sql[];
 }
 
 /**
- * Sends one side of the diff in full batches. One page is read ahead, so each batch knows whether
- * it is the upload's last; each accepted batch commits its state and counters in one transaction.
+ * Sends one side of the diff in full batches. A batch is read ahead of the one being sent (while it
+ * is sent), so each batch knows whether it is the upload's last; each accepted batch commits its
+ * state and counters in one transaction.
  */
 async function upload<Row>(context: RunContext, steps: UploadSteps<Row>): Promise<void> {
   const batchSize = context.connector.maxBatchSize;
@@ -197,9 +274,11 @@ async function upload<Row>(context: RunContext, steps: UploadSteps<Row>): Promis
   let after = 0n;
   let exhausted = false;
   let unusable = 0;
+  let unchanged = 0;
 
+  // Fills `pending` with the batch after the next one, or up to the end of the diff.
   const readAhead = async () => {
-    while (!exhausted && pending.length < batchSize) {
+    while (!exhausted && pending.length < 2 * batchSize) {
       const rows = await steps.readPage(after);
       if (rows.length === 0) {
         exhausted = true;
@@ -208,7 +287,8 @@ async function upload<Row>(context: RunContext, steps: UploadSteps<Row>): Promis
       after = steps.keyOf(rows.at(-1)!);
       for (const row of rows) {
         const member = steps.encode(row);
-        if (member) pending.push(member);
+        if (member === 'unchanged') unchanged++;
+        else if (member) pending.push(member);
         else unusable++;
       }
       // A short page ended the scan: another read would only scan the rest of the audience again.
@@ -223,10 +303,16 @@ async function upload<Row>(context: RunContext, steps: UploadSteps<Row>): Promis
   try {
     while (pending.length > 0) {
       const batch = pending.splice(0, batchSize);
-      await readAhead();
+      // Whatever is still pending was read ahead in full: when nothing is, the diff is exhausted.
       // A retried batch is the same batch to the platform: same place in the upload session.
       const place = session.next(pending.length === 0);
-      const outcome = await callPlatform(context.run, context.options.retryPolicy, () => steps.send(batch, place));
+      const [sending, reading] = await Promise.allSettled([
+        callPlatform(context.run, context.options.retryPolicy, () => steps.send(batch, place)),
+        readAhead(),
+      ]);
+      if (sending.status === 'rejected') throw sending.reason;
+      if (reading.status === 'rejected') throw reading.reason;
+      const outcome = sending.value;
       if (committing) await committing;
       if (outcome.refused) {
         // The platform refuses this kind of change as a whole (not these members): the rest of the
@@ -237,14 +323,18 @@ async function upload<Row>(context: RunContext, steps: UploadSteps<Row>): Promis
       }
       sent += batch.length;
       membersSent.inc(
-        { platform: context.connector.platform, action: steps.phase === 'adding' ? 'add' : 'remove' },
+        { platform: context.connector.platform, action: METRIC_ACTIONS[steps.phase] },
         batch.length - outcome.invalid,
       );
-      context.done += batch.length + unusable;
-      const statements = [...steps.commit(batch, outcome), progressUpdate(context, { invalid: unusable }, steps.phase)];
+      context.done += batch.length + unusable + unchanged;
+      const statements = [
+        ...steps.commit(batch, outcome),
+        progressUpdate(context, { invalid: unusable }, steps.phase),
+        identifierCountsUpdate(context, batch),
+      ];
       unusable = 0;
-      committing = db()
-        .$transaction(statements)
+      unchanged = 0;
+      committing = sqlDirect(...statements)
         .then(() => afterBatch(context));
     }
     if (committing) await committing;
@@ -253,10 +343,29 @@ async function upload<Row>(context: RunContext, steps: UploadSteps<Row>): Promis
     await committing?.catch(() => undefined);
     throw error;
   }
-  if (unusable > 0) {
-    context.done += unusable;
-    await progressUpdate(context, { invalid: unusable }, steps.phase);
+  if (unusable > 0 || unchanged > 0) {
+    context.done += unusable + unchanged;
+    await sqlDirect(progressUpdate(context, { invalid: unusable }, steps.phase));
   }
+}
+
+const METRIC_ACTIONS = { adding: 'add', updating: 'update', removing: 'remove' } as const;
+
+/** Adds a sent batch's members to the run's counts per identifier type (EMAIL, PHONE…). */
+function identifierCountsUpdate(context: RunContext, batch: EncodedMember[]) {
+  const counts: Record<string, number> = {};
+  for (const member of batch) {
+    for (const type of Object.keys(member.identifiers)) counts[type] = (counts[type] ?? 0) + 1;
+  }
+  return Prisma.sql`
+    UPDATE sync_run r
+    SET identifier_counts = (
+      SELECT COALESCE(jsonb_object_agg(type, total), '{}'::jsonb)
+      FROM (SELECT type, sum(count::int) AS total
+            FROM (SELECT * FROM jsonb_each_text(r.identifier_counts)
+                  UNION ALL SELECT * FROM jsonb_each_text(${JSON.stringify(counts)}::jsonb)) AS t(type, count)
+            GROUP BY type) AS s)
+    WHERE r.id = ${context.run.id}::uuid`;
 }
 
 async function refuseRest(
@@ -266,12 +375,12 @@ async function refuseRest(
   phase: UploadSteps<unknown>['phase'],
 ): Promise<void> {
   context.done += refused;
-  await db().$transaction([
-    db().$executeRaw`
+  await sqlDirect(
+    Prisma.sql`
       UPDATE sync_run SET members_refused = members_refused + ${refused}, refusal_reason = ${reason}
       WHERE id = ${context.run.id}::uuid`,
     progressUpdate(context, {}, phase),
-  ]);
+  );
   await afterBatch(context);
 }
 
@@ -303,17 +412,21 @@ const MAX_INVALID_SAMPLES = 20;
 /** The counters update committed with a batch's state, so counts stay exact across crashes. */
 function progressUpdate(
   context: RunContext,
-  delta: { added?: number; removed?: number; invalid?: number; invalidSamples?: string[] },
+  delta: { added?: number; updated?: number; removed?: number; invalid?: number; invalidSamples?: string[] },
   phase: string,
+  /** What the platform reported receiving; null leaves `members_received` as it is (null until one reports). */
+  received: number | null = null,
 ) {
-  const planned = context.plan.toAdd + context.plan.toRemove;
+  const planned = context.plan.toAdd + context.plan.toUpdate + context.plan.toRemove;
   const progress = planned === 0 ? 1 : Math.min(context.done / planned, 1);
-  return db().$executeRaw`
+  return Prisma.sql`
     UPDATE sync_run
     SET members_added = members_added + ${delta.added ?? 0},
         members_removed = members_removed + ${delta.removed ?? 0},
+        members_updated = members_updated + ${delta.updated ?? 0},
         members_invalid = members_invalid + ${delta.invalid ?? 0},
         invalid_samples = (invalid_samples || ${delta.invalidSamples ?? []}::text[])[1:${MAX_INVALID_SAMPLES}],
+        members_received = COALESCE(members_received + ${received}::int, members_received, ${received}::int),
         phase = ${phase}, progress = ${progress},
         lease_expires_at = now() + make_interval(secs => ${context.options.leaseSeconds})
     WHERE id = ${context.run.id}::uuid`;
@@ -370,6 +483,7 @@ async function finishRun(
         errorDetails: outcome.errorDetails,
       },
     });
+    await clearRunDiff(tx, run.id);
     if (affectsSync && status === 'SUCCEEDED') {
       const syncedCount = await tx.syncedMember.count({ where: { syncId: run.syncId } });
       await tx.audienceSync.update({
@@ -389,6 +503,7 @@ async function finishRun(
         status,
         membersAdded: finished.membersAdded,
         membersRemoved: finished.membersRemoved,
+        membersUpdated: finished.membersUpdated,
         membersInvalid: finished.membersInvalid,
         membersRefused: finished.membersRefused,
         totalMembers: finished.totalMembers,

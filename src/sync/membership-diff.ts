@@ -1,52 +1,120 @@
 import type { ContactIdentity, EncodedIdentifiers } from '../destinations/destination.js';
-import type { PrismaClient } from '../generated/prisma/client.js';
+import { sqlDirect } from '../db.js';
+import { Prisma, type PrismaClient } from '../generated/prisma/client.js';
+import type { SyncMode } from '../generated/prisma/enums.js';
 
 /**
- * The difference between what an audience holds (desired) and what a sync has confirmed on its
- * destination (synced_member), read in key order one batch at a time. Each read starts after the
- * last contact id seen, so a batch costs an index range scan whatever the audience size, and a
- * resumed run simply starts again from the beginning of what is still different.
+ * A run's diff between what the sync should hold (desired) and what it has confirmed on its
+ * destination (synced_member), computed once per execution of the run into run_diff with set-based
+ * joins, then read side by side in key order one page at a time. A resumed run computes it afresh,
+ * so it starts from exactly what is still different.
  */
+
+export type DiffAction = 'add' | 'remove' | 'update';
 
 export interface DiffCounts {
   desired: number;
   toAdd: number;
   toRemove: number;
+  /** UPSERT: members already synced whose contact changed since; they are re-sent only if their
+   * mapped identifiers differ. */
+  toUpdate: number;
 }
 
-export async function countMembershipDiff(prisma: PrismaClient, audienceId: string, syncId: string): Promise<DiffCounts> {
-  const [counts] = await prisma.$queryRaw<{ desired: bigint; to_add: bigint; to_remove: bigint }[]>`
-    SELECT
-      (SELECT count(*) FROM audience_member WHERE audience_id = ${audienceId}::uuid) AS desired,
-      (SELECT count(*) FROM audience_member m
-        WHERE m.audience_id = ${audienceId}::uuid
-          AND NOT EXISTS (SELECT 1 FROM synced_member s
-                          WHERE s.sync_id = ${syncId}::uuid AND s.contact_id = m.contact_id)) AS to_add,
-      (SELECT count(*) FROM synced_member s
-        WHERE s.sync_id = ${syncId}::uuid
-          AND NOT EXISTS (SELECT 1 FROM audience_member m
-                          WHERE m.audience_id = ${audienceId}::uuid AND m.contact_id = s.contact_id)) AS to_remove`;
-  return { desired: Number(counts!.desired), toAdd: Number(counts!.to_add), toRemove: Number(counts!.to_remove) };
+export interface MaterializedDiff extends DiffCounts {
+  /** When the diff was taken, as synced_member.synced_at stores it: members committed by this run
+   * are recorded as synced at this time, so a contact changed after it is checked again. */
+  takenAt: string;
 }
 
-/** Members of the audience not yet on the destination, after contact id `after`. */
-export async function readMembersToAdd(
+/**
+ * Replaces the run's run_diff rows with its diff: adds (unless REMOVE), removes (MIRROR and REMOVE),
+ * and, for UPSERT, update candidates. `desired` is a query with one `contact_id` column.
+ */
+export async function materializeRunDiff(
   prisma: PrismaClient,
-  audienceId: string,
-  syncId: string,
+  run: { id: string; syncId: string; mode: SyncMode },
+  desired: Prisma.Sql,
+): Promise<MaterializedDiff> {
+  const adds = run.mode !== 'REMOVE';
+  const removes = run.mode === 'MIRROR' || run.mode === 'REMOVE';
+  return prisma.$transaction(
+    async (tx) => {
+      await tx.$executeRaw`DELETE FROM run_diff WHERE run_id = ${run.id}::uuid`;
+      // Room for the joins' sorts and hash tables in memory, instead of spilling to disk in batches.
+      await tx.$executeRaw`SET LOCAL work_mem = '64MB'`;
+      // One merge join of both sides in contact order finds the adds and the removes in one pass.
+      const [diff] = await tx.$queryRaw<{ desired: bigint; to_add: bigint; to_remove: bigint; taken_at: string }[]>`
+        WITH inserted AS (
+          INSERT INTO run_diff (run_id, action, contact_id)
+          SELECT ${run.id}::uuid, CASE WHEN s.contact_id IS NULL THEN 'add' ELSE 'remove' END,
+                 COALESCE(d.contact_id, s.contact_id)
+          FROM (SELECT contact_id FROM (${desired}) AS q ORDER BY contact_id) AS d
+          FULL JOIN (SELECT contact_id FROM synced_member WHERE sync_id = ${run.syncId}::uuid ORDER BY contact_id) AS s
+            ON s.contact_id = d.contact_id
+          WHERE (s.contact_id IS NULL AND ${adds}) OR (d.contact_id IS NULL AND ${removes})
+          RETURNING action)
+        SELECT (SELECT count(*) FROM (${desired}) AS d) AS desired,
+               count(*) FILTER (WHERE action = 'add') AS to_add,
+               count(*) FILTER (WHERE action = 'remove') AS to_remove,
+               date_trunc('milliseconds', now()::timestamp)::text AS taken_at
+        FROM inserted`;
+      const toUpdate =
+        run.mode === 'UPSERT'
+          ? await tx.$executeRaw`
+              INSERT INTO run_diff (run_id, action, contact_id)
+              SELECT ${run.id}::uuid, 'update', s.contact_id
+              FROM (${desired}) AS d
+              JOIN synced_member s ON s.sync_id = ${run.syncId}::uuid AND s.contact_id = d.contact_id
+              JOIN contact c ON c.id = d.contact_id
+              WHERE c.updated_at > s.synced_at`
+          : 0;
+      return {
+        desired: Number(diff!.desired),
+        toAdd: Number(diff!.to_add),
+        toRemove: Number(diff!.to_remove),
+        toUpdate,
+        takenAt: diff!.taken_at,
+      };
+    },
+    // Large audiences take a while to diff; the run's lease is far longer than this anyway.
+    { timeout: 10 * 60_000 },
+  );
+}
+
+/** Drops what is left of a run's diff. */
+export function clearRunDiff(prisma: Prisma.TransactionClient, runId: string) {
+  return prisma.$executeRaw`DELETE FROM run_diff WHERE run_id = ${runId}::uuid`;
+}
+
+/** Drops the part of a side of the diff up to contact id `through`, once it is done. */
+export function clearRunDiffThrough(runId: string, action: DiffAction, through: bigint): Prisma.Sql {
+  return Prisma.sql`
+    DELETE FROM run_diff WHERE run_id = ${runId}::uuid AND action = ${action} AND contact_id <= ${through}`;
+}
+
+/** A contact to send, with the identifiers the destination last confirmed for it (for updates). */
+export type DiffContact = ContactIdentity & { synced: EncodedIdentifiers | null };
+
+// Pages are read without Prisma (see sqlDirect): a page is 10,000 rows.
+
+/** The run's adds or update candidates after contact id `after`, with their contact data. */
+export async function readContactsPage(
+  run: { id: string; syncId: string },
+  action: 'add' | 'update',
   after: bigint,
   limit: number,
-): Promise<ContactIdentity[]> {
-  return prisma.$queryRaw<ContactIdentity[]>`
+): Promise<DiffContact[]> {
+  const [rows] = await sqlDirect<Omit<DiffContact, 'id'> & { id: string }>(Prisma.sql`
     SELECT c.id, c.email, c.phone, c.first_name AS "firstName", c.last_name AS "lastName", c.country, c.zip,
-           c.external_id AS "externalId", c.mobile_ad_id AS "mobileAdId"
-    FROM audience_member m
-    JOIN contact c ON c.id = m.contact_id
-    WHERE m.audience_id = ${audienceId}::uuid
-      AND m.contact_id > ${after}
-      AND NOT EXISTS (SELECT 1 FROM synced_member s WHERE s.sync_id = ${syncId}::uuid AND s.contact_id = m.contact_id)
-    ORDER BY m.contact_id
-    LIMIT ${limit}`;
+           c.external_id AS "externalId", c.mobile_ad_id AS "mobileAdId", s.identifiers AS synced
+    FROM run_diff r
+    JOIN contact c ON c.id = r.contact_id
+    LEFT JOIN synced_member s ON ${action} = 'update' AND s.sync_id = ${run.syncId}::uuid AND s.contact_id = r.contact_id
+    WHERE r.run_id = ${run.id}::uuid AND r.action = ${action} AND r.contact_id > ${after}
+    ORDER BY r.contact_id
+    LIMIT ${limit}`);
+  return rows!.map((row) => ({ ...row, id: BigInt(row.id) }));
 }
 
 export interface SyncedRow {
@@ -54,21 +122,14 @@ export interface SyncedRow {
   identifiers: EncodedIdentifiers;
 }
 
-/** Members on the destination that left the audience, after contact id `after`. */
-export async function readMembersToRemove(
-  prisma: PrismaClient,
-  audienceId: string,
-  syncId: string,
-  after: bigint,
-  limit: number,
-): Promise<SyncedRow[]> {
-  return prisma.$queryRaw<SyncedRow[]>`
+/** The run's removes after contact id `after`, with the identifiers the destination holds. */
+export async function readRemovesPage(run: { id: string; syncId: string }, after: bigint, limit: number): Promise<SyncedRow[]> {
+  const [rows] = await sqlDirect<{ contactId: string; identifiers: EncodedIdentifiers }>(Prisma.sql`
     SELECT s.contact_id AS "contactId", s.identifiers
-    FROM synced_member s
-    WHERE s.sync_id = ${syncId}::uuid
-      AND s.contact_id > ${after}
-      AND NOT EXISTS (SELECT 1 FROM audience_member m
-                      WHERE m.audience_id = ${audienceId}::uuid AND m.contact_id = s.contact_id)
-    ORDER BY s.contact_id
-    LIMIT ${limit}`;
+    FROM run_diff r
+    JOIN synced_member s ON s.sync_id = ${run.syncId}::uuid AND s.contact_id = r.contact_id
+    WHERE r.run_id = ${run.id}::uuid AND r.action = 'remove' AND r.contact_id > ${after}
+    ORDER BY r.contact_id
+    LIMIT ${limit}`);
+  return rows!.map((row) => ({ contactId: BigInt(row.contactId), identifiers: row.identifiers }));
 }

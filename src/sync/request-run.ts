@@ -30,3 +30,22 @@ export async function requestSyncRun(syncId: string, trigger: SyncRunTrigger, dr
   }
   return outcome;
 }
+
+/** How long a queued run may wait, with nothing of its sync running, before its job counts as lost. */
+export const STRANDED_AFTER_SECONDS = 300;
+
+/**
+ * Queued runs whose job was lost: a request commits its run before the job is enqueued, so a
+ * process dying in between leaves a run nothing will start (and every later trigger would join
+ * it). A run that waited this long with no run of its sync in progress is re-enqueued; a
+ * duplicate job is harmless, since claiming a run is atomic.
+ */
+export async function findStrandedRuns(): Promise<string[]> {
+  const rows = await db().$queryRaw<{ id: string }[]>`
+    SELECT r.id FROM sync_run r
+    WHERE r.status = 'QUEUED'
+      AND r.created_at < now() - make_interval(secs => ${STRANDED_AFTER_SECONDS})
+      AND NOT EXISTS (SELECT 1 FROM sync_run o
+                      WHERE o.sync_id = r.sync_id AND o.status = 'RUNNING' AND o.lease_expires_at >= now())`;
+  return rows.map((row) => row.id);
+}

@@ -1,6 +1,14 @@
 import { CronExpressionParser } from 'cron-parser';
+import type { ScheduleFrequency } from '../generated/prisma/enums.js';
 
 export const MAX_CADENCE_HOURS = 720;
+/** The cron expression each frequency repeats on, read in the sync's time zone: the top of every
+ * hour, midnight, Monday midnight. */
+export const FREQUENCY_CRON: Record<ScheduleFrequency, string> = {
+  HOURLY: '0 * * * *',
+  DAILY: '0 0 * * *',
+  WEEKLY: '0 0 * * 1',
+};
 const CRON_MACROS = new Set(['@yearly', '@annually', '@monthly', '@weekly', '@daily', '@hourly']);
 
 /** Null when `expression` is a valid five-field cron expression (or a macro such as @daily),

@@ -228,7 +228,7 @@ describe('addMembers and removeMembers', () => {
   it('ingests each person as one member with all their identifiers, with consent and the terms', async () => {
     const outcome = await connector.addMembers(LIST_ID, [ADA, emailMember(2n, 'grace@example.com')], SESSION);
 
-    expect(outcome).toEqual({ received: 2, invalid: 0, invalidSamples: [] });
+    expect(outcome).toEqual({ invalid: 0, invalidSamples: [] });
     const [ingest] = apiRequests();
     expect(ingest).toMatchObject({ method: 'POST', url: '/v1/audienceMembers:ingest', contentType: 'application/json' });
     expect(ingest?.authorization).toMatch(/^Bearer ya29\.fake-/);
@@ -264,7 +264,7 @@ describe('addMembers and removeMembers', () => {
     await connector.addMembers(LIST_ID, [ADA, emailMember(2n, 'grace@example.com')], SESSION);
     const outcome = await connector.removeMembers(LIST_ID, [ADA], { ...SESSION, id: 'run-1:removes' });
 
-    expect(outcome).toEqual({ received: 1, invalid: 0, invalidSamples: [] });
+    expect(outcome).toEqual({ invalid: 0, invalidSamples: [] });
     const remove = apiRequests()[1];
     expect(remove?.url).toBe('/v1/audienceMembers:remove');
     expect(Object.keys(remove?.body as object).sort()).toEqual(['audienceMembers', 'destinations', 'encoding']);
@@ -298,7 +298,7 @@ describe('addMembers and removeMembers', () => {
     await expect(connector.addMembers(LIST_ID, members, SESSION)).rejects.toThrow(/at most 10000/);
     expect(google.requests).toHaveLength(0);
 
-    await expect(connector.addMembers(LIST_ID, members.slice(0, 10_000), SESSION)).resolves.toMatchObject({ received: 10_000 });
+    await expect(connector.addMembers(LIST_ID, members.slice(0, 10_000), SESSION)).resolves.toEqual({ invalid: 0, invalidSamples: [] });
     expect(google.userLists.get(LIST_ID)?.members.size).toBe(10_000);
   });
 });
@@ -336,7 +336,7 @@ describe('access tokens', () => {
     await connector.checkAccess();
     google.failNext('unauthenticated');
 
-    await expect(connector.addMembers(LIST_ID, [emailMember(1n, 'a@example.com')], SESSION)).resolves.toMatchObject({ received: 1 });
+    await expect(connector.addMembers(LIST_ID, [emailMember(1n, 'a@example.com')], SESSION)).resolves.toEqual({ invalid: 0, invalidSamples: [] });
     expect(tokenRequests()).toHaveLength(2);
     const ingests = apiRequests().filter((request) => request.url.endsWith(':ingest'));
     expect(ingests).toHaveLength(2);
@@ -647,8 +647,8 @@ describe('api: ADS_API uploads as offline user data jobs', () => {
   it('makes a batch one job: created, fed, run; Google applies it later, and nothing waits for it', async () => {
     const outcome = await connectAds().addMembers(LIST_ID, [emailMember(1n, 'a@example.com'), emailMember(2n, 'b@example.com')], SESSION);
 
-    expect(outcome).toEqual({ received: 2, invalid: 0, invalidSamples: [] });
     const job = `customers/${ACCOUNT_ID}/offlineUserDataJobs/700000001`;
+    expect(outcome).toEqual({ invalid: 0, invalidSamples: [], platformJob: { resourceName: job } });
     expect(adsRequestLines()).toEqual([
       `POST /v23/customers/${ACCOUNT_ID}/googleAds:search`,
       `POST /v23/customers/${ACCOUNT_ID}/offlineUserDataJobs:create`,
@@ -706,7 +706,7 @@ describe('api: ADS_API uploads as offline user data jobs', () => {
 
     const outcome = await connector.removeMembers(LIST_ID, [emailMember(1n, 'a@example.com')], SESSION);
 
-    expect(outcome).toMatchObject({ received: 0, invalid: 0 });
+    expect(outcome).toMatchObject({ invalid: 0 });
     expect(outcome.refused).toMatch(/still applying an earlier upload to Customer Match list 9000000001.*removals wait for a later run/);
     expect(adsRequestLines().slice(before)).toEqual([`POST /v23/customers/${ACCOUNT_ID}/googleAds:search`]);
     expect(google.adsJobs.size).toBe(1);
@@ -732,9 +732,57 @@ describe('api: ADS_API uploads as offline user data jobs', () => {
       SESSION,
     );
 
-    expect(outcome).toEqual({ received: 2, invalid: 1, invalidSamples: ['The identifier is not a lowercase SHA-256 hex digest.'] });
+    expect(outcome).toMatchObject({ invalid: 1, invalidSamples: ['The identifier is not a lowercase SHA-256 hex digest.'] });
     google.completeAdsJobs();
     expect(heldInList()).toEqual(new Set([`EMAIL:${sha256('a@example.com')}`]));
+  });
+
+  it('follows a job through a search on its resource name: running, then succeeded', async () => {
+    const connector = connectAds();
+    const { platformJob } = await connector.addMembers(LIST_ID, [emailMember(1n, 'a@example.com')], SESSION);
+    const job = platformJob!.resourceName;
+
+    await expect(connector.checkJob!(job)).resolves.toEqual({ status: 'RUNNING' });
+    expect(apiRequests().at(-1)).toMatchObject({
+      url: `/v23/customers/${ACCOUNT_ID}/googleAds:search`,
+      body: {
+        query:
+          'SELECT offline_user_data_job.status, offline_user_data_job.failure_reason FROM offline_user_data_job ' +
+          `WHERE offline_user_data_job.resource_name = '${job}'`,
+      },
+    });
+    google.completeAdsJobs();
+    await expect(connector.checkJob!(job)).resolves.toEqual({ status: 'SUCCEEDED' });
+  });
+
+  it('reports a failed job with its reason, in words, and a job Google does not know as failed', async () => {
+    const connector = connectAds();
+    google.failNextAdsJob('UNKNOWN');
+    const first = await connector.addMembers(LIST_ID, [emailMember(1n, 'a@example.com')], SESSION);
+    google.completeAdsJobs();
+    google.failNextAdsJob('NEWLY_OBSERVED_CURRENCY_CODE');
+    const second = await connector.removeMembers(LIST_ID, [emailMember(1n, 'a@example.com')], SESSION);
+    google.completeAdsJobs();
+
+    await expect(connector.checkJob!(first.platformJob!.resourceName)).resolves.toEqual({
+      status: 'FAILED',
+      reason: 'Google reported the job as failed without giving a reason',
+    });
+    await expect(connector.checkJob!(second.platformJob!.resourceName)).resolves.toEqual({
+      status: 'FAILED',
+      reason: 'Google reported the job as failed (newly observed currency code)',
+    });
+    await expect(connector.checkJob!(`customers/${ACCOUNT_ID}/offlineUserDataJobs/1`)).resolves.toMatchObject({
+      status: 'FAILED',
+      reason: expect.stringMatching(/no record of the job/),
+    });
+    expect(heldInList().size).toBe(0);
+  });
+
+  it('checks only job resource names, so nothing else reaches the query', async () => {
+    const error = await rejection(connectAds().checkJob!(`customers/${ACCOUNT_ID}/offlineUserDataJobs/1' OR '1'='1`));
+    expect(error.message).toMatch(/does not understand/);
+    expect(google.requests).toHaveLength(0);
   });
 
   it('refuses more than 10,000 operations in a batch without calling Google', async () => {

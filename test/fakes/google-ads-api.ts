@@ -12,11 +12,17 @@ import { isRecord } from './fake-server.js';
 import type { FakeUserList } from './google-server.js';
 
 // The Google Ads API's side of Customer Match: offline user data jobs, user lists, and the GAQL
-// searches the gateway makes. Jobs change a list only when they finish (`completeJobs`).
+// searches the gateway makes. A job goes PENDING (created, taking operations) → RUNNING (`:run`) →
+// SUCCESS or FAILED, and changes its list only when it succeeds. Running jobs finish when told
+// (`completeJobs`) or, with `holdJobs` off, the first time their status is read.
 
 export interface FakeAdsJob {
   listId: string;
-  status: 'PENDING' | 'RUNNING' | 'SUCCESS';
+  status: 'PENDING' | 'RUNNING' | 'SUCCESS' | 'FAILED';
+  /** Set when the job runs, if it is to fail: the failure reason it will carry. */
+  failWith?: string;
+  /** A failed job's `failure_reason`. */
+  failureReason?: string;
   consent: unknown;
   /** `create` or `remove`, once the job has operations: a job cannot mix them. */
   kind: 'create' | 'remove' | undefined;
@@ -89,6 +95,8 @@ export function googleAdsApi(options: {
 }) {
   const jobs = new Map<string, FakeAdsJob>();
   const customer = `customers/${options.customerId}`;
+  let holdJobs = true;
+  let nextJobFailure: string | undefined;
   let nextJobId = 700_000_001;
   let nextListId = 8_100_000_001;
 
@@ -184,7 +192,38 @@ export function googleAdsApi(options: {
       throw adsError('ABORTED', { databaseError: 'CONCURRENT_MODIFICATION' }, 'Another job is running on this user list.');
     }
     job.status = 'RUNNING';
+    job.failWith = nextJobFailure;
+    nextJobFailure = undefined;
     return { status: 200, body: { name: `${customer}/operations/${randomUUID()}` } };
+  }
+
+  /** Ends a running job: a failing one changes nothing; otherwise its operations apply to its list. */
+  function finishJob(job: FakeAdsJob): void {
+    if (job.failWith !== undefined) {
+      job.status = 'FAILED';
+      job.failureReason = job.failWith;
+      return;
+    }
+    const members = options.userLists.get(job.listId)!.members;
+    for (const key of job.operations.flat()) {
+      if (job.kind === 'create') members.add(key);
+      else members.delete(key);
+    }
+    job.status = 'SUCCESS';
+  }
+
+  /** Jobs have no get method: their state is read with a search by resource name. */
+  function jobStatus(resourceName: string): Reply {
+    const id = new RegExp(`^${customer}/offlineUserDataJobs/(\\d+)$`).exec(resourceName)?.[1];
+    const job = id === undefined ? undefined : jobs.get(id);
+    if (!job) return { status: 200, body: { results: [] } };
+    if (job.status === 'RUNNING' && !holdJobs) finishJob(job);
+    const offlineUserDataJob = {
+      resourceName,
+      status: job.status,
+      ...(job.failureReason === undefined ? {} : { failureReason: job.failureReason }),
+    };
+    return { status: 200, body: { results: [{ offlineUserDataJob }], fieldMask: 'offlineUserDataJob.status,offlineUserDataJob.failureReason' } };
   }
 
   function search(body: Record<string, unknown>): Reply {
@@ -193,6 +232,11 @@ export function googleAdsApi(options: {
       const row = { customer: { resourceName: customer, id: options.customerId, descriptiveName: 'Fake Ads account' } };
       return { status: 200, body: { results: [row], fieldMask: 'customer.id,customer.descriptiveName' } };
     }
+    const statusOf =
+      /^SELECT offline_user_data_job\.status, offline_user_data_job\.failure_reason FROM offline_user_data_job WHERE offline_user_data_job\.resource_name = '([^']+)'$/.exec(
+        query,
+      );
+    if (statusOf) return jobStatus(statusOf[1]!);
     const running = /FROM offline_user_data_job WHERE offline_user_data_job\.type = 'CUSTOMER_MATCH_USER_LIST' AND offline_user_data_job\.status = 'RUNNING'$/;
     if (query.includes('offline_user_data_job.customer_match_user_list_metadata.user_list') && running.test(query)) {
       const results = [...jobs]
@@ -232,17 +276,21 @@ export function googleAdsApi(options: {
 
   return {
     jobs,
-    /** Finishes every running job, applying its operations to its list. */
+    /** Finishes every running job: it succeeds, applying its operations to its list, or fails as told. */
     completeJobs() {
-      for (const job of jobs.values()) {
-        if (job.status !== 'RUNNING') continue;
-        const members = options.userLists.get(job.listId)!.members;
-        for (const key of job.operations.flat()) {
-          if (job.kind === 'create') members.add(key);
-          else members.delete(key);
-        }
-        job.status = 'SUCCESS';
-      }
+      for (const job of jobs.values()) if (job.status === 'RUNNING') finishJob(job);
+    },
+    /** True (the default): running jobs stay RUNNING until `completeJobs`. False: a running job
+     * finishes the first time its status is read. */
+    get holdJobs() {
+      return holdJobs;
+    },
+    set holdJobs(value: boolean) {
+      holdJobs = value;
+    },
+    /** The next job to run will fail, carrying this failure reason (an OfflineUserDataJobFailureReason). */
+    failNextJob(reason: string) {
+      nextJobFailure = reason;
     },
     /** Answers `POST /vNN/customers/{id}/…`; the caller has checked the token and developer token. */
     route(path: string, body: Record<string, unknown>): Reply {

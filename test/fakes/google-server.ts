@@ -78,8 +78,13 @@ export interface FakeGoogle {
   onRequest(listener: (request: { method: string; path: string }) => void): void;
   /** The Google Ads API's offline user data jobs by id. */
   adsJobs: Map<string, FakeAdsJob>;
-  /** Finishes the running jobs, applying them to their lists. */
+  /** Finishes the running jobs: they apply to their lists, or fail as `failNextAdsJob` said. */
   completeAdsJobs(): void;
+  /** True (the default): running jobs stay RUNNING until `completeAdsJobs`. False: a running job
+   * finishes the first time its status is read. */
+  holdAdsJobs: boolean;
+  /** The next job to run fails when it finishes, with this failure reason, applying nothing. */
+  failNextAdsJob(reason: string): void;
   /** Whether the developer token may still use Customer Match on the Google Ads API. */
   adsAllowlisted: boolean;
   close(): Promise<void>;
@@ -457,6 +462,13 @@ export async function startFakeGoogle(options: FakeGoogleOptions): Promise<FakeG
     failNext: failures.add,
     adsJobs: adsApi.jobs,
     completeAdsJobs: adsApi.completeJobs,
+    get holdAdsJobs() {
+      return adsApi.holdJobs;
+    },
+    set holdAdsJobs(value) {
+      adsApi.holdJobs = value;
+    },
+    failNextAdsJob: adsApi.failNextJob,
     get adsAllowlisted() {
       return adsAllowlisted;
     },

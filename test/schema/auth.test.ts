@@ -15,12 +15,14 @@ import type { FakeMeta } from '../fakes/meta-server.js';
 import { graphql } from '../generated/gql.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { unknownId } from '../support/global-ids.js';
+import { uploadMembers } from '../support/member-tasks.js';
 import {
   AddAudienceMembers,
   AudienceSyncRunUpdated,
   CreateAudience,
   CreateAudienceSync,
   CreateDestination,
+  DeleteAudience,
   DeleteAudienceSync,
   DeleteDestination,
   TestDestination,
@@ -28,6 +30,7 @@ import {
   ListDestinations,
   NodeById,
   RemoveAudienceMembers,
+  SyncAudiences,
   SyncRunUpdated,
   TaskUpdated,
   TriggerAudienceSync,
@@ -62,6 +65,36 @@ const NodesByIds = graphql(`
 const TaskById = graphql(`
   query TaskById($id: ID!) {
     task(id: $id) { id }
+  }
+`);
+
+const AuthUpdateAudience = graphql(`
+  mutation AuthUpdateAudience($id: ID!, $input: UpdateAudienceInput!) {
+    updateAudience(id: $id, input: $input) { __typename }
+  }
+`);
+
+const AuthUpsertContacts = graphql(`
+  mutation AuthUpsertContacts($contacts: [AudienceMemberInput!]!) {
+    upsertContacts(contacts: $contacts) { __typename }
+  }
+`);
+
+const AuthContacts = graphql(`
+  query AuthContacts {
+    contacts(first: 5) { edges { node { id } } }
+  }
+`);
+
+const AuthSegmentTemplates = graphql(`
+  query AuthSegmentTemplates {
+    segmentTemplates { key }
+  }
+`);
+
+const AuthPreviewSegment = graphql(`
+  query AuthPreviewSegment($rule: SegmentRuleInput!) {
+    previewSegment(rule: $rule)
   }
 `);
 
@@ -119,6 +152,9 @@ const mutations: Record<string, (apiKey: string | null) => Promise<ExecutionResu
     gateway.execute(AddAudienceMembers, { audienceId: scenario.audience.id, members: [{ email: 'grace@example.com' }] }, { apiKey }),
   removeAudienceMembers: (apiKey) =>
     gateway.execute(RemoveAudienceMembers, { audienceId: scenario.audience.id, members: [{ email: 'ada@example.com' }] }, { apiKey }),
+  updateAudience: (apiKey) =>
+    gateway.execute(AuthUpdateAudience, { id: scenario.audience.id, input: { name: 'Renamed leads' } }, { apiKey }),
+  upsertContacts: (apiKey) => gateway.execute(AuthUpsertContacts, { contacts: [{ email: 'edsger@example.com' }] }, { apiKey }),
   createAudienceSync: (apiKey) =>
     gateway.execute(
       CreateAudienceSync,
@@ -129,6 +165,10 @@ const mutations: Record<string, (apiKey: string | null) => Promise<ExecutionResu
     gateway.execute(UpdateAudienceSync, { id: scenario.sync.id, input: { name: 'Renamed' } }, { apiKey }),
   triggerAudienceSync: (apiKey) => gateway.execute(TriggerAudienceSync, { id: scenario.sync.id }, { apiKey }),
   deleteAudienceSync: (apiKey) => gateway.execute(DeleteAudienceSync, { id: scenario.sync.id }, { apiKey }),
+  syncAudiences: (apiKey) => gateway.execute(SyncAudiences, { input: { audiences: [{ audienceId: 'crm-auth' }] } }, { apiKey }),
+  importAudienceMembers: async (apiKey) =>
+    (await uploadMembers(gateway, scenario.audience.id, 'email\nlinus@example.org\n', { apiKey, selection: '__typename' })).body,
+  deleteAudience: (apiKey) => gateway.execute(DeleteAudience, { id: scenario.unusedAudience.id }, { apiKey }),
   createApiKey: (apiKey) => gateway.execute(CreateApiKey, { input: { name: 'ci', role: 'READ' } }, { apiKey }),
   revokeApiKey: (apiKey) => gateway.execute(RevokeApiKey, { id: spareKeyId }, { apiKey }),
 };
@@ -195,6 +235,10 @@ describe('queries', () => {
     node: (apiKey) => gateway.execute(NodeById, { id: scenario.sync.id }, { apiKey }),
     nodes: (apiKey) => gateway.execute(NodesByIds, { ids: [scenario.sync.id] }, { apiKey }),
     task: (apiKey) => gateway.execute(TaskById, { id: unknownId('Task') }, { apiKey }),
+    contacts: (apiKey) => gateway.execute(AuthContacts, {}, { apiKey }),
+    segmentTemplates: (apiKey) => gateway.execute(AuthSegmentTemplates, {}, { apiKey }),
+    previewSegment: (apiKey) =>
+      gateway.execute(AuthPreviewSegment, { rule: { field: 'email', operator: 'EXISTS' } }, { apiKey }),
     apiKeys: (apiKey) => gateway.execute(ListApiKeys, {}, { apiKey }),
     viewer: (apiKey) => gateway.execute(WhoAmI, {}, { apiKey }),
   };
@@ -217,7 +261,7 @@ describe('queries', () => {
     expect(result.errors).toBeUndefined();
   });
 
-  test.each(['audienceSyncs', 'audiences', 'destinations', 'node', 'nodes', 'task'])(
+  test.each(['audienceSyncs', 'audiences', 'destinations', 'node', 'nodes', 'task', 'contacts', 'previewSegment'])(
     'the admin token is refused %s with FORBIDDEN',
     async (name) => {
       expect(errorCodes(await queries[name]!(ADMIN_TOKEN))).toEqual(['FORBIDDEN']);

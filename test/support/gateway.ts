@@ -115,7 +115,11 @@ export async function startTestGateway(settings: Record<string, string> = {}): P
       // A run still finishing in the worker can deadlock with the truncation: try again.
       for (let attempt = 1; ; attempt++) {
         try {
-          await db().$executeRawUnsafe('TRUNCATE workspace, agenda_jobs CASCADE');
+          // The app's own recurring jobs (Agenda's `single` jobs) stay: workers created them at start.
+          await db().$transaction([
+            db().$executeRawUnsafe('TRUNCATE workspace CASCADE'),
+            db().$executeRawUnsafe("DELETE FROM agenda_jobs WHERE type <> 'single'"),
+          ]);
           break;
         } catch (error) {
           if (attempt >= 5 || !String(error).includes('deadlock detected')) throw error;

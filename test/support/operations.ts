@@ -197,3 +197,25 @@ export const TestDestination = graphql(`
     }
   }
 `);
+
+export const SyncAudiences = graphql(`
+  mutation SyncAudiences($input: SyncAudiencesInput!) {
+    syncAudiences(input: $input) {
+      __typename
+      ... on SyncAudiencesSuccess { task { id kind status progress processed total } }
+      ... on Error { code message }
+      ... on ValidationError { field issues { field message } }
+    }
+  }
+`);
+
+export const DeleteAudience = graphql(`
+  mutation DeleteAudience($id: ID!) {
+    deleteAudience(id: $id) {
+      __typename
+      ... on DeleteAudienceSuccess { deletedId }
+      ... on Error { code message }
+      ... on NotFoundError { field }
+    }
+  }
+`);

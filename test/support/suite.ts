@@ -7,11 +7,11 @@ import { META_TOKEN, metaSyncScenario } from './scenario.js';
  * Gives a test file its gateway, started before its tests and stopped after them. The fake
  * platform servers a test opens through the suite close when it ends; with `reset`, the data goes too.
  */
-export function useGatewaySuite(options: { reset?: boolean } = {}) {
+export function useGatewaySuite(options: { reset?: boolean; settings?: Record<string, string> } = {}) {
   let gateway: TestGateway | undefined;
   const fakes: { close(): Promise<void> }[] = [];
   beforeAll(async () => {
-    gateway = await startTestGateway();
+    gateway = await startTestGateway(options.settings);
   });
   afterEach(async () => {
     await Promise.all(fakes.splice(0).map((fake) => fake.close()));

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, expect, test } from 'vitest';
 import { db } from '../../src/db.js';
 import { startFakeMeta } from '../fakes/meta-server.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
-import { AddAudienceMembers } from '../support/operations.js';
+import { AddAudienceMembers, RemoveAudienceMembers } from '../support/operations.js';
 import { runEntryPoint } from '../support/process.js';
 import {
   META_TOKEN,
@@ -42,7 +42,7 @@ function startWorker() {
   });
 }
 
-test('a worker killed mid-run: another resumes the run, and the destination and the counts end exact', async () => {
+test('a worker killed mid-run: another resumes the run on a fresh diff, and the destination and the counts end exact', async () => {
   const fake = await startFakeMeta({ accessToken: META_TOKEN });
   const destination = await createMetaDestination(gateway, fake);
   const audience = await createAudienceWith(gateway, []);
@@ -71,13 +71,33 @@ test('a worker killed mid-run: another resumes the run, and the destination and 
   gate.release();
 
   expect(await readRun(gateway, syncRun.id)).toMatchObject({ status: 'RUNNING', membersAdded: 10_000 });
+  // The dead worker's diff is still there, minus the batch it committed.
+  const runId = decodeGlobalID(syncRun.id).id;
+  expect(await db().runDiff.count({ where: { runId } })).toBe(15_000);
+
+  // While the run waits to be resumed, members it had not sent yet leave and others join: the
+  // resumed run works from the audience as it is then, not from the dead worker's diff.
+  const leaving = emails.slice(24_990, 24_995);
+  const joining = ['late0@example.com', 'late1@example.com', 'late2@example.com'];
+  expectType(
+    dataOf(await gateway.execute(RemoveAudienceMembers, { audienceId: audience.id, members: leaving.map((email) => ({ email })) }))
+      .removeAudienceMembers,
+    'RemoveAudienceMembersSuccess',
+  );
+  expectType(
+    dataOf(await gateway.execute(AddAudienceMembers, { audienceId: audience.id, members: joining.map((email) => ({ email })) }))
+      .addAudienceMembers,
+    'AddAudienceMembersSuccess',
+  );
+  const expected = [...emails.filter((email) => !leaving.includes(email)), ...joining];
 
   const rescuer = startWorker();
   try {
     const run = await waitForRunEnd(gateway, syncRun.id, 60_000);
-    expect(run).toMatchObject({ status: 'SUCCEEDED', membersAdded: 25_000, membersInvalid: 0, progress: 1 });
-    expect(heldEmails(fake)).toEqual(hashedEmails(emails));
-    expect(await db().syncedMember.count({ where: { syncId: decodeGlobalID(sync.id).id } })).toBe(25_000);
+    expect(run, `${run.errorMessage}\n${rescuer.output()}`).toMatchObject({ status: 'SUCCEEDED', membersAdded: 24_998, membersInvalid: 0, progress: 1 });
+    expect(heldEmails(fake)).toEqual(hashedEmails(expected));
+    expect(await db().syncedMember.count({ where: { syncId: decodeGlobalID(sync.id).id } })).toBe(24_998);
+    expect(await db().runDiff.count({ where: { runId } })).toBe(0);
     // The batch Meta applied without our hearing was sent again: adding is idempotent on Meta.
     const uploads = fake.requests.filter((request) => request.url.endsWith('/users'));
     expect(uploads).toHaveLength(4);

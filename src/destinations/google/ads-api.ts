@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { BatchOutcome, EncodedMember } from '../destination.js';
+import type { BatchOutcome, EncodedMember, PlatformJobState } from '../destination.js';
 import { unexpectedResponse, type CallGoogle } from './client.js';
 import type { GoogleConfig, ListOperations } from './connector.js';
 import { googleAdsErrors } from './rpc-status.js';
@@ -40,6 +40,21 @@ const runningJobsSchema = z.object({
     .default([]),
 });
 const addOperationsSchema = z.object({ partialFailureError: z.unknown().optional() });
+const jobStatusSchema = z.object({
+  results: z
+    .array(z.object({ offlineUserDataJob: z.object({ status: z.string(), failureReason: z.string().optional() }) }))
+    .default([]),
+});
+const JOB_RESOURCE_NAME = /^customers\/\d+\/offlineUserDataJobs\/\d+$/;
+
+/** A failed job's reason, for a marketer. Google documents failure reasons for store sales jobs only;
+ * what a failed Customer Match job carries is not documented, so an unknown one is shown as it is. */
+function failureReasonText(reason: string | undefined): string {
+  if (!reason || reason === 'UNSPECIFIED' || reason === 'UNKNOWN') {
+    return 'Google reported the job as failed without giving a reason';
+  }
+  return `Google reported the job as failed (${reason.toLowerCase().replaceAll('_', ' ')})`;
+}
 
 /** What addOperations' partial failure says: the operations Google refused, and why. */
 function refusedOperations(partialFailureError: unknown): { invalid: number; samples: string[] } {
@@ -51,10 +66,12 @@ function refusedOperations(partialFailureError: unknown): { invalid: number; sam
 /**
  * Customer Match through the Google Ads API's offline user data jobs. Each batch is one job
  * (adds and removes never share one): created, fed one addOperations request, and run. The job
- * then works for minutes to hours on Google's side; nothing waits for it. A batch starts a job
- * only when none is running on the list: otherwise it is refused for now and its members stay
- * pending, so a later run sends them. (A batch is recorded as synced only once its job runs, so
- * an upload that breaks off never leaves members recorded that Google was never asked to apply.)
+ * then works for minutes to hours on Google's side: the batch reports it (`platformJob`), and the
+ * gateway follows it with `checkJob` and undoes the batch's record if it fails. A batch starts a
+ * job only when none is running on the list (Google would refuse it): otherwise it is refused for
+ * now and its members stay pending; once the job finishes, the sync runs again to send them. (A
+ * batch is recorded as synced only once its job runs, so an upload that breaks off never leaves
+ * members recorded that Google was never asked to apply.)
  */
 export function adsApiOperations(config: GoogleConfig, call: CallGoogle, account: string): ListOperations {
   const customer = `customers/${config.operatingAccount.accountId}`;
@@ -108,7 +125,6 @@ export function adsApiOperations(config: GoogleConfig, call: CallGoogle, account
     const running = await runningJobOn(listId);
     if (running) {
       return {
-        received: 0,
         invalid: 0,
         invalidSamples: [],
         refused:
@@ -127,7 +143,28 @@ export function adsApiOperations(config: GoogleConfig, call: CallGoogle, account
     if (!added.success) throw unexpectedResponse();
     await call({ method: 'POST', path: `${job}:run`, listId, body: {} });
     const refused = refusedOperations(added.data.partialFailureError);
-    return { received: members.length, invalid: refused.invalid, invalidSamples: refused.samples };
+    return { invalid: refused.invalid, invalidSamples: refused.samples, platformJob: { resourceName: job } };
+  }
+
+  async function checkJob(resourceName: string): Promise<PlatformJobState> {
+    if (!JOB_RESOURCE_NAME.test(resourceName)) throw unexpectedResponse();
+    // Jobs have no get method: their state is read through a search.
+    const json = await call({
+      method: 'POST',
+      path: `${customer}/googleAds:search`,
+      body: {
+        query:
+          'SELECT offline_user_data_job.status, offline_user_data_job.failure_reason FROM offline_user_data_job ' +
+          `WHERE offline_user_data_job.resource_name = '${resourceName}'`,
+      },
+    });
+    const found = jobStatusSchema.safeParse(json);
+    if (!found.success) throw unexpectedResponse();
+    const job = found.data.results[0]?.offlineUserDataJob;
+    if (!job) return { status: 'FAILED', reason: 'Google has no record of the job any more' };
+    if (job.status === 'SUCCESS') return { status: 'SUCCEEDED' };
+    if (job.status === 'FAILED') return { status: 'FAILED', reason: failureReasonText(job.failureReason) };
+    return { status: 'RUNNING' };
   }
 
   return {
@@ -168,5 +205,6 @@ export function adsApiOperations(config: GoogleConfig, call: CallGoogle, account
 
     addMembers: (listId, members) => upload('create', listId, members),
     removeMembers: (listId, members) => upload('remove', listId, members),
+    checkJob,
   };
 }

@@ -140,7 +140,10 @@ const APIS = {
 } as const;
 
 /** The list operations of one API, bound to a destination. */
-export type ListOperations = Pick<DestinationConnector, 'checkAccess' | 'ensureAudience' | 'addMembers' | 'removeMembers'>;
+export type ListOperations = Pick<
+  DestinationConnector,
+  'checkAccess' | 'ensureAudience' | 'addMembers' | 'removeMembers' | 'checkJob'
+>;
 
 /** Google Customer Match, through the Data Manager API or (api: ADS_API) the Google Ads API. */
 export function createGoogleConnector(config: GoogleConfig, credentials: GoogleCredentials): DestinationConnector {

@@ -58,7 +58,7 @@ export function dataManagerOperations(config: GoogleConfig, call: CallGoogle, ac
     const json = await call({ method: 'POST', path: `audienceMembers:${operation}`, body, listId });
     if (!requestIdSchema.safeParse(json).success) throw unexpectedResponse();
     // The API fails a request as a whole when any member is invalid, so an accepted one took all.
-    return { received: members.length, invalid: 0, invalidSamples: [] };
+    return { invalid: 0, invalidSamples: [] };
   }
 
   return {

@@ -287,7 +287,7 @@ export function createWebhookConnector(
   function batchOutcome(reply: string, size: number): BatchOutcome {
     const json = parseJson(reply);
     if (typeof json !== 'object' || json === null || !('rejected' in json)) {
-      return { received: size, invalid: 0, invalidSamples: [] };
+      return { invalid: 0, invalidSamples: [] };
     }
     const rejected = replySchema.safeParse(json).data?.rejected;
     const indexes = new Set(rejected?.map((entry) => entry.index));
@@ -299,7 +299,6 @@ export function createWebhookConnector(
       );
     }
     return {
-      received: size,
       invalid: rejected.length,
       invalidSamples: rejected
         .slice(0, MAX_INVALID_SAMPLES)

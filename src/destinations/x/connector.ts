@@ -207,7 +207,7 @@ export function createXConnector(config: XConfig, credentials: XCredentials): De
     }
     const path = `${accountPath}/custom_audiences/${encodeURIComponent(audienceId)}/users`;
     const notFound = `The X audience ${audienceId} does not exist or the connected user cannot access it — check it in X Audience Manager`;
-    const outcome: BatchOutcome = { received: 0, invalid: 0, invalidSamples: [] };
+    const outcome = { received: 0, invalid: 0, invalidSamples: [] as string[] } satisfies BatchOutcome;
 
     for (let pending of splitIntoRequests(type, members)) {
       while (pending.length > 0) {

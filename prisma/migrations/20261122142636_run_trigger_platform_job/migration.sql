@@ -1,0 +1,2 @@
+-- AlterEnum
+ALTER TYPE "SyncRunTrigger" ADD VALUE 'PLATFORM_JOB';

@@ -1,0 +1,99 @@
+import { db } from '../db.js';
+
+/** Rows one DELETE removes at most: each chunk is its own short statement, so the state of a sync
+ * with a million members goes without one huge transaction or long-held locks. */
+export const CLEANUP_CHUNK_ROWS = 10_000;
+/** Task payloads (uploaded files) can be megabytes each: fewer of them per statement. */
+const PAYLOAD_CHUNK_ROWS = 100;
+
+/** How long finished platform jobs stay. */
+export const PLATFORM_JOB_HISTORY_DAYS = 30;
+
+export interface CleanupCounts {
+  syncedMembers: number;
+  platformJobs: number;
+  runDiffs: number;
+  taskPayloads: number;
+}
+
+/**
+ * Deletes state nothing needs any more: the synced members and platform jobs of deleted syncs,
+ * platform jobs that finished more than PLATFORM_JOB_HISTORY_DAYS ago, the
+ * materialized diffs of runs that are not running, and the payloads of tasks that ended. Idempotent,
+ * and safe to run in several workers at once: each chunk skips rows another one has locked.
+ * `onChunk` is called after every chunk (to keep a job's lock alive).
+ */
+export async function cleanUpStaleState(
+  options: { chunkRows?: number; onChunk?: () => Promise<unknown> } = {},
+): Promise<CleanupCounts> {
+  const chunkRows = options.chunkRows ?? CLEANUP_CHUNK_ROWS;
+  const inChunks = async (deleteChunk: () => Promise<number>) => {
+    for (let total = 0; ; ) {
+      const deleted = await deleteChunk();
+      await options.onChunk?.();
+      total += deleted;
+      if (deleted === 0) return total;
+    }
+  };
+  const counts: CleanupCounts = { syncedMembers: 0, platformJobs: 0, runDiffs: 0, taskPayloads: 0 };
+
+  const deletedSyncs = await db().$queryRaw<{ id: string }[]>`
+    SELECT a.id FROM audience_sync a
+    WHERE a.deleted_at IS NOT NULL
+      AND (EXISTS (SELECT 1 FROM synced_member m WHERE m.sync_id = a.id)
+        OR EXISTS (SELECT 1 FROM platform_job j WHERE j.sync_id = a.id))`;
+  for (const { id } of deletedSyncs) {
+    counts.syncedMembers += await inChunks(
+      () => db().$executeRaw`
+        DELETE FROM synced_member WHERE sync_id = ${id}::uuid AND contact_id = ANY(ARRAY(
+          SELECT contact_id FROM synced_member WHERE sync_id = ${id}::uuid
+          LIMIT ${chunkRows} FOR UPDATE SKIP LOCKED))`,
+    );
+    counts.platformJobs += await inChunks(
+      () => db().$executeRaw`
+        DELETE FROM platform_job WHERE id = ANY(ARRAY(
+          SELECT id FROM platform_job WHERE sync_id = ${id}::uuid
+          LIMIT ${chunkRows} FOR UPDATE SKIP LOCKED))`,
+    );
+  }
+
+  // Finished platform jobs are kept a while as history (what failed and why), then go.
+  counts.platformJobs += await inChunks(
+    () => db().$executeRaw`
+      DELETE FROM platform_job WHERE id = ANY(ARRAY(
+        SELECT id FROM platform_job
+        WHERE status IN ('SUCCEEDED', 'FAILED') AND finished_at < now() - make_interval(days => ${PLATFORM_JOB_HISTORY_DAYS})
+        LIMIT ${chunkRows} FOR UPDATE SKIP LOCKED))`,
+  );
+
+  // The distinct runs in run_diff, by a skip scan of its primary key (a handful of runs, many rows).
+  const diffRuns = await db().$queryRaw<{ run_id: string }[]>`
+    WITH RECURSIVE runs AS (
+      (SELECT run_id FROM run_diff ORDER BY run_id LIMIT 1)
+      UNION ALL
+      SELECT (SELECT d.run_id FROM run_diff d WHERE d.run_id > runs.run_id ORDER BY d.run_id LIMIT 1)
+      FROM runs WHERE runs.run_id IS NOT NULL
+    )
+    SELECT runs.run_id FROM runs
+    WHERE runs.run_id IS NOT NULL
+      AND NOT EXISTS (SELECT 1 FROM sync_run r WHERE r.id = runs.run_id AND r.status = 'RUNNING')`;
+  for (const { run_id: runId } of diffRuns) {
+    // The status is checked again by each statement: the run may have started meanwhile.
+    counts.runDiffs += await inChunks(
+      () => db().$executeRaw`
+        DELETE FROM run_diff WHERE ctid = ANY(ARRAY(
+          SELECT ctid FROM run_diff WHERE run_id = ${runId}::uuid
+          LIMIT ${chunkRows} FOR UPDATE SKIP LOCKED))
+        AND NOT EXISTS (SELECT 1 FROM sync_run r WHERE r.id = ${runId}::uuid AND r.status = 'RUNNING')`,
+    );
+  }
+
+  counts.taskPayloads = await inChunks(
+    () => db().$executeRaw`
+      DELETE FROM task_payload WHERE task_id = ANY(ARRAY(
+        SELECT p.task_id FROM task_payload p JOIN task t ON t.id = p.task_id
+        WHERE t.status IN ('COMPLETED', 'FAILED')
+        LIMIT ${Math.min(chunkRows, PAYLOAD_CHUNK_ROWS)} FOR UPDATE OF p SKIP LOCKED))`,
+  );
+  return counts;
+}

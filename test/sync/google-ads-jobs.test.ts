@@ -1,0 +1,294 @@
+import { decodeGlobalID } from '@pothos/plugin-relay';
+import { expect, test } from 'vitest';
+import { db } from '../../src/db.js';
+import { checkPlatformJobs } from '../../src/sync/platform-jobs.js';
+import { ADS_SCOPE, DATA_MANAGER_SCOPE, startFakeGoogle, type FakeGoogle, type RecordedRequest } from '../fakes/google-server.js';
+import { graphql } from '../generated/gql.js';
+import { AddAudienceMembers, DeleteAudienceSync, RemoveAudienceMembers } from '../support/operations.js';
+import { changeMembers, createAudienceWith, createDestinationWith, createSync, dataOf, expectType, sha256 } from '../support/scenario.js';
+import { readSync, runSync, waitForRunEnd } from '../support/sync-runs.js';
+import { useGatewaySuite } from '../support/suite.js';
+
+// Google Ads API syncs hand each batch to an offline user data job that Google applies later. The
+// worker follows each job (every PLATFORM_JOB_POLL_MS here) and undoes the record of a failed one.
+const POLL_MS = 100;
+const suite = useGatewaySuite({ reset: true, settings: { PLATFORM_JOB_POLL_MS: String(POLL_MS) } });
+
+const CLIENT = { clientId: 'client-77.apps.googleusercontent.com', clientSecret: 'GOCSPX-ads-jobs-secret' };
+const REFRESH_TOKEN = '1//ads-jobs-refresh-token';
+const DEVELOPER_TOKEN = 'dev-token-for-ads-jobs';
+const ACCOUNT_ID = '1234567890';
+const LIST_ID = '9000000001';
+const JOBS = `customers/${ACCOUNT_ID}/offlineUserDataJobs`;
+
+const STARTING = ['ada@example.com', 'grace@example.com', 'linus@example.org', 'ken@example.net'];
+const LEAVING = ['grace@example.com', 'ken@example.net'];
+const JOINING = ['margaret@example.com', 'barbara@example.com'];
+const hashed = (emails: string[]) => emails.map((email) => sha256(email)).sort();
+
+const GoogleAdsJobsRun = graphql(`
+  query GoogleAdsJobsRun($id: ID!) {
+    node(id: $id) { __typename ... on SyncRun { id trigger status membersAdded membersRemoved membersRefused membersReceived } }
+  }
+`);
+
+async function adsSyncScenario(emails: string[]) {
+  const fake = suite.closeAfterTest(
+    await startFakeGoogle({
+      ...CLIENT,
+      refreshToken: REFRESH_TOKEN,
+      accountId: ACCOUNT_ID,
+      developerToken: DEVELOPER_TOKEN,
+      scope: `${DATA_MANAGER_SCOPE} ${ADS_SCOPE}`,
+    }),
+  );
+  fake.userLists.set(LIST_ID, { displayName: 'Newsletter buyers', uploadKeyType: 'CONTACT_ID', members: new Set() });
+  const destination = await createDestinationWith(suite.gateway, {
+    name: 'Google Ads API',
+    platform: 'GOOGLE',
+    config: {
+      api: 'ADS_API',
+      operatingAccount: { accountId: ACCOUNT_ID },
+      consent: { adUserData: 'CONSENT_GRANTED', adPersonalization: 'CONSENT_GRANTED' },
+      customerMatchTermsAccepted: true,
+      baseUrl: fake.baseUrl,
+      tokenUrl: fake.tokenUrl,
+    },
+    credentials: { ...CLIENT, refreshToken: REFRESH_TOKEN, developerToken: DEVELOPER_TOKEN },
+  });
+  const audience = await createAudienceWith(suite.gateway, emails);
+  const sync = await createSync(suite.gateway, { audienceId: audience.id, destinationId: destination.id, platformAudienceId: LIST_ID });
+  return { fake, audience, sync, syncUuid: decodeGlobalID(sync.id).id };
+}
+
+async function addEmails(audienceId: string, emails: string[]) {
+  const result = dataOf(await suite.gateway.execute(AddAudienceMembers, { audienceId, members: emails.map((email) => ({ email })) }));
+  expect(expectType(result.addAudienceMembers, 'AddAudienceMembersSuccess').added).toBe(emails.length);
+}
+
+async function removeEmails(audienceId: string, emails: string[]) {
+  const result = dataOf(await suite.gateway.execute(RemoveAudienceMembers, { audienceId, members: emails.map((email) => ({ email })) }));
+  expect(expectType(result.removeAudienceMembers, 'RemoveAudienceMembersSuccess').removed).toBe(emails.length);
+}
+
+async function runToSuccess(syncId: string) {
+  const { run } = await runSync(suite.gateway, syncId);
+  expect(run.status, run.errorMessage ?? undefined).toBe('SUCCEEDED');
+  return run;
+}
+
+async function readRunCounts(runId: string) {
+  return expectType(dataOf(await suite.gateway.execute(GoogleAdsJobsRun, { id: runId })).node!, 'SyncRun');
+}
+
+const platformJobsOf = async (syncUuid: string) =>
+  (await db().platformJob.findMany({ where: { syncId: syncUuid } })).sort((a, b) => a.resourceName.localeCompare(b.resourceName));
+
+async function waitFor<T>(read: () => Promise<T>, done: (value: T) => boolean, what: string, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await read();
+    if (done(value)) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(value)}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** Waits until the sync's jobs have these statuses, in the order Google numbered them. */
+const waitForJobs = (syncUuid: string, statuses: string[]) =>
+  waitFor(
+    () => platformJobsOf(syncUuid),
+    (jobs) => jobs.map((job) => job.status).join() === statuses.join(),
+    `platform jobs ${statuses.join()}`,
+  );
+
+/** The hashed emails the sync records as synced. */
+async function syncedEmails(syncUuid: string): Promise<string[]> {
+  const rows = await db().syncedMember.findMany({ where: { syncId: syncUuid } });
+  return rows.map((row) => (row.identifiers as { EMAIL: string }).EMAIL).sort();
+}
+
+function heldEmails(fake: FakeGoogle): string[] {
+  return [...fake.userLists.get(LIST_ID)!.members].map((key) => key.replace(/^EMAIL:/, '')).sort();
+}
+
+/** The hashed emails each addOperations request carried, by operation. */
+function jobOperations(requests: RecordedRequest[]) {
+  return requests
+    .filter((request) => request.url.endsWith(':addOperations'))
+    .map((request) => {
+      const { operations } = request.body as { operations: Record<string, { userIdentifiers: { hashedEmail: string }[] }>[] };
+      const [kind] = Object.keys(operations[0]!);
+      return { kind, emails: operations.map((operation) => operation[kind!]!.userIdentifiers[0]!.hashedEmail).sort() };
+    });
+}
+
+test('a job that succeeds is recorded with its batch, followed until Google finishes, and its members stay synced', async () => {
+  const { fake, sync, syncUuid } = await adsSyncScenario(STARTING);
+
+  const run = await runToSuccess(sync.id);
+  expect(await readRunCounts(run.id)).toMatchObject({ membersAdded: 4, membersReceived: null });
+  const [running] = await waitFor(() => platformJobsOf(syncUuid), (jobs) => jobs[0]?.checkedAt != null, 'a first check');
+  expect(running).toMatchObject({
+    runId: decodeGlobalID(run.id).id,
+    platform: 'GOOGLE',
+    resourceName: `${JOBS}/700000001`,
+    action: 'ADD',
+    status: 'RUNNING',
+    finishedAt: null,
+  });
+  const stored = running!.members as { contactId: string; identifiers: { EMAIL: string } }[];
+  expect(stored.map((member) => member.identifiers.EMAIL).sort()).toEqual(hashed(STARTING));
+  expect(stored.every((member) => /^\d+$/.test(member.contactId))).toBe(true);
+
+  fake.completeAdsJobs();
+  const [job] = await waitForJobs(syncUuid, ['SUCCEEDED']);
+  expect(job).toMatchObject({ errorMessage: null, members: [] });
+  expect(job!.finishedAt).toBeInstanceOf(Date);
+
+  expect(await syncedEmails(syncUuid)).toEqual(hashed(STARTING));
+  expect(heldEmails(fake)).toEqual(hashed(STARTING));
+  expect(await readSync(suite.gateway, sync.id)).toMatchObject({ status: 'ACTIVE', statusError: null });
+});
+
+test('a job Google fails later: its members are un-recorded, the sync says why, and the next run re-sends exactly them', async () => {
+  const { fake, audience, sync, syncUuid } = await adsSyncScenario(STARTING);
+  fake.holdAdsJobs = false;
+  await runToSuccess(sync.id);
+  await waitForJobs(syncUuid, ['SUCCEEDED']);
+
+  await addEmails(audience.id, JOINING);
+  fake.failNextAdsJob('UNKNOWN');
+  const failing = await runToSuccess(sync.id);
+  expect(failing.membersAdded).toBe(2);
+
+  const [, failed] = await waitForJobs(syncUuid, ['SUCCEEDED', 'FAILED']);
+  expect(failed).toMatchObject({ action: 'ADD', errorMessage: 'Google reported the job as failed without giving a reason' });
+  expect(await syncedEmails(syncUuid)).toEqual(hashed(STARTING));
+  const erred = await readSync(suite.gateway, sync.id);
+  expect(erred.status).toBe('ERROR');
+  expect(erred.statusError).toMatch(
+    new RegExp(
+      `^The destination did not apply 2 additions sent at \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d UTC \\(job ${JOBS}/700000002\\): ` +
+        'Google reported the job as failed without giving a reason\\. The next run sends these members again\\.$',
+    ),
+  );
+  expect(heldEmails(fake)).toEqual(hashed(STARTING));
+
+  const before = fake.requests.length;
+  const resent = await runToSuccess(sync.id);
+  expect(resent).toMatchObject({ membersAdded: 2, membersRemoved: 0 });
+  expect(jobOperations(fake.requests.slice(before))).toEqual([{ kind: 'create', emails: hashed(JOINING) }]);
+  expect(await readSync(suite.gateway, sync.id)).toMatchObject({ status: 'ACTIVE', statusError: null });
+  await waitForJobs(syncUuid, ['SUCCEEDED', 'FAILED', 'SUCCEEDED']);
+  expect(heldEmails(fake)).toEqual(hashed([...STARTING, ...JOINING]));
+  expect(await syncedEmails(syncUuid)).toEqual(hashed([...STARTING, ...JOINING]));
+});
+
+test('a removal job Google fails: the members are recorded again with the identifiers they were sent with', async () => {
+  const { fake, audience, sync, syncUuid } = await adsSyncScenario(STARTING);
+  fake.holdAdsJobs = false;
+  await runToSuccess(sync.id);
+  await waitForJobs(syncUuid, ['SUCCEEDED']);
+  const recorded = await db().syncedMember.findMany({ where: { syncId: syncUuid }, orderBy: { contactId: 'asc' } });
+
+  await removeEmails(audience.id, LEAVING);
+  fake.failNextAdsJob('UNKNOWN');
+  expect(await runToSuccess(sync.id)).toMatchObject({ membersRemoved: 2 });
+
+  const [, failed] = await waitForJobs(syncUuid, ['SUCCEEDED', 'FAILED']);
+  expect(failed!.action).toBe('REMOVE');
+  const restored = await db().syncedMember.findMany({ where: { syncId: syncUuid }, orderBy: { contactId: 'asc' } });
+  expect(restored.map(({ contactId, identifiers }) => ({ contactId, identifiers }))).toEqual(
+    recorded.map(({ contactId, identifiers }) => ({ contactId, identifiers })),
+  );
+  expect((await readSync(suite.gateway, sync.id)).statusError).toMatch(
+    /did not apply 2 removals .*The next run removes these members again\.$/,
+  );
+  expect(heldEmails(fake)).toEqual(hashed(STARTING));
+
+  const before = fake.requests.length;
+  expect(await runToSuccess(sync.id)).toMatchObject({ membersAdded: 0, membersRemoved: 2 });
+  expect(jobOperations(fake.requests.slice(before))).toEqual([{ kind: 'remove', emails: hashed(LEAVING) }]);
+  await waitForJobs(syncUuid, ['SUCCEEDED', 'FAILED', 'SUCCEEDED']);
+  expect(heldEmails(fake)).toEqual(hashed(STARTING.filter((email) => !LEAVING.includes(email))));
+  expect(await readSync(suite.gateway, sync.id)).toMatchObject({ status: 'ACTIVE', statusError: null });
+});
+
+test('two jobs never overlap on a list: what waits for a running job goes out in a run started once it finishes', async () => {
+  const { fake, audience, sync, syncUuid } = await adsSyncScenario(STARTING);
+  let mostRunningAtOnce = 0;
+  fake.onRequest(() => {
+    const running = [...fake.adsJobs.values()].filter((job) => job.listId === LIST_ID && job.status === 'RUNNING').length;
+    mostRunningAtOnce = Math.max(mostRunningAtOnce, running);
+  });
+  const runOf = async (runId: string) => readRunCounts(runId);
+  /** Waits for the run after `previous` the gateway starts by itself, to its end. */
+  const nextRunAfter = async (previous: string) => {
+    const state = await waitFor(
+      () => readSync(suite.gateway, sync.id),
+      (current) => current.lastRun !== null && current.lastRun !== undefined && current.lastRun.id !== previous,
+      'a follow-up run',
+    );
+    return waitForRunEnd(suite.gateway, state.lastRun!.id);
+  };
+
+  expect(await runToSuccess(sync.id)).toMatchObject({ membersAdded: 4 });
+  await changeMembers(suite.gateway, audience.id, { add: JOINING, remove: LEAVING });
+  const second = await runToSuccess(sync.id);
+  // Google still applies the first job: nothing of this run may start another on the list.
+  expect(await runOf(second.id)).toMatchObject({ membersAdded: 0, membersRemoved: 0, membersRefused: 4 });
+  expect(fake.adsJobs.size).toBe(1);
+
+  fake.completeAdsJobs();
+  const third = await nextRunAfter(second.id);
+  expect(await runOf(third.id)).toMatchObject({ trigger: 'PLATFORM_JOB', status: 'SUCCEEDED', membersAdded: 2, membersRefused: 2 });
+
+  fake.completeAdsJobs();
+  const fourth = await nextRunAfter(third.id);
+  expect(await runOf(fourth.id)).toMatchObject({ trigger: 'PLATFORM_JOB', status: 'SUCCEEDED', membersRemoved: 2, membersRefused: 0 });
+
+  fake.completeAdsJobs();
+  await waitForJobs(syncUuid, ['SUCCEEDED', 'SUCCEEDED', 'SUCCEEDED']);
+  expect([...fake.adsJobs.values()].map((job) => job.status)).toEqual(['SUCCESS', 'SUCCESS', 'SUCCESS']);
+  expect(mostRunningAtOnce).toBe(1);
+  expect(heldEmails(fake)).toEqual(hashed([...STARTING.filter((email) => !LEAVING.includes(email)), ...JOINING]));
+  // Nothing was left waiting: no further run was started.
+  await new Promise((resolve) => setTimeout(resolve, 5 * POLL_MS));
+  expect((await readSync(suite.gateway, sync.id)).lastRun?.id).toBe(fourth.id);
+});
+
+test('workers checking at once check each job once: a claimed job is not checked again until it is due', async () => {
+  const { fake, sync, syncUuid } = await adsSyncScenario(STARTING);
+  fake.holdAdsJobs = false;
+  fake.failNextAdsJob('UNKNOWN');
+  await runToSuccess(sync.id);
+
+  await waitFor(
+    async () => {
+      await Promise.all([1, 2, 3].map(() => checkPlatformJobs({ minIntervalMs: POLL_MS })));
+      return platformJobsOf(syncUuid);
+    },
+    (jobs) => jobs[0]?.status === 'FAILED',
+    'the job to fail',
+  );
+  const statusReads = fake.requests.filter((request) =>
+    JSON.stringify(request.body).includes(`offline_user_data_job.resource_name = '${JOBS}/700000001'`),
+  );
+  expect(statusReads).toHaveLength(1);
+  expect(await syncedEmails(syncUuid)).toEqual([]);
+});
+
+test("a deleted sync's jobs are not followed, and are dropped", async () => {
+  const { fake, sync, syncUuid } = await adsSyncScenario(STARTING);
+  await runToSuccess(sync.id);
+  expect(await platformJobsOf(syncUuid)).toHaveLength(1);
+
+  const deleted = dataOf(await suite.gateway.execute(DeleteAudienceSync, { id: sync.id }));
+  expectType(deleted.deleteAudienceSync, 'DeleteAudienceSyncSuccess');
+  const requestsAfterDelete = fake.requests.length;
+  fake.failNextAdsJob('UNKNOWN');
+  await checkPlatformJobs({ minIntervalMs: 0 });
+  expect(fake.requests.slice(requestsAfterDelete)).toEqual([]);
+  await waitFor(() => platformJobsOf(syncUuid), (jobs) => jobs.length === 0, 'the jobs to be dropped');
+});
