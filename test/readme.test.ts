@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { parse, print, validate, type OperationDefinitionNode } from 'graphql';
 import { expect, test } from 'vitest';
 import { schema } from '../src/schema/index.js';
-import { ReadmeCreateAudienceDocument } from './generated/graphql.js';
+import { ReadmeCreateAudienceDocument, ReadmeCreateSegmentDocument } from './generated/graphql.js';
 import { dataOf } from './support/scenario.js';
 import { useGatewaySuite } from './support/suite.js';
 
@@ -28,4 +28,9 @@ test('the README’s GraphQL examples are exactly the typed operations of test/o
 test('a README example runs as a typed operation', async () => {
   const { createAudience } = dataOf(await suite.gateway.execute(ReadmeCreateAudienceDocument, {}));
   expect('audience' in createAudience && createAudience.audience.id).toMatch(/^[A-Za-z0-9+/=]+$/);
+});
+
+test('the README segment example makes a segment of the contacts it describes', async () => {
+  const { createAudience } = dataOf(await suite.gateway.execute(ReadmeCreateSegmentDocument, {}));
+  expect(createAudience).toMatchObject({ audience: { kind: 'SEGMENT', memberCount: 0 } });
 });

@@ -16,7 +16,7 @@ import { membersSent, platformErrors, syncRunsFinished } from '../metrics.js';
 import { loadDesiredMembersSource, desiredMembersSql } from './desired-members.js';
 import {
   clearRunDiff,
-  clearRunDiffThrough,
+  clearRunDiffRange,
   materializeRunDiff,
   readContactsPage,
   readRemovesPage,
@@ -158,14 +158,14 @@ function sendAdds(context: RunContext): Promise<void> {
     keyOf: (row) => row.id,
     encode: (row) => encodeContact(context, row),
     send: (members, session) => connector.addMembers(context.platformAudienceId, members, session),
-    commit: (members, outcome) => [
+    commit: (members, outcome, previous) => [
       Prisma.sql`
         INSERT INTO synced_member (sync_id, contact_id, identifiers, synced_at)
         SELECT ${run.syncId}::uuid, contact_id, identifiers, ${context.diffTakenAt}::timestamp
         FROM unnest(${members.map((member) => member.contactId)}::bigint[],
                     ${members.map((member) => JSON.stringify(member.identifiers))}::jsonb[]) AS t(contact_id, identifiers)
         ON CONFLICT (sync_id, contact_id) DO UPDATE SET identifiers = EXCLUDED.identifiers, synced_at = EXCLUDED.synced_at`,
-      clearRunDiffThrough(run.id, 'add', members.at(-1)!.contactId),
+      clearRunDiffRange(run.id, 'add', previous, members.at(-1)!.contactId),
       progressUpdate(
         context,
         { added: members.length - outcome.invalid, invalid: outcome.invalid, invalidSamples: outcome.invalidSamples },
@@ -232,11 +232,11 @@ function sendRemoves(context: RunContext): Promise<void> {
     keyOf: (row) => row.contactId,
     encode: (row) => row,
     send: (members, session) => connector.removeMembers(context.platformAudienceId, members, session),
-    commit: (members, outcome) => [
+    commit: (members, outcome, previous) => [
       Prisma.sql`
         DELETE FROM synced_member
         WHERE sync_id = ${run.syncId}::uuid AND contact_id = ANY(${members.map((member) => member.contactId)}::bigint[])`,
-      clearRunDiffThrough(run.id, 'remove', members.at(-1)!.contactId),
+      clearRunDiffRange(run.id, 'remove', previous, members.at(-1)!.contactId),
       progressUpdate(
         context,
         { removed: members.length - outcome.invalid, invalid: outcome.invalid, invalidSamples: outcome.invalidSamples },
@@ -258,8 +258,9 @@ interface UploadSteps<Row> {
    * `unchanged` for an update candidate whose identifiers are those already synced: not sent. */
   encode(row: Row): EncodedMember | null | 'unchanged';
   send(members: EncodedMember[], session: UploadSession): Promise<BatchOutcome>;
-  /** The statements that record an accepted batch; they commit together. */
-  commit(members: EncodedMember[], outcome: BatchOutcome): Prisma.Sql[];
+  /** The statements that record an accepted batch, whose diff rows are those after contact id
+   * `previous` up to its last member's; they commit together. */
+  commit(members: EncodedMember[], outcome: BatchOutcome, previous: bigint): Prisma.Sql[];
 }
 
 /**
@@ -298,8 +299,10 @@ async function upload<Row>(context: RunContext, steps: UploadSteps<Row>): Promis
 
   await readAhead();
   let sent = 0;
-  // Each batch's commit runs while the next batch is read and sent; commits stay one at a time.
-  let committing: Promise<void> | null = null;
+  let lastCommitted = 0n;
+  // Each batch's commit runs while the next ones are read and sent; batches touch disjoint rows, so
+  // two commits may run at once (the run's counters row takes them in turn).
+  const committing: Promise<void>[] = [];
   try {
     while (pending.length > 0) {
       const batch = pending.splice(0, batchSize);
@@ -313,11 +316,11 @@ async function upload<Row>(context: RunContext, steps: UploadSteps<Row>): Promis
       if (sending.status === 'rejected') throw sending.reason;
       if (reading.status === 'rejected') throw reading.reason;
       const outcome = sending.value;
-      if (committing) await committing;
+      if (committing.length >= COMMITS_IN_FLIGHT) await committing.shift();
       if (outcome.refused) {
         // The platform refuses this kind of change as a whole (not these members): the rest of the
         // upload would be refused too. Everything left stays pending, and the run says why.
-        committing = null;
+        await drain(committing);
         await refuseRest(context, Math.max(steps.total - sent, batch.length), outcome.refused, steps.phase);
         return;
       }
@@ -328,24 +331,38 @@ async function upload<Row>(context: RunContext, steps: UploadSteps<Row>): Promis
       );
       context.done += batch.length + unusable + unchanged;
       const statements = [
-        ...steps.commit(batch, outcome),
+        ...steps.commit(batch, outcome, lastCommitted),
         progressUpdate(context, { invalid: unusable }, steps.phase),
         identifierCountsUpdate(context, batch),
       ];
       unusable = 0;
       unchanged = 0;
-      committing = sqlDirect(...statements)
-        .then(() => afterBatch(context));
+      lastCommitted = batch.at(-1)!.contactId;
+      const commit = sqlDirect(...statements).then(() => afterBatch(context));
+      // Awaited later; handled now, so that a failure before then is not an unhandled rejection.
+      commit.catch(() => undefined);
+      committing.push(commit);
     }
-    if (committing) await committing;
+    await drain(committing);
   } catch (error) {
-    // The batch being committed when another step failed: let it finish before the run is failed.
-    await committing?.catch(() => undefined);
+    // The batches being committed when another step failed: let them finish before the run is failed.
+    await Promise.allSettled(committing);
     throw error;
   }
   if (unusable > 0 || unchanged > 0) {
     context.done += unusable + unchanged;
     await sqlDirect(progressUpdate(context, { invalid: unusable }, steps.phase));
+  }
+}
+
+/** Batch commits that may run at once. */
+const COMMITS_IN_FLIGHT = 2;
+
+/** Waits for the commits in flight, oldest first; each leaves the list once it has succeeded. */
+async function drain(committing: Promise<void>[]): Promise<void> {
+  while (committing.length > 0) {
+    await committing[0];
+    committing.shift();
   }
 }
 

@@ -87,10 +87,11 @@ export function clearRunDiff(prisma: Prisma.TransactionClient, runId: string) {
   return prisma.$executeRaw`DELETE FROM run_diff WHERE run_id = ${runId}::uuid`;
 }
 
-/** Drops the part of a side of the diff up to contact id `through`, once it is done. */
-export function clearRunDiffThrough(runId: string, action: DiffAction, through: bigint): Prisma.Sql {
+/** Drops the part of a side of the diff after contact id `after` up to `through`, once it is done. */
+export function clearRunDiffRange(runId: string, action: DiffAction, after: bigint, through: bigint): Prisma.Sql {
   return Prisma.sql`
-    DELETE FROM run_diff WHERE run_id = ${runId}::uuid AND action = ${action} AND contact_id <= ${through}`;
+    DELETE FROM run_diff
+    WHERE run_id = ${runId}::uuid AND action = ${action} AND contact_id > ${after} AND contact_id <= ${through}`;
 }
 
 /** A contact to send, with the identifiers the destination last confirmed for it (for updates). */

@@ -93,6 +93,9 @@ test('a subscriber on gateway A follows, live, a run triggered through gateway B
   const events = client.iterate({ query: print(AudienceSyncRunUpdated), variables: { syncId } });
   for await (const _ of client.iterate({ query: '{ __typename }' })) break;
 
+  // The second batch (after the audience's creation and the first batch) waits until the subscriber has
+  // seen the run part-way, so a fast run cannot skip the intermediate state this test is about.
+  const secondBatch = fake.hold({ after: 2 });
   const trigger = 'mutation ($id: ID!) { triggerAudienceSync(id: $id) { __typename } }';
   const triggered = await fetch(urls.b, {
     method: 'POST',
@@ -106,6 +109,7 @@ test('a subscriber on gateway A follows, live, a run triggered through gateway B
     expect(errors).toBeUndefined();
     const run = (data as { audienceSyncRunUpdated: (typeof seen)[number] }).audienceSyncRunUpdated;
     seen.push(run);
+    if (run.status === 'RUNNING' && run.progress > 0 && run.progress < 1) secondBatch.release();
     if (['SUCCEEDED', 'FAILED'].includes(run.status)) break;
   }
   await client.dispose();
