@@ -52,9 +52,9 @@ async function startWorker(env: Record<string, string>): Promise<ChildProcess> {
   const root = fileURLToPath(new URL('../', import.meta.url));
   const scripts = JSON.parse(readFileSync(`${root}package.json`, 'utf8')).scripts as Record<string, string>;
   const words = scripts['start:worker']!.split(/\s+/);
-  // `NAME=value … node <flags> <entry>`: the variables go in the environment, node is this one.
+  // `NAME=value … exec node <flags> <entry>`: the variables go in the environment, node is this one.
   const settings = Object.fromEntries(words.filter((word) => /^[A-Z_]+=/.test(word)).map((word) => word.split('=', 2)));
-  const [command, ...args] = words.filter((word) => !/^[A-Z_]+=/.test(word));
+  const [command, ...args] = words.filter((word) => !/^[A-Z_]+=/.test(word) && word !== 'exec');
   if (command !== 'node') throw new Error('start:worker is expected to run node');
   const worker = spawn(process.execPath, args, {
     cwd: root,

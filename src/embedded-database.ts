@@ -6,14 +6,32 @@ import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
 
 export interface EmbeddedDatabase {
   url: string;
+  /** Agenda's own database: PGlite is a single session, so a job saved while a Prisma transaction is
+   * open (a sync's schedule) would wait for that transaction, on the same database, forever. */
+  jobsUrl: string;
   stop(): Promise<void>;
 }
 
-/** Serves a PostgreSQL from `$DATA_DIR/pgdata` with PGlite, on a loopback port of its own, so
- * Prisma and Agenda reach it over the ordinary wire protocol. LISTEN/NOTIFY does not cross it:
- * callers must poll. */
+/** Serves PostgreSQL with PGlite on loopback ports of its own — the data from `$DATA_DIR/pgdata`, Agenda's
+ * jobs from `$DATA_DIR/jobs-pgdata` — so Prisma and Agenda reach them over the ordinary wire protocol.
+ * LISTEN/NOTIFY does not cross it: callers must poll. */
 export async function startEmbeddedDatabase(dataDir: string): Promise<EmbeddedDatabase> {
-  const directory = join(dataDir, 'pgdata');
+  const data = await servePGlite(join(dataDir, 'pgdata'));
+  const jobs = await servePGlite(join(dataDir, 'jobs-pgdata')).catch(async (error: unknown) => {
+    await data.stop();
+    throw error;
+  });
+  return {
+    url: data.url,
+    jobsUrl: jobs.url,
+    async stop() {
+      await jobs.stop();
+      await data.stop();
+    },
+  };
+}
+
+async function servePGlite(directory: string): Promise<{ url: string; stop(): Promise<void> }> {
   await mkdir(directory, { recursive: true });
   const database = await PGlite.create(directory);
   const port = await freeLoopbackPort();

@@ -185,6 +185,7 @@ describe('webhookCredentialsSchema', () => {
     [{ 'content-type': 'text/plain' }, /set by the gateway/],
     [{ 'Bad Header': 'value' }, /valid HTTP header name/],
     [{ 'X-Api-Key': 'secret-value\r\nX-Injected: 1' }, /line breaks/],
+    [{ Authorization: 'Bearer …' }, /printable ASCII/],
   ])('refuses the headers %o without repeating their values', (headers, problem) => {
     const result = webhookCredentialsSchema.safeParse({ signingSecret: SECRET, headers });
     expect(result.success).toBe(false);

@@ -3,7 +3,19 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, test } from 'vitest';
+import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
+import { print, type ExecutionResult } from 'graphql';
+import { startFakeWebhookReceiver } from '../fakes/webhook-receiver.js';
+import {
+  AddAudienceMembers,
+  CreateAudience,
+  CreateAudienceSync,
+  CreateDestination,
+  SyncRuns,
+  TriggerAudienceSync,
+} from '../support/operations.js';
 import { runEntryPoint } from '../support/process.js';
+import { dataOf, expectType } from '../support/scenario.js';
 
 const dataDir = await mkdtemp(join(tmpdir(), 'asg-embedded-'));
 afterAll(() => rm(dataDir, { recursive: true, force: true }));
@@ -47,6 +59,65 @@ test('with no DATABASE_URL the gateway runs on an embedded PostgreSQL, makes a f
   expect(second.output()).not.toContain('asg_');
   expect(await queryDestinations(port, apiKey)).toEqual({ data: { destinations: { edges: [] } } });
   expect(await second.stop('SIGTERM')).toBe(0);
+}, 120_000);
+
+test('on the embedded default a scheduled sync can be created and runs to its webhook', async () => {
+  const signingSecret = 'embedded-default-signing-secret-0123456789';
+  const receiver = await startFakeWebhookReceiver({ signingSecret });
+  const syncDataDir = await mkdtemp(join(tmpdir(), 'asg-embedded-sync-'));
+  const port = await freePort();
+  const gateway = runEntryPoint('src/server.ts', {
+    DATA_DIR: syncDataDir,
+    PORT: String(port),
+    JOB_POLL_INTERVAL_MS: '200',
+    ALLOW_PRIVATE_WEBHOOK_URLS: 'true',
+  });
+  try {
+    await gateway.waitFor(/Gateway listening/, 60_000);
+    const apiKey = (await readFile(join(syncDataDir, 'api-key'), 'utf8')).trim();
+    const execute = async <R, V>(document: TypedDocumentNode<R, V>, variables: V): Promise<R> => {
+      const response = await fetch(`http://127.0.0.1:${port}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${apiKey}` },
+        body: JSON.stringify({ query: print(document), variables }),
+      });
+      return dataOf((await response.json()) as ExecutionResult<R>);
+    };
+    const { createDestination } = await execute(CreateDestination, {
+      input: { name: 'CRM', platform: 'WEBHOOK', config: { url: receiver.url }, credentials: { signingSecret } },
+    });
+    const { createAudience } = await execute(CreateAudience, { input: { name: 'Buyers' } });
+    const audienceId = expectType(createAudience, 'CreateAudienceSuccess').audience.id;
+    await execute(AddAudienceMembers, {
+      audienceId,
+      members: [{ email: 'ada@example.com' }, { email: 'grace@example.com' }],
+    });
+    // Saving the schedule writes to Agenda's store inside the sync's transaction (deadlocked on one PGlite).
+    const { createAudienceSync } = await execute(CreateAudienceSync, {
+      input: {
+        name: 'Buyers to CRM',
+        audienceId,
+        destinationId: expectType(createDestination, 'CreateDestinationSuccess').destination.id,
+        schedule: { frequency: 'DAILY', timezone: 'Europe/Paris' },
+      },
+    });
+    const sync = expectType(createAudienceSync, 'CreateAudienceSyncSuccess').audienceSync;
+    expect(sync.schedule).toMatchObject({ cron: null, timezone: 'Europe/Paris' });
+    await execute(TriggerAudienceSync, { id: sync.id });
+    let status: string | undefined;
+    for (let attempt = 0; attempt < 100 && status !== 'SUCCEEDED' && status !== 'FAILED'; attempt++) {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const { node } = await execute(SyncRuns, { id: sync.id });
+      status = node && 'lastRun' in node ? node.lastRun?.status : undefined;
+    }
+    expect(status).toBe('SUCCEEDED');
+    expect(receiver.held('EMAIL_SHA256')).toHaveLength(2);
+    expect(await gateway.stop('SIGTERM')).toBe(0);
+  } finally {
+    await gateway.stop('SIGKILL');
+    await receiver.close();
+    await rm(syncDataDir, { recursive: true, force: true });
+  }
 }, 120_000);
 
 test('a bad setting stops the process at start with a message naming the variable', async () => {

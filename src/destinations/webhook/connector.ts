@@ -57,7 +57,12 @@ export const webhookCredentialsSchema = z.strictObject({
   headers: z
     .record(
       z.string(),
-      z.string().max(8192, 'must be at most 8192 characters').regex(/^[^\r\n\0]*$/, 'must not contain line breaks'),
+      z
+        .string()
+        .max(8192, 'must be at most 8192 characters')
+        .regex(/^[^\r\n\0]*$/, 'must not contain line breaks')
+        // fetch cannot send other characters: every delivery would fail as if the receiver were unreachable.
+        .regex(/^[\t\x20-\x7e\r\n\0]*$/, 'must be printable ASCII'),
     )
     .superRefine((headers, context) => {
       const names = Object.keys(headers);
