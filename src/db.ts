@@ -33,32 +33,49 @@ export async function disconnectDatabase(): Promise<void> {
   await pool?.end();
 }
 
-/**
- * Runs statements on the process's connections without Prisma, in one transaction when there are
- * several; returns each one's rows. For the sync engine's batches: Prisma keeps the arguments of
- * its last 100 queries (for its error reports), which for batches of 10,000 members is hundreds
- * of MB. Values come back as `pg` parses them (bigint as string, jsonb parsed).
- */
-export async function sqlDirect<Row = Record<string, unknown>>(...statements: Prisma.Sql[]): Promise<Row[][]> {
+/** Runs one statement on a direct connection (see directTransaction); returns its rows. */
+export type DirectSql = <Row = Record<string, unknown>>(statement: Prisma.Sql) => Promise<Row[]>;
+
+function pool(): pg.Pool {
   if (!connections) throw new Error('The database is not connected: start the app first');
-  const connection = await connections.connect();
-  const inTransaction = statements.length > 1;
+  return connections;
+}
+
+/**
+ * Runs `work` in one transaction on one of the process's connections, without Prisma: it commits
+ * when `work` resolves, rolls back when it throws. For statements that carry many members: Prisma
+ * keeps the arguments of its last 100 raw queries (for its error reports), which for 100,000
+ * members is hundreds of MB. Values come back as `pg` parses them (bigint as string, jsonb parsed).
+ */
+export async function directTransaction<T>(work: (sql: DirectSql) => Promise<T>): Promise<T> {
+  const connection = await pool().connect();
   let broken: Error | undefined;
   try {
-    if (inTransaction) await connection.query('BEGIN');
-    const results: Row[][] = [];
-    for (const statement of statements) {
-      results.push((await connection.query(statement.text, statement.values)).rows as Row[]);
-    }
-    if (inTransaction) await connection.query('COMMIT');
-    return results;
+    await connection.query('BEGIN');
+    const result = await work(async <Row>(statement: Prisma.Sql) =>
+      (await connection.query(statement.text, statement.values)).rows as Row[],
+    );
+    await connection.query('COMMIT');
+    return result;
   } catch (error) {
     // A connection that cannot even roll back is dropped, not given back to the pool.
-    if (inTransaction) await connection.query('ROLLBACK').catch((rollback: Error) => (broken = rollback));
+    await connection.query('ROLLBACK').catch((rollback: Error) => (broken = rollback));
     throw error;
   } finally {
     connection.release(broken);
   }
+}
+
+/** Runs statements without Prisma (see directTransaction), in one transaction when there are
+ * several; returns each one's rows. */
+export async function sqlDirect<Row = Record<string, unknown>>(...statements: Prisma.Sql[]): Promise<Row[][]> {
+  const run = async (sql: DirectSql) => {
+    const results: Row[][] = [];
+    for (const statement of statements) results.push(await sql<Row>(statement));
+    return results;
+  };
+  if (statements.length > 1) return directTransaction(run);
+  return run(async <R>(statement: Prisma.Sql) => (await pool().query(statement.text, statement.values)).rows as R[]);
 }
 
 /** The Prisma client of this process. */

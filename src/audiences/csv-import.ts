@@ -197,11 +197,11 @@ export async function importCsvMembers(run: TaskRun, parameters: unknown, file: 
     contacts = [];
     invalid = [];
     rows = 0;
-    checkpoint = await run.commit(async (tx) => {
-      const audience = await lockLiveAudience(tx, run.workspaceId, audienceId);
+    checkpoint = await run.commitMembers(async (sql) => {
+      const audience = await lockLiveAudience(sql, run.workspaceId, audienceId);
       if (!audience) throw new TaskFailure('The audience was deleted before the import finished; the rows imported before stay');
       if (audience.kind !== 'STATIC') throw new TaskFailure('The audience is a segment: its members follow its rule');
-      const added = await addMembers(tx, run.workspaceId, audienceId, batch.contacts);
+      const added = await addMembers(sql, run.workspaceId, audienceId, batch.contacts);
       const { result } = checkpoint;
       return {
         processed: checkpoint.processed + batch.rows,

@@ -218,8 +218,8 @@ export async function syncAudienceMembers(run: TaskRun, parameters: unknown): Pr
     if (!audienceId) checkpoint = { ...checkpoint, processed: Math.max(checkpoint.processed, end) };
     while (audienceId && checkpoint.processed < end) {
       const offset = checkpoint.processed - start;
-      checkpoint = await run.commit(async (tx) => {
-        if (!(await lockLiveAudience(tx, workspaceId, audienceId))) {
+      checkpoint = await run.commitMembers(async (sql) => {
+        if (!(await lockLiveAudience(sql, workspaceId, audienceId))) {
           throw new TaskFailure(`The audience "${audience.externalId}" was deleted while the task ran`);
         }
         const current = checkpoint.result.audiences[index]!;
@@ -228,13 +228,13 @@ export async function syncAudienceMembers(run: TaskRun, parameters: unknown): Pr
         if (offset < audience.add.length) {
           const batch = audience.add.slice(offset, offset + BATCH_SIZE);
           size = batch.length;
-          changed = { added: current.added + (await addMembers(tx, workspaceId, audienceId, batch.map(toContact))) };
+          changed = { added: current.added + (await addMembers(sql, workspaceId, audienceId, batch.map(toContact))) };
         } else {
           const from = offset - audience.add.length;
           const batch = audience.remove.slice(from, from + BATCH_SIZE);
           size = batch.length;
           const keys = batch.map((externalId) => `ext:${externalId}`);
-          changed = { removed: current.removed + (await removeMembers(tx, workspaceId, audienceId, keys)) };
+          changed = { removed: current.removed + (await removeMembers(sql, workspaceId, audienceId, keys)) };
         }
         const audiences = checkpoint.result.audiences.map((entry, i) => (i === index ? { ...entry, ...changed } : entry));
         return { processed: checkpoint.processed + size, total, result: { ...checkpoint.result, audiences } };

@@ -1,3 +1,4 @@
+import type { DirectSql } from '../db.js';
 import type { Prisma } from '../generated/prisma/client.js';
 
 /** A problem with the task's input found while running it: its message goes to the caller as the task's error. */
@@ -24,6 +25,8 @@ export interface TaskRun {
   result: unknown;
   /** Applies one step and records the checkpoint it returns, in one transaction; then tells subscribers. */
   commit<Result>(apply: (tx: Prisma.TransactionClient) => Promise<Checkpoint<Result>>): Promise<Checkpoint<Result>>;
+  /** As commit, for a step that carries members: it runs on a direct transaction (see directTransaction). */
+  commitMembers<Result>(apply: (sql: DirectSql) => Promise<Checkpoint<Result>>): Promise<Checkpoint<Result>>;
 }
 
 /** Where a task stands: items done out of `total`, and the counts so far. */

@@ -1,12 +1,12 @@
 import { z } from 'zod';
 import { normalizeContact, type NormalizedContact } from '../audiences/contact-input.js';
-import { addMembers, removeMembers } from '../audiences/membership.js';
+import { addMembers, lockLiveAudience, removeMembers } from '../audiences/membership.js';
 import { audienceDefinition, countAudienceMembers } from '../audiences/audience-members.js';
 import { segmentRuleSchema } from '../audiences/segment-rule.js';
 import { SEGMENT_TEMPLATES, SEGMENT_TEMPLATE_KEYS } from '../audiences/segment-templates.js';
 import { splitGroupsSchema } from '../audiences/split-groups.js';
 import { deleteAudiences } from '../audiences/delete-audiences.js';
-import { db } from '../db.js';
+import { db, directTransaction } from '../db.js';
 import { requestCleanup } from '../jobs/housekeeping.js';
 import type { Prisma } from '../generated/prisma/client.js';
 import { AudienceKind, ConsentBasis } from '../generated/prisma/enums.js';
@@ -318,22 +318,20 @@ for (const [fieldName, verb, success] of [
         const workspaceId = context.viewer!.workspaceId;
         const contacts = normalizeMembers(args.members);
         const audienceId = parseGlobalId(args.audienceId, 'Audience', 'audienceId');
-        const audience = await db().audience.findFirst({ where: { id: audienceId, workspaceId, deletedAt: null } });
-        if (!audience) throw new NotFoundError('audienceId', 'audience');
-        if (audience.kind === 'SEGMENT') {
-          throw ValidationError.of(
-            'audienceId',
-            'is a SEGMENT audience: its members follow its rule (change contacts with upsertContacts, the rule with updateAudience)',
-          );
-        }
-        const changed = await db().$transaction(
-          (tx) =>
-            verb === 'add'
-              ? addMembers(tx, workspaceId, audience.id, contacts)
-              : removeMembers(tx, workspaceId, audience.id, contacts.map((contact) => contact.key)),
-          { timeout: 120_000 },
-        );
-        return { audienceId: audience.id, changed };
+        const changed = await directTransaction(async (sql) => {
+          const audience = await lockLiveAudience(sql, workspaceId, audienceId);
+          if (!audience) throw new NotFoundError('audienceId', 'audience');
+          if (audience.kind === 'SEGMENT') {
+            throw ValidationError.of(
+              'audienceId',
+              'is a SEGMENT audience: its members follow its rule (change contacts with upsertContacts, the rule with updateAudience)',
+            );
+          }
+          return verb === 'add'
+            ? addMembers(sql, workspaceId, audienceId, contacts)
+            : removeMembers(sql, workspaceId, audienceId, contacts.map((contact) => contact.key));
+        });
+        return { audienceId, changed };
       },
     }),
   );

@@ -1,5 +1,5 @@
 import { upsertContacts } from '../audiences/membership.js';
-import { db } from '../db.js';
+import { db, directTransaction } from '../db.js';
 import { MAX_MEMBERS_PER_CALL, MemberInput, normalizeMembers } from './audience.js';
 import { builder } from './builder.js';
 import { ValidationError } from './errors.js';
@@ -48,7 +48,7 @@ const UpsertContactsSuccess = builder.objectRef<{ created: number; updated: numb
   description: 'The contacts were stored.',
   fields: (t) => ({
     created: t.exposeInt('created', { description: 'How many contacts are new.' }),
-    updated: t.exposeInt('updated', { description: 'How many existing contacts were updated.' }),
+    updated: t.exposeInt('updated', { description: 'How many existing contacts changed (those sent with the values they have are not counted).' }),
   }),
 });
 
@@ -63,7 +63,7 @@ builder.mutationField('upsertContacts', (t) =>
     args: { contacts: t.arg({ type: [MemberInput], required: true, description: 'The contacts.' }) },
     resolve: (_root, args, context) => {
       const contacts = normalizeMembers(args.contacts, 'contacts');
-      return db().$transaction((tx) => upsertContacts(tx, context.viewer!.workspaceId, contacts), { timeout: 120_000 });
+      return directTransaction((sql) => upsertContacts(sql, context.viewer!.workspaceId, contacts));
     },
   }),
 );

@@ -1,3 +1,4 @@
+import { decodeGlobalID } from '@pothos/plugin-relay';
 import { describe, expect, test } from 'vitest';
 import { db } from '../../src/db.js';
 import { graphql } from '../generated/gql.js';
@@ -248,6 +249,23 @@ describe('upsertContacts and contacts', () => {
     expect(second.pageInfo.hasNextPage).toBe(false);
   });
 
+  test('updatedAt moves only when a value changes, whichever call writes the contact; unchanged contacts still join', async () => {
+    const ada = { email: 'ada@example.com', country: 'GB', attributes: { plan: 'gold' } };
+    expectType(await upsertContacts([ada]), 'UpsertContactsSuccess');
+    await db().$executeRaw`UPDATE contact SET updated_at = '2026-01-01T00:00:00Z'`;
+    const updatedAt = async () => (await db().contact.findFirstOrThrow({ where: { email: 'ada@example.com' } })).updatedAt.toISOString();
+
+    expect(expectType(await upsertContacts([ada, { email: 'ADA@example.com', attributes: { plan: 'gold' } }]), 'UpsertContactsSuccess'))
+      .toMatchObject({ created: 0, updated: 0 });
+    const audience = await createAudienceWith(suite.gateway, ['ada@example.com']);
+    expect(await db().audienceMember.count({ where: { audienceId: decodeGlobalID(audience.id).id } })).toBe(1);
+    expect(await updatedAt()).toBe('2026-01-01T00:00:00.000Z');
+
+    expect(expectType(await upsertContacts([{ email: 'ada@example.com', attributes: { since: 2020 } }]), 'UpsertContactsSuccess'))
+      .toMatchObject({ created: 0, updated: 1 });
+    expect(Date.parse(await updatedAt())).toBeGreaterThan(Date.now() - 60_000);
+  });
+
   test('an invalid contact is a ValidationError on its path and stores none of the list', async () => {
     const result = await expectNothingWritten(() => upsertContacts([{ email: 'ada@example.com' }, { email: 'nope' }]));
     expect(expectType(result, 'ValidationError').field).toBe('contacts.1.email');
@@ -417,6 +435,6 @@ describe('sync split group and suppressions', () => {
     // All or nothing: neither the split group nor the suppressions changed.
     const stored = await db().audienceSync.findFirstOrThrow({ where: { name: 'Buyers to Meta' }, include: { suppressions: true } });
     expect(stored.splitGroup).toBeNull();
-    expect(stored.suppressions.map((suppression) => suppression.audienceId)).toHaveLength(1);
+    expect(stored.suppressions.map((suppression) => suppression.audienceId)).toEqual([decodeGlobalID(optOuts.id).id]);
   });
 });
