@@ -1,11 +1,11 @@
-import { db } from '../db.js';
-import type { Prisma, Task } from '../generated/prisma/client.js';
+import { db, directTransaction } from '../db.js';
+import { Prisma, type Task } from '../generated/prisma/client.js';
 import { logger } from '../logger.js';
 import { publishTaskUpdated } from '../sync/run-events.js';
 import type { RetryPolicy } from '../sync/platform-retry.js';
 import { importCsvMembers } from './csv-import.js';
 import { syncAudienceMembers } from './sync-audiences.js';
-import { TaskFailure, decodeTaskPayload, type TaskRun } from './task-run.js';
+import { TaskFailure, decodeTaskPayload, type Checkpoint, type TaskRun } from './task-run.js';
 import { notifyTaskEnd, type TaskNotification } from './task-notification.js';
 
 export const SYNC_AUDIENCES_TASK = 'SYNC_AUDIENCES';
@@ -48,7 +48,7 @@ const json = (value: unknown) => value as Prisma.InputJsonValue;
  */
 export async function runMemberTask(
   taskId: string,
-  options: { heartbeat: () => Promise<unknown>; notifyRetry: RetryPolicy },
+  options: { notifyRetry: RetryPolicy },
 ): Promise<'done' | 'busy'> {
   const task = await db().task.findUnique({ where: { id: taskId } });
   if (!task) return 'done';
@@ -78,9 +78,13 @@ export async function runMemberTask(
     const payload = await db().taskPayload.findUnique({ where: { taskId } });
     if (!handler || !payload) throw new Error(`Task ${taskId} of kind ${task.kind} has no handler or no payload`);
     const { parameters, file } = decodeTaskPayload(payload.content);
-    const result = await handler(taskRun(started, options.heartbeat), parameters, file);
+    const result = await handler(taskRun(started), parameters, file);
     ended = await endTask(taskId, { status: 'COMPLETED', result: json(result), progress: 1 });
   } catch (error) {
+    if (error instanceof TaskSuperseded) {
+      logger.warn({ taskId }, 'Another execution of this task moved on; this one stops');
+      return 'done';
+    }
     if (!(error instanceof TaskFailure)) logger.error({ err: error, taskId, kind: task.kind }, 'Task failed');
     const message =
       error instanceof TaskFailure
@@ -92,31 +96,59 @@ export async function runMemberTask(
   return 'done';
 }
 
-function taskRun(task: Task, heartbeat: () => Promise<unknown>): TaskRun {
+const progressOf = ({ processed, total }: Checkpoint<unknown>) => (total > 0 ? Math.min(1, processed / total) : 0);
+
+/** Thrown when another execution of the task (the job system is at-least-once) committed a step
+ * this one had not seen: this one's step is rolled back and it stops, leaving the task to the other. */
+class TaskSuperseded extends Error {}
+
+function taskRun(task: Task): TaskRun {
+  // What this execution last committed (or resumed from). Each step first locks the task's row and
+  // checks it still holds this: two executions of one task never both apply a step.
+  let processed = task.processed;
+  const checkNotSuperseded = (found: { processed: number } | undefined) => {
+    if (found?.processed !== processed) throw new TaskSuperseded(`Task ${task.id} was taken over by another execution`);
+  };
+  const committed = <Result>(checkpoint: Checkpoint<Result>) => {
+    processed = checkpoint.processed;
+    publishTaskUpdated(task);
+    return checkpoint;
+  };
   return {
     workspaceId: task.workspaceId,
     processed: task.processed,
     result: task.result,
     async commit(apply) {
-      const [checkpoint, updated] = await db().$transaction(
+      const checkpoint = await db().$transaction(
         async (tx) => {
+          checkNotSuperseded(
+            (await tx.$queryRaw<{ processed: number }[]>`SELECT processed FROM task WHERE id = ${task.id}::uuid FOR UPDATE`)[0],
+          );
           const reached = await apply(tx);
-          const saved = await tx.task.update({
+          await tx.task.update({
             where: { id: task.id },
-            data: {
-              processed: reached.processed,
-              total: reached.total,
-              progress: reached.total > 0 ? Math.min(1, reached.processed / reached.total) : 0,
-              result: json(reached.result),
-            },
+            data: { processed: reached.processed, total: reached.total, progress: progressOf(reached), result: json(reached.result) },
           });
-          return [reached, saved] as const;
+          return reached;
         },
         { timeout: 120_000 },
       );
-      publishTaskUpdated(updated);
-      await heartbeat();
-      return checkpoint;
+      return committed(checkpoint);
+    },
+    async commitMembers(apply) {
+      const checkpoint = await directTransaction(async (sql) => {
+        const [locked] = await sql<{ processed: number }>(
+          Prisma.sql`SELECT processed FROM task WHERE id = ${task.id}::uuid FOR UPDATE`,
+        );
+        checkNotSuperseded(locked);
+        const reached = await apply(sql);
+        await sql(Prisma.sql`
+          UPDATE task SET processed = ${reached.processed}, total = ${reached.total}, progress = ${progressOf(reached)},
+                          result = ${JSON.stringify(reached.result)}::jsonb
+          WHERE id = ${task.id}::uuid`);
+        return reached;
+      });
+      return committed(checkpoint);
     },
   };
 }

@@ -28,7 +28,7 @@ import { recordPlatformJob } from './platform-jobs.js';
 import { publishRunUpdated, publishTaskUpdated } from './run-events.js';
 
 export interface RunOptions {
-  /** Called after every batch: keeps the job's lock alive. */
+  /** Keeps the job's lock alive; called with the lease's renewals. */
   heartbeat(): Promise<unknown>;
   retryPolicy: RetryPolicy;
   /** How long the run's claim lasts without a heartbeat before another worker may resume it. */
@@ -49,9 +49,10 @@ export async function executeSyncRun(runId: string, options: RunOptions): Promis
   const claim = await claimRun(runId, options.leaseSeconds);
   if (claim === 'busy' || claim === 'skipped') return claim;
   const run = claim;
-  for (const task of await setTasksStatus(db(), run.id, 'RUNNING')) publishTaskUpdated(task);
-  publishRunUpdated(run);
+  const lease = keepLeaseAlive(run.id, options);
   try {
+    for (const task of await setTasksStatus(db(), run.id, 'RUNNING')) publishTaskUpdated(task);
+    publishRunUpdated(run);
     if (run.sync.deletedAt) {
       await finishRun(run, 'CANCELLED', { errorMessage: 'The sync was deleted before this run started' });
       return 'finished';
@@ -60,8 +61,27 @@ export async function executeSyncRun(runId: string, options: RunOptions): Promis
     await finishRun(run, 'SUCCEEDED', { counts });
   } catch (error) {
     await finishRun(run, 'FAILED', describeFailure(run, error));
+  } finally {
+    lease.stop();
   }
   return 'finished';
+}
+
+/**
+ * Renews the run's lease and its job's lock every third of the lease for as long as this process
+ * works on the run — through a long diff or a platform's long pause as much as between batches. A
+ * process that dies stops renewing, so its run lapses and another worker resumes it.
+ */
+function keepLeaseAlive(runId: string, options: RunOptions): { stop(): void } {
+  const renew = () =>
+    Promise.all([
+      db().$executeRaw`
+        UPDATE sync_run SET lease_expires_at = now() + make_interval(secs => ${options.leaseSeconds})
+        WHERE id = ${runId}::uuid AND status = 'RUNNING'`,
+      options.heartbeat(),
+    ]).catch((error: unknown) => logger.warn({ err: error, runId }, 'Could not renew the lease of a sync run'));
+  const timer = setInterval(renew, (options.leaseSeconds * 1000) / 3);
+  return { stop: () => clearInterval(timer) };
 }
 
 /** Marks the run RUNNING if it is queued, or abandoned by a dead worker, and no other run of the
@@ -110,13 +130,8 @@ async function syncMembers(run: ClaimedRun, options: RunOptions): Promise<DiffCo
   const desired = desiredMembersSql(await loadDesiredMembersSource(sync.id));
   const diffRun = { id: run.id, syncId: sync.id, mode: sync.mode };
   const { takenAt, ...plan } = await materializeRunDiff(db(), diffRun, desired);
-  // Computing a large diff takes a while: the claim and the job's lock are renewed once it is done.
-  await db().$executeRaw`
-    UPDATE sync_run
-    SET total_members = ${plan.desired}, lease_expires_at = now() + make_interval(secs => ${options.leaseSeconds})
-    WHERE id = ${run.id}::uuid`;
+  await db().$executeRaw`UPDATE sync_run SET total_members = ${plan.desired} WHERE id = ${run.id}::uuid`;
   publishRunUpdated(run);
-  await options.heartbeat();
 
   if (run.dryRun) {
     await updateProgress(run, { membersAdded: plan.toAdd, membersRemoved: plan.toRemove });
@@ -398,7 +413,7 @@ async function refuseRest(
       WHERE id = ${context.run.id}::uuid`,
     progressUpdate(context, {}, phase),
   );
-  await afterBatch(context);
+  afterBatch(context);
 }
 
 /** A platform call with retries; pauses are recorded on the run and shown live as phase `waiting`. */
@@ -444,14 +459,12 @@ function progressUpdate(
         members_invalid = members_invalid + ${delta.invalid ?? 0},
         invalid_samples = (invalid_samples || ${delta.invalidSamples ?? []}::text[])[1:${MAX_INVALID_SAMPLES}],
         members_received = COALESCE(members_received + ${received}::int, members_received, ${received}::int),
-        phase = ${phase}, progress = ${progress},
-        lease_expires_at = now() + make_interval(secs => ${context.options.leaseSeconds})
+        phase = ${phase}, progress = ${progress}
     WHERE id = ${context.run.id}::uuid`;
 }
 
-async function afterBatch(context: RunContext): Promise<void> {
+function afterBatch(context: RunContext): void {
   publishRunUpdated(context.run);
-  await context.options.heartbeat();
 }
 
 async function updateProgress(
