@@ -139,7 +139,7 @@ export async function startApp(config: Config): Promise<App> {
     if (embedded) await bootstrapDefaultWorkspace(config.DATA_DIR);
 
     const agenda = await openScheduler({
-      databaseUrl,
+      databaseUrl: embedded?.jobsUrl ?? databaseUrl,
       mongodbUrl: config.MONGODB_URL,
       notifications: !embedded,
       pollIntervalMs: config.JOB_POLL_INTERVAL_MS,
@@ -179,7 +179,14 @@ export async function startApp(config: Config): Promise<App> {
         response.writeHead(404).end();
       });
     });
-    const sockets = yoga
+    let sockets: WebSocketServer | null = null;
+    stops.push(() => closeServer(server, sockets));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.PORT, resolve);
+    });
+    // Once listening: a port already taken is then reported once, by the listen above.
+    sockets = yoga
       ? new WebSocketServer({ server, path: yoga.graphqlEndpoint, maxPayload: config.MAX_REQUEST_BODY_BYTES })
       : null;
     if (yoga && sockets) {
@@ -187,11 +194,6 @@ export async function startApp(config: Config): Promise<App> {
       stops.push(() => keySockets.stop());
       useGraphQLWebSocket(sockets, yoga, keySockets, config.MAX_SUBSCRIPTIONS_PER_SOCKET);
     }
-    stops.push(() => closeServer(server, sockets));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(config.PORT, resolve);
-    });
     const { port } = server.address() as AddressInfo;
     const url = `http://localhost:${port}${yoga?.graphqlEndpoint ?? ''}`;
     logger.info({ url, roles: config.ROLES, embedded: Boolean(embedded) }, yoga ? 'Gateway listening' : 'Worker listening');

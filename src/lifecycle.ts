@@ -3,7 +3,7 @@ import { ConfigError, loadConfig, type Config } from './config.js';
 import { logger } from './logger.js';
 
 /** Runs the app until SIGTERM or SIGINT, then shuts down gracefully and exits 0. A bad
- * configuration exits 1 with a message naming the bad variable. */
+ * configuration, or a port already taken, exits 1 with a message saying what to fix. */
 export async function runUntilSignal(overrides: Partial<Config> = {}): Promise<void> {
   let config: Config;
   try {
@@ -33,6 +33,12 @@ export async function runUntilSignal(overrides: Partial<Config> = {}): Promise<v
       if (app) void shutdown();
     });
   }
-  app = await startApp(config);
+  try {
+    app = await startApp(config);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
+    process.stderr.write(`Port ${config.PORT} is already in use: stop what holds it, or set PORT to a free port\n`);
+    process.exit(1);
+  }
   if (stopping) await shutdown();
 }

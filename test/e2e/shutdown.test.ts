@@ -56,3 +56,22 @@ test('SIGTERM closes open subscriptions with 1001 (going away) and the process e
   expect(gateway.output()).toContain('Shutting down');
   await client.dispose();
 }, 90_000);
+
+test('a port already taken stops the process at start with one line saying so, and exit code 1', async () => {
+  const taken = createServer();
+  await new Promise<void>((resolve) => taken.listen(0, resolve));
+  const { port } = taken.address() as { port: number };
+  try {
+    const gateway = runEntryPoint('src/server.ts', {
+      DATABASE_URL: database.url,
+      SECRETS_KEY: randomBytes(32).toString('base64'),
+      PORT: String(port),
+      LOG_LEVEL: 'warn',
+    });
+
+    expect(await gateway.exited()).toBe(1);
+    expect(gateway.output().trim()).toBe(`Port ${port} is already in use: stop what holds it, or set PORT to a free port`);
+  } finally {
+    await new Promise((resolve) => taken.close(resolve));
+  }
+}, 60_000);
