@@ -30,7 +30,7 @@ test('a README example runs as a typed operation', async () => {
   expect('audience' in createAudience && createAudience.audience.id).toMatch(/^[A-Za-z0-9+/=]+$/);
 });
 
-test('the README segment example makes a segment of the contacts it describes', async () => {
+test('the README segment example runs and creates a segment audience', async () => {
   const { createAudience } = dataOf(await suite.gateway.execute(ReadmeCreateSegmentDocument, {}));
   expect(createAudience).toMatchObject({ audience: { kind: 'SEGMENT', memberCount: 0 } });
 });

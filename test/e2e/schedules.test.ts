@@ -23,6 +23,7 @@ import {
   hashedEmails,
   heldEmails,
 } from '../support/scenario.js';
+import { waitFor } from '../support/wait.js';
 import { HOUR_MS, wallClock } from '../support/wall-clock.js';
 
 // Schedules on the real Agenda and PostgreSQL: across a restart, and with several workers.
@@ -56,13 +57,8 @@ async function scheduleRequests(syncIds: string[]) {
   return Object.fromEntries(syncIds.map((id) => [id, rows.find((row) => row.sync_id === id)?.requests ?? 0]));
 }
 
-async function waitFor(condition: () => Promise<boolean>, timeoutMs = 30_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error('The condition did not hold in time');
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
+const eventually = (condition: () => Promise<boolean>, what: string) =>
+  waitFor(condition, Boolean, { what, timeoutMs: 30_000, intervalMs: 100 });
 
 async function withFakeMeta<T>(work: (fake: FakeMeta) => Promise<T>): Promise<T> {
   const fake = await startFakeMeta({ accessToken: META_TOKEN });
@@ -120,8 +116,9 @@ test('cron and frequency schedules survive a restart, and a due one fires a SCHE
 
         await makeDue([cronSync]);
 
-        await waitFor(async () =>
-          (await db().syncRun.count({ where: { syncId: cronSync, trigger: 'SCHEDULE', status: 'SUCCEEDED' } })) === 1,
+        await eventually(
+          async () => (await db().syncRun.count({ where: { syncId: cronSync, trigger: 'SCHEDULE', status: 'SUCCEEDED' } })) === 1,
+          'the scheduled run',
         );
         expect(heldEmails(fake)).toEqual(hashedEmails(emails));
         expect(await scheduleRequests([cronSync, frequencySync])).toEqual({ [cronSync]: 1, [frequencySync]: 0 });
@@ -167,11 +164,17 @@ test('with two worker processes on one database, each occurrence fires exactly o
 
       for (const occurrence of [1, 2]) {
         await makeDue(syncIds);
-        await waitFor(async () => Object.values(await scheduleRequests(syncIds)).every((count) => count >= occurrence));
+        await eventually(
+          async () => Object.values(await scheduleRequests(syncIds)).every((count) => count >= occurrence),
+          `occurrence ${occurrence} of every schedule`,
+        );
         // Both workers poll every 200 ms: this leaves each of them many chances to fire an occurrence again.
         await new Promise((resolve) => setTimeout(resolve, 3_000));
         expect(await scheduleRequests(syncIds)).toEqual(Object.fromEntries(syncIds.map((id) => [id, occurrence])));
-        await waitFor(async () => (await db().syncRun.count({ where: { status: { in: ['QUEUED', 'RUNNING'] } } })) === 0);
+        await eventually(
+          async () => (await db().syncRun.count({ where: { status: { in: ['QUEUED', 'RUNNING'] } } })) === 0,
+          'the runs to end',
+        );
       }
       expect(await db().syncRun.count({ where: { trigger: 'SCHEDULE', status: 'SUCCEEDED' } })).toBe(2 * syncIds.length);
     });

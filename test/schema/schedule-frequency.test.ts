@@ -1,14 +1,13 @@
 import { decodeGlobalID } from '@pothos/plugin-relay';
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { db } from '../../src/db.js';
 import { SCHEDULED_SYNC_JOB, findSyncScheduleJob } from '../../src/jobs/audience-sync.js';
 import { scheduler } from '../../src/jobs/scheduler.js';
-import { startFakeMeta, type FakeMeta } from '../fakes/meta-server.js';
 import { graphql } from '../generated/gql.js';
 import type { CreateAudienceSyncInput, UpdateAudienceSyncInput } from '../generated/graphql.js';
-import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { DeleteAudienceSync } from '../support/operations.js';
 import { createAudienceWith, createMetaDestination, dataOf, expectType } from '../support/scenario.js';
+import { useGatewaySuite } from '../support/suite.js';
 import { expectNothingWritten } from '../support/tables.js';
 import { HOUR_MS, wallClock } from '../support/wall-clock.js';
 
@@ -63,22 +62,12 @@ const FrequencySyncModeValues = graphql(`
   }
 `);
 
-let gateway: TestGateway;
-let fake: FakeMeta;
-beforeAll(async () => {
-  gateway = await startTestGateway();
-  fake = await startFakeMeta({ accessToken: 'unused: no test here sends to Meta' });
-});
-afterAll(async () => {
-  await fake.close();
-  await gateway.stop();
-});
-beforeEach(() => gateway.reset());
+const suite = useGatewaySuite({ reset: true });
 
 async function createSyncWith(input: Partial<CreateAudienceSyncInput>) {
-  const destination = await createMetaDestination(gateway, fake);
-  const audience = await createAudienceWith(gateway, []);
-  const result = await gateway.execute(FrequencyCreateSync, {
+  const destination = await createMetaDestination(suite.gateway, await suite.fakeMeta());
+  const audience = await createAudienceWith(suite.gateway, []);
+  const result = await suite.gateway.execute(FrequencyCreateSync, {
     input: { name: 'Buyers to Meta', audienceId: audience.id, destinationId: destination.id, ...input },
   });
   return dataOf(result).createAudienceSync;
@@ -89,7 +78,7 @@ async function syncCreatedWith(input: Partial<CreateAudienceSyncInput>) {
 }
 
 async function updateSync(id: string, input: UpdateAudienceSyncInput) {
-  return dataOf(await gateway.execute(FrequencyUpdateSync, { id, input })).updateAudienceSync;
+  return dataOf(await suite.gateway.execute(FrequencyUpdateSync, { id, input })).updateAudienceSync;
 }
 
 const storedSync = (id: string) => db().audienceSync.findUniqueOrThrow({ where: { id: decodeGlobalID(id).id } });
@@ -97,7 +86,6 @@ const storedSync = (id: string) => db().audienceSync.findUniqueOrThrow({ where: 
 async function scheduleJobOf(id: string) {
   return findSyncScheduleJob(decodeGlobalID(id).id);
 }
-
 
 describe('schedule frequency', () => {
   test.each([
@@ -148,12 +136,12 @@ describe('schedule frequency', () => {
     ['a frequency in an unknown zone', 'input.schedule.timezone', 'IANA time zone', { frequency: 'WEEKLY', timezone: 'Mars/Olympus' }],
     ['a time zone with cadenceHours', 'input.schedule.timezone', 'cron or frequency', { cadenceHours: 6, timezone: 'Europe/Paris' }],
   ])('%s is a ValidationError on %s and creates nothing', async (_case, field, message, schedule) => {
-    const destination = await createMetaDestination(gateway, fake);
-    const audience = await createAudienceWith(gateway, []);
+    const destination = await createMetaDestination(suite.gateway, await suite.fakeMeta());
+    const audience = await createAudienceWith(suite.gateway, []);
 
     const result = await expectNothingWritten(async () =>
       dataOf(
-        await gateway.execute(FrequencyCreateSync, {
+        await suite.gateway.execute(FrequencyCreateSync, {
           input: { name: 'Buyers', audienceId: audience.id, destinationId: destination.id, schedule },
         }),
       ).createAudienceSync,
@@ -211,7 +199,7 @@ describe('schedule frequency', () => {
     expectType(await updateSync(sync.id, { status: 'ACTIVE' }), 'UpdateAudienceSyncSuccess');
     expect(await scheduleJobOf(sync.id)).toMatchObject(scheduled);
 
-    const deleted = dataOf(await gateway.execute(DeleteAudienceSync, { id: sync.id })).deleteAudienceSync;
+    const deleted = dataOf(await suite.gateway.execute(DeleteAudienceSync, { id: sync.id })).deleteAudienceSync;
     expectType(deleted, 'DeleteAudienceSyncSuccess');
     expect(await scheduleJobOf(sync.id)).toBeUndefined();
   });
@@ -223,7 +211,7 @@ describe('APPEND_ONLY mode', () => {
 
     expect(sync.mode).toBe('ADD');
     expect((await storedSync(sync.id)).mode).toBe('ADD');
-    expect(dataOf(await gateway.execute(FrequencySyncMode, { id: sync.id }))).toEqual({
+    expect(dataOf(await suite.gateway.execute(FrequencySyncMode, { id: sync.id }))).toEqual({
       node: { mode: 'ADD' },
       audienceSyncs: { edges: [{ node: { id: sync.id, mode: 'ADD' } }] },
     });
@@ -236,13 +224,13 @@ describe('APPEND_ONLY mode', () => {
     expect(updated.audienceSync.mode).toBe('ADD');
     expectType(await updateSync(sync.id, { mode: 'MIRROR' }), 'UpdateAudienceSyncSuccess');
 
-    const byVariable = dataOf(await gateway.execute(FrequencySetModeByVariable, { id: sync.id, mode: 'APPEND_ONLY' }));
+    const byVariable = dataOf(await suite.gateway.execute(FrequencySetModeByVariable, { id: sync.id, mode: 'APPEND_ONLY' }));
     expect(byVariable.updateAudienceSync).toEqual({ __typename: 'UpdateAudienceSyncSuccess', audienceSync: { mode: 'ADD' } });
     expect((await storedSync(sync.id)).mode).toBe('ADD');
   });
 
   test('is a deprecated value of SyncMode, pointing to ADD; the other values are not deprecated', async () => {
-    const values = dataOf(await gateway.execute(FrequencySyncModeValues, {})).__type!.enumValues!;
+    const values = dataOf(await suite.gateway.execute(FrequencySyncModeValues, {})).__type!.enumValues!;
 
     expect(values.filter((value) => value.isDeprecated)).toEqual([
       { name: 'APPEND_ONLY', isDeprecated: true, deprecationReason: 'Use ADD, which it stands for.' },
@@ -251,7 +239,7 @@ describe('APPEND_ONLY mode', () => {
   });
 
   test('an unknown mode is still refused', async () => {
-    const refused = await gateway.execute(FrequencyCreateSync, {
+    const refused = await suite.gateway.execute(FrequencyCreateSync, {
       input: { name: 'n', audienceId: 'a', destinationId: 'd', mode: 'PREPEND' as never },
     });
     expect(refused.errors?.[0]?.message).toMatch(/SyncMode/);

@@ -1,5 +1,5 @@
 import { decodeGlobalID } from '@pothos/plugin-relay';
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { db } from '../../src/db.js';
 import { findSyncScheduleJob } from '../../src/jobs/audience-sync.js';
 import { RUN_TASK_JOB } from '../../src/jobs/tasks.js';
@@ -8,13 +8,14 @@ import { startFakeMeta } from '../fakes/meta-server.js';
 import { startFakeNotificationReceiver } from '../fakes/task-notification-receiver.js';
 import { graphql } from '../generated/gql.js';
 import type { SyncAudiencesInput } from '../generated/graphql.js';
-import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { unknownId } from '../support/global-ids.js';
 import { MemberTaskUpdated, holdMemberTasks, waitForTaskEnd } from '../support/member-tasks.js';
 import { AddAudienceMembers, CreateAudienceSync, DeleteAudience, NodeById, SyncAudiences } from '../support/operations.js';
-import { createAudienceWith, createMetaDestination, createSync, dataOf, expectType, sha256 } from '../support/scenario.js';
+import { META_TOKEN, createAudienceWith, createMetaDestination, createSync, dataOf, expectType, sha256 } from '../support/scenario.js';
 import { readUntil, subscribeOverSSE } from '../support/sse.js';
+import { useGatewaySuite } from '../support/suite.js';
 import { expectNothingWritten } from '../support/tables.js';
+import { waitFor } from '../support/wait.js';
 
 const SyncAudiencesList = graphql(`
   query SyncAudiencesList {
@@ -22,33 +23,26 @@ const SyncAudiencesList = graphql(`
   }
 `);
 
-let gateway: TestGateway;
-beforeAll(async () => {
-  gateway = await startTestGateway();
-});
-afterAll(async () => {
-  await gateway.stop();
-});
-beforeEach(() => gateway.reset());
+const suite = useGatewaySuite({ reset: true });
 
 const email = (name: string) => sha256(`${name}@example.com`);
 const phone = (number: string) => sha256(number);
 const MADID = '6D92078A-8246-4BA4-AE5B-76104861E7DC';
 
 async function syncAudiences(input: SyncAudiencesInput, apiKey?: string) {
-  return dataOf(await gateway.execute(SyncAudiences, { input }, { apiKey })).syncAudiences;
+  return dataOf(await suite.gateway.execute(SyncAudiences, { input }, { apiKey })).syncAudiences;
 }
 
 /** Sends the request, expects it accepted, and waits for its task to end. */
 async function syncAndWait(input: SyncAudiencesInput, apiKey?: string) {
   const accepted = expectType(await syncAudiences(input, apiKey), 'SyncAudiencesSuccess').task;
   expect(accepted).toMatchObject({ kind: 'SYNC_AUDIENCES', status: 'QUEUED' });
-  return waitForTaskEnd(gateway, accepted.id, { apiKey });
+  return waitForTaskEnd(suite.gateway, accepted.id, { apiKey });
 }
 
 /** The workspace's live audiences as the API lists them, by externalId. */
 async function listedAudiences(apiKey?: string) {
-  const { audiences } = dataOf(await gateway.execute(SyncAudiencesList, {}, { apiKey }));
+  const { audiences } = dataOf(await suite.gateway.execute(SyncAudiencesList, {}, { apiKey }));
   return Object.fromEntries(audiences.edges.map(({ node }) => [node.externalId ?? node.name, node]));
 }
 
@@ -148,9 +142,9 @@ describe('validation: the whole request is refused, nothing is written', () => {
   });
 
   test('a READ key is refused and writes nothing', async () => {
-    const reader = await gateway.createWorkspace('READ');
+    const reader = await suite.gateway.createWorkspace('READ');
     const result = await expectNothingWritten(() =>
-      gateway.execute(SyncAudiences, { input: { audiences: [{ audienceId: 'crm-1' }] } }, { apiKey: reader.apiKey }),
+      suite.gateway.execute(SyncAudiences, { input: { audiences: [{ audienceId: 'crm-1' }] } }, { apiKey: reader.apiKey }),
     );
     expect(result.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
   });
@@ -188,7 +182,7 @@ describe('applying a request', () => {
       deletedMissing: 0,
     });
     const contacts = await db().contact.findMany({
-      where: { workspaceId: gateway.workspaceId },
+      where: { workspaceId: suite.gateway.workspaceId },
       select: { key: true, email: true, phone: true, mobileAdId: true },
       orderBy: { key: 'asc' },
     });
@@ -219,11 +213,11 @@ describe('applying a request', () => {
   });
 
   test('members are applied in batches: a request of 12,000 members publishes its progress on taskUpdated', async () => {
-    const release = await holdMemberTasks(gateway.workspaceId);
+    const release = await holdMemberTasks(suite.gateway.workspaceId);
     const add = Array.from({ length: 12_000 }, (_, i) => ({ externalId: `member-${i}`, hashedEmail: email(`member-${i}`) }));
     const accepted = expectType(await syncAudiences({ audiences: [{ audienceId: 'big', add }] }), 'SyncAudiencesSuccess').task;
     expect(accepted).toMatchObject({ total: 12_000, processed: 0, progress: 0 });
-    const stream = await subscribeOverSSE(gateway, MemberTaskUpdated, { taskId: accepted.id });
+    const stream = await subscribeOverSSE(suite.gateway, MemberTaskUpdated, { taskId: accepted.id });
 
     await release();
     const events = (await readUntil(stream, ({ taskUpdated }) => taskUpdated.status === 'COMPLETED', 20_000)).map(
@@ -239,7 +233,7 @@ describe('applying a request', () => {
   });
 
   test('tasks of a workspace run one at a time, in the order they were accepted', async () => {
-    const release = await holdMemberTasks(gateway.workspaceId);
+    const release = await holdMemberTasks(suite.gateway.workspaceId);
     const first = expectType(
       await syncAudiences({ audiences: [{ audienceId: 'crm', add: [{ externalId: 'u1' }] }] }),
       'SyncAudiencesSuccess',
@@ -247,7 +241,7 @@ describe('applying a request', () => {
     const second = expectType(await syncAudiences({ audiences: [{ audienceId: 'crm', remove: ['u1'] }] }), 'SyncAudiencesSuccess').task;
 
     await release();
-    const [ranFirst, ranSecond] = [await waitForTaskEnd(gateway, first.id), await waitForTaskEnd(gateway, second.id)];
+    const [ranFirst, ranSecond] = [await waitForTaskEnd(suite.gateway, first.id), await waitForTaskEnd(suite.gateway, second.id)];
 
     expect(new Date(ranFirst.completedAt!).getTime()).toBeLessThanOrEqual(new Date(ranSecond.startedAt!).getTime());
     expect(ranSecond.result).toMatchObject({ audiences: [{ added: 0, removed: 1 }] });
@@ -259,17 +253,17 @@ describe('applying a request', () => {
     try {
       const task = await syncAndWait({ audiences: [{ audienceId: 'crm', add: [{ externalId: 'u1' }] }], notifyUrl: receiver.url });
       const taskId = decodeGlobalID(task.id).id;
-      const before = await waitFor(async () => {
-        const stored = await db().task.findUniqueOrThrow({ where: { id: taskId } });
-        return (stored.result as { notification?: unknown }).notification ? stored : null;
-      });
+      const before = await notifiedTask(task.id);
 
       const again = await scheduler().now(RUN_TASK_JOB, { taskId, kind: 'SYNC_AUDIENCES' });
-      await waitFor(async () => {
-        const { jobs } = await scheduler().queryJobs({ name: RUN_TASK_JOB, data: { taskId } });
-        const rerun = jobs.find((job) => String(job._id) === String(again.attrs._id));
-        return rerun?.lastFinishedAt ? rerun : null;
-      });
+      await waitFor(
+        async () => {
+          const { jobs } = await scheduler().queryJobs({ name: RUN_TASK_JOB, data: { taskId } });
+          return jobs.find((job) => String(job._id) === String(again.attrs._id))?.lastFinishedAt;
+        },
+        Boolean,
+        { what: 'the job to run again' },
+      );
 
       expect(await db().task.findUniqueOrThrow({ where: { id: taskId } })).toEqual(before);
       expect(receiver.notifications).toHaveLength(1);
@@ -278,17 +272,16 @@ describe('applying a request', () => {
       await receiver.close();
     }
   });
-
 });
 
 describe('deleting audiences', () => {
   test('`delete: true` deletes the audience and its syncs: it leaves lists and lookups, and mutations refuse it', async () => {
-    const fake = await startFakeMeta({ accessToken: 'EAAB-test-token-1234' });
+    const fake = await startFakeMeta({ accessToken: META_TOKEN });
     try {
       await syncAndWait({ audiences: [{ audienceId: 'crm-buyers', add: [{ externalId: 'u1' }] }, { audienceId: 'crm-keep' }] });
       const audience = (await listedAudiences())['crm-buyers']!;
-      const destination = await createMetaDestination(gateway, fake);
-      const sync = await createSync(gateway, { audienceId: audience.id, destinationId: destination.id, cadenceHours: 24 });
+      const destination = await createMetaDestination(suite.gateway, fake);
+      const sync = await createSync(suite.gateway, { audienceId: audience.id, destinationId: destination.id, cadenceHours: 24 });
       const syncId = decodeGlobalID(sync.id).id;
       expect(await findSyncScheduleJob(syncId)).toBeDefined();
 
@@ -301,18 +294,18 @@ describe('deleting audiences', () => {
         ],
       });
       expect(Object.keys(await listedAudiences())).toEqual(['crm-keep']);
-      expect(dataOf(await gateway.execute(NodeById, { id: audience.id })).node).toBeNull();
-      expect(dataOf(await gateway.execute(NodeById, { id: sync.id })).node).toBeNull();
+      expect(dataOf(await suite.gateway.execute(NodeById, { id: audience.id })).node).toBeNull();
+      expect(dataOf(await suite.gateway.execute(NodeById, { id: sync.id })).node).toBeNull();
       expect(await findSyncScheduleJob(syncId)).toBeUndefined();
-      const add = dataOf(await gateway.execute(AddAudienceMembers, { audienceId: audience.id, members: [{ email: 'a@example.com' }] }));
+      const add = dataOf(await suite.gateway.execute(AddAudienceMembers, { audienceId: audience.id, members: [{ email: 'a@example.com' }] }));
       expect(add.addAudienceMembers).toMatchObject({ __typename: 'NotFoundError', field: 'audienceId' });
       const createSyncAgain = dataOf(
-        await gateway.execute(CreateAudienceSync, {
+        await suite.gateway.execute(CreateAudienceSync, {
           input: { name: 'again', audienceId: audience.id, destinationId: destination.id },
         }),
       );
       expect(createSyncAgain.createAudienceSync).toMatchObject({ __typename: 'NotFoundError', field: 'input.audienceId' });
-      const deleteAgain = dataOf(await gateway.execute(DeleteAudience, { id: audience.id })).deleteAudience;
+      const deleteAgain = dataOf(await suite.gateway.execute(DeleteAudience, { id: audience.id })).deleteAudience;
       expect(deleteAgain).toMatchObject({ __typename: 'NotFoundError', field: 'id' });
     } finally {
       await fake.close();
@@ -334,8 +327,8 @@ describe('deleting audiences', () => {
 
   test('deleteMissing deletes exactly the API-managed audiences the request does not name', async () => {
     await syncAndWait({ audiences: ['crm-a', 'crm-b', 'crm-c'].map((audienceId) => ({ audienceId })) });
-    const handMade = await createAudienceWith(gateway, ['ada@example.com']);
-    const other = await gateway.createWorkspace();
+    const handMade = await createAudienceWith(suite.gateway, ['ada@example.com']);
+    const other = await suite.gateway.createWorkspace();
     await syncAndWait({ audiences: [{ audienceId: 'crm-b' }] }, other.apiKey);
 
     const task = await syncAndWait({ audiences: [{ audienceId: 'crm-a' }, { audienceId: 'crm-new' }], deleteMissing: true });
@@ -347,18 +340,18 @@ describe('deleting audiences', () => {
   });
 
   test('deleteAudience deletes an audience created any way; another workspace’s audience is the same NotFoundError as an unknown one', async () => {
-    const audience = await createAudienceWith(gateway, ['ada@example.com']);
-    const other = await gateway.createWorkspace();
-    const theirs = await createAudienceWith(gateway, [], other.apiKey);
+    const audience = await createAudienceWith(suite.gateway, ['ada@example.com']);
+    const other = await suite.gateway.createWorkspace();
+    const theirs = await createAudienceWith(suite.gateway, [], other.apiKey);
 
-    const foreign = await expectNothingWritten(async () => dataOf(await gateway.execute(DeleteAudience, { id: theirs.id })));
+    const foreign = await expectNothingWritten(async () => dataOf(await suite.gateway.execute(DeleteAudience, { id: theirs.id })));
     const unknown = await expectNothingWritten(async () =>
-      dataOf(await gateway.execute(DeleteAudience, { id: unknownId('Audience') })),
+      dataOf(await suite.gateway.execute(DeleteAudience, { id: unknownId('Audience') })),
     );
     expect(foreign.deleteAudience).toMatchObject({ __typename: 'NotFoundError', field: 'id' });
     expect(foreign).toEqual(unknown);
 
-    const deleted = dataOf(await gateway.execute(DeleteAudience, { id: audience.id })).deleteAudience;
+    const deleted = dataOf(await suite.gateway.execute(DeleteAudience, { id: audience.id })).deleteAudience;
     expect(deleted).toEqual({ __typename: 'DeleteAudienceSuccess', deletedId: audience.id });
     expect(await listedAudiences()).toEqual({});
     expect(Object.keys(await listedAudiences(other.apiKey))).toHaveLength(1);
@@ -371,10 +364,7 @@ describe('notifyUrl', () => {
     try {
       receiver.failNext(1);
       const task = await syncAndWait({ audiences: [{ audienceId: 'crm', add: [{ externalId: 'u1' }] }], notifyUrl: receiver.url });
-      const notified = await waitFor(async () => {
-        const stored = await db().task.findUniqueOrThrow({ where: { id: decodeGlobalID(task.id).id } });
-        return (stored.result as { notification?: unknown }).notification ? stored : null;
-      });
+      const notified = await notifiedTask(task.id);
 
       const { notification, ...resultWhenEnded } = notified.result as Record<string, unknown>;
       expect(receiver.notifications).toEqual([
@@ -392,10 +382,7 @@ describe('notifyUrl', () => {
     await receiver.close();
 
     const task = await syncAndWait({ audiences: [{ audienceId: 'crm' }], notifyUrl: receiver.url });
-    const notified = await waitFor(async () => {
-      const stored = await db().task.findUniqueOrThrow({ where: { id: decodeGlobalID(task.id).id } });
-      return (stored.result as { notification?: unknown }).notification ? stored : null;
-    });
+    const notified = await notifiedTask(task.id);
 
     expect(notified.status).toBe('COMPLETED');
     expect(notified.result).toMatchObject({ notification: { delivered: false, attempts: 4, error: 'could not be reached' } });
@@ -404,23 +391,22 @@ describe('notifyUrl', () => {
 
 describe('workspaces', () => {
   test('the same audienceId in two workspaces names two audiences; a task is invisible to another workspace', async () => {
-    const other = await gateway.createWorkspace();
+    const other = await suite.gateway.createWorkspace();
     const ours = await syncAndWait({ audiences: [{ audienceId: 'crm', add: [{ externalId: 'u1' }] }] });
     await syncAndWait({ audiences: [{ audienceId: 'crm', add: [{ externalId: 'u1' }, { externalId: 'u2' }] }] }, other.apiKey);
 
     expect((await listedAudiences()).crm!.memberCount).toBe(1);
     expect((await listedAudiences(other.apiKey)).crm!.memberCount).toBe(2);
     expect(await db().contact.count()).toBe(3);
-    expect(dataOf(await gateway.execute(NodeById, { id: ours.id }, { apiKey: other.apiKey })).node).toBeNull();
+    expect(dataOf(await suite.gateway.execute(NodeById, { id: ours.id }, { apiKey: other.apiKey })).node).toBeNull();
   });
 });
 
-async function waitFor<T>(probe: () => Promise<T | null>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== null) return value;
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+/** The stored task once its notifyUrl has been tried: its result records the delivery. */
+function notifiedTask(taskId: string) {
+  return waitFor(
+    () => db().task.findUniqueOrThrow({ where: { id: decodeGlobalID(taskId).id } }),
+    (stored) => Boolean((stored.result as { notification?: unknown }).notification),
+    { what: `task ${taskId}'s notification` },
+  );
 }

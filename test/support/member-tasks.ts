@@ -4,6 +4,7 @@ import { db } from '../../src/db.js';
 import { graphql } from '../generated/gql.js';
 import type { TestGateway } from './gateway.js';
 import { dataOf } from './scenario.js';
+import { waitFor } from './wait.js';
 
 // Member tasks (syncAudiences, importAudienceMembers): uploads, following a task to its end, and
 // holding a workspace's tasks back so a test can subscribe before one starts.
@@ -24,14 +25,12 @@ const ENDED = ['COMPLETED', 'FAILED'];
 
 /** Polls the task through the API until it has ended; fails after `timeoutMs`. */
 export async function waitForTaskEnd(gateway: TestGateway, taskId: string, options: { apiKey?: string; timeoutMs?: number } = {}) {
-  const deadline = Date.now() + (options.timeoutMs ?? 20_000);
-  for (;;) {
+  const readTask = async () => {
     const { task } = dataOf(await gateway.execute(MemberTaskDetails, { id: taskId }, { apiKey: options.apiKey }));
     expect(task).not.toBeNull();
-    if (ENDED.includes(task!.status)) return task!;
-    if (Date.now() > deadline) throw new Error(`task ${taskId} still ${task!.status} after ${options.timeoutMs ?? 20_000} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+    return task!;
+  };
+  return waitFor(readTask, (task) => ENDED.includes(task.status), { what: `task ${taskId} to end`, timeoutMs: options.timeoutMs ?? 20_000 });
 }
 
 /**

@@ -14,6 +14,12 @@ import {
 
 export const META_TOKEN = 'EAAB-test-token-1234';
 
+/** A Meta sync's field mapping that sends mobile ad ids besides emails. */
+export const EMAIL_AND_MADID_MAPPING = [
+  { sourceField: 'email', destinationField: 'EMAIL' },
+  { sourceField: 'mobileAdId', destinationField: 'MADID' },
+];
+
 export { sha256 };
 
 /** The data of a result, failing the test with the errors when there are any. */

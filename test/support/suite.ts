@@ -1,6 +1,8 @@
 import { afterAll, afterEach, beforeAll } from 'vitest';
+import type { FakeGoogle } from '../fakes/google-server.js';
 import { startFakeMeta, type FakeMeta } from '../fakes/meta-server.js';
 import { startTestGateway, type TestGateway } from './gateway.js';
+import { startFakeGoogleWithList } from './google.js';
 import { META_TOKEN, metaSyncScenario } from './scenario.js';
 
 /**
@@ -33,6 +35,9 @@ export function useGatewaySuite(options: { reset?: boolean; settings?: Record<st
     },
     async fakeMeta(): Promise<FakeMeta> {
       return suite.closeAfterTest(await startFakeMeta({ accessToken: META_TOKEN }));
+    },
+    async fakeGoogle(): Promise<FakeGoogle> {
+      return suite.closeAfterTest(await startFakeGoogleWithList());
     },
     async metaSyncScenario(emails: string[], mode?: 'MIRROR' | 'ADD') {
       const scenario = await metaSyncScenario(suite.gateway, emails, mode);

@@ -4,6 +4,7 @@ import type { RecordedRequest } from '../fakes/meta-server.js';
 import type { TestGateway } from './gateway.js';
 import { TriggerAudienceSync } from './operations.js';
 import { dataOf, expectType } from './scenario.js';
+import { waitFor } from './wait.js';
 
 // Running syncs to their end and reading what they did, through the API and the fake platform.
 
@@ -40,7 +41,6 @@ export const TaskDetails = graphql(`
 `);
 
 const FINISHED = ['SUCCEEDED', 'FAILED', 'CANCELLED'];
-const POLL_INTERVAL_MS = 50;
 
 export async function triggerSync(gateway: TestGateway, syncId: string, options: { dryRun?: boolean } = {}) {
   const result = dataOf(await gateway.execute(TriggerAudienceSync, { id: syncId, dryRun: options.dryRun }));
@@ -59,13 +59,7 @@ export async function readTask(gateway: TestGateway, taskId: string) {
 
 /** Polls the run through the API until it has ended; fails after `timeoutMs`. */
 export async function waitForRunEnd(gateway: TestGateway, runId: string, timeoutMs = 15_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const run = await readRun(gateway, runId);
-    if (FINISHED.includes(run.status)) return run;
-    if (Date.now() > deadline) throw new Error(`run ${runId} still ${run.status} (${run.phase}) after ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, POLL_INTERVAL_MS));
-  }
+  return waitFor(() => readRun(gateway, runId), (run) => FINISHED.includes(run.status), { what: `run ${runId} to end`, timeoutMs });
 }
 
 /** Triggers a run and waits for it to end: the run and its task, as the API shows them then. */

@@ -9,6 +9,7 @@ import { DeleteAudienceSync } from '../support/operations.js';
 import { dataOf, expectType } from '../support/scenario.js';
 import { useGatewaySuite } from '../support/suite.js';
 import { runSync, waitForRunEnd } from '../support/sync-runs.js';
+import { waitFor } from '../support/wait.js';
 
 const suite = useGatewaySuite({ reset: true });
 
@@ -32,14 +33,6 @@ async function addSyncedRows(syncId: string, count: number) {
   await db().$executeRaw`
     INSERT INTO synced_member (sync_id, contact_id, identifiers)
     SELECT ${syncId}::uuid, 1000000 + n, '{}'::jsonb FROM generate_series(1, ${count}::int) AS n`;
-}
-
-async function waitFor(condition: () => Promise<boolean>, timeoutMs = 10_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error('The condition did not hold in time');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 describe('cleanup of deleted syncs', () => {

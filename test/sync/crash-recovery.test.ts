@@ -1,11 +1,8 @@
-import { randomBytes } from 'node:crypto';
 import { decodeGlobalID } from '@pothos/plugin-relay';
-import { afterAll, beforeAll, expect, test } from 'vitest';
+import { expect, test } from 'vitest';
 import { db } from '../../src/db.js';
 import { startFakeMeta } from '../fakes/meta-server.js';
-import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { AddAudienceMembers, RemoveAudienceMembers } from '../support/operations.js';
-import { runEntryPoint } from '../support/process.js';
 import {
   META_TOKEN,
   createAudienceWith,
@@ -17,32 +14,14 @@ import {
   heldEmails,
 } from '../support/scenario.js';
 import { readRun, triggerSync, waitForRunEnd } from '../support/sync-runs.js';
+import { waitFor } from '../support/wait.js';
+import { useWorkerProcessSuite } from '../support/worker-processes.js';
 
 // The API runs here as a gateway only; sync runs happen in worker processes that the test starts and kills.
-const SECRETS_KEY = randomBytes(32).toString('base64');
-const LEASE_SECONDS = '3';
-
-let gateway: TestGateway;
-beforeAll(async () => {
-  gateway = await startTestGateway({ ROLES: 'gateway', SECRETS_KEY, RUN_LEASE_SECONDS: LEASE_SECONDS });
-});
-afterAll(async () => {
-  await gateway.stop();
-});
-
-function startWorker() {
-  return runEntryPoint('src/worker.ts', {
-    DATABASE_URL: gateway.databaseUrl,
-    SECRETS_KEY,
-    PORT: '0',
-    RUN_LEASE_SECONDS: LEASE_SECONDS,
-    JOB_POLL_INTERVAL_MS: '200',
-    PLATFORM_RETRY_MIN_MS: '20',
-    LOG_LEVEL: 'info',
-  });
-}
+const suite = useWorkerProcessSuite({ PLATFORM_RETRY_MIN_MS: '20' });
 
 test('a worker killed mid-run: another resumes the run on a fresh diff, and the destination and the counts end exact', async () => {
+  const gateway = suite.gateway;
   const fake = await startFakeMeta({ accessToken: META_TOKEN });
   const destination = await createMetaDestination(gateway, fake);
   const audience = await createAudienceWith(gateway, []);
@@ -58,14 +37,11 @@ test('a worker killed mid-run: another resumes the run on a fresh diff, and the 
 
   // Meta creates the audience and takes the first batch of 10,000; the second batch is held.
   const gate = fake.hold({ after: 2 });
-  const doomed = startWorker();
+  const doomed = suite.startWorker();
   const { syncRun } = await triggerSync(gateway, sync.id);
   await gate.waiting;
   // The first batch's commit runs while the second is sent: let it land, then kill the worker.
-  const deadline = Date.now() + 10_000;
-  while ((await readRun(gateway, syncRun.id)).membersAdded < 10_000 && Date.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  await waitFor(() => readRun(gateway, syncRun.id), (run) => run.membersAdded >= 10_000, { what: "the first batch's commit" });
   expect(await doomed.stop('SIGKILL')).toBeNull();
   // Meta applies the held batch, but the worker that sent it is gone: its answer is lost.
   gate.release();
@@ -91,7 +67,7 @@ test('a worker killed mid-run: another resumes the run on a fresh diff, and the 
   );
   const expected = [...emails.filter((email) => !leaving.includes(email)), ...joining];
 
-  const rescuer = startWorker();
+  const rescuer = suite.startWorker();
   try {
     const run = await waitForRunEnd(gateway, syncRun.id, 60_000);
     expect(run, `${run.errorMessage}\n${rescuer.output()}`).toMatchObject({ status: 'SUCCEEDED', membersAdded: 24_998, membersInvalid: 0, progress: 1 });

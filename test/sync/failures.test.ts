@@ -2,6 +2,7 @@ import { expect, test } from 'vitest';
 import { graphql } from '../generated/gql.js';
 import { AddAudienceMembers, CreateDestination, ListAudienceSyncs, UpdateAudienceSync } from '../support/operations.js';
 import {
+  EMAIL_AND_MADID_MAPPING,
   META_TOKEN,
   changeMembers,
   createAudienceWith,
@@ -152,10 +153,7 @@ test('members without a usable identifier are counted invalid and do not fail th
   const sync = await createSync(suite.gateway, {
     audienceId: audience.id,
     destinationId: destination.id,
-    fieldMapping: [
-      { sourceField: 'email', destinationField: 'EMAIL' },
-      { sourceField: 'mobileAdId', destinationField: 'MADID' },
-    ],
+    fieldMapping: EMAIL_AND_MADID_MAPPING,
   });
 
   const { run } = await runSync(suite.gateway, sync.id);

@@ -2,24 +2,21 @@ import { decodeGlobalID } from '@pothos/plugin-relay';
 import { expect, test } from 'vitest';
 import { db } from '../../src/db.js';
 import { checkPlatformJobs } from '../../src/sync/platform-jobs.js';
-import { ADS_SCOPE, DATA_MANAGER_SCOPE, startFakeGoogle, type FakeGoogle, type RecordedRequest } from '../fakes/google-server.js';
+import type { FakeGoogle, RecordedRequest } from '../fakes/google-server.js';
 import { graphql } from '../generated/gql.js';
 import { AddAudienceMembers, DeleteAudienceSync, RemoveAudienceMembers } from '../support/operations.js';
-import { changeMembers, createAudienceWith, createDestinationWith, createSync, dataOf, expectType, sha256 } from '../support/scenario.js';
+import { GOOGLE_ACCOUNT_ID, GOOGLE_LIST_ID, createGoogleDestination } from '../support/google.js';
+import { changeMembers, createAudienceWith, createSync, dataOf, expectType, sha256 } from '../support/scenario.js';
 import { readSync, runSync, waitForRunEnd } from '../support/sync-runs.js';
 import { useGatewaySuite } from '../support/suite.js';
+import { waitFor } from '../support/wait.js';
 
 // Google Ads API syncs hand each batch to an offline user data job that Google applies later. The
 // worker follows each job (every PLATFORM_JOB_POLL_MS here) and undoes the record of a failed one.
 const POLL_MS = 100;
 const suite = useGatewaySuite({ reset: true, settings: { PLATFORM_JOB_POLL_MS: String(POLL_MS) } });
 
-const CLIENT = { clientId: 'client-77.apps.googleusercontent.com', clientSecret: 'GOCSPX-ads-jobs-secret' };
-const REFRESH_TOKEN = '1//ads-jobs-refresh-token';
-const DEVELOPER_TOKEN = 'dev-token-for-ads-jobs';
-const ACCOUNT_ID = '1234567890';
-const LIST_ID = '9000000001';
-const JOBS = `customers/${ACCOUNT_ID}/offlineUserDataJobs`;
+const JOBS = `customers/${GOOGLE_ACCOUNT_ID}/offlineUserDataJobs`;
 
 const STARTING = ['ada@example.com', 'grace@example.com', 'linus@example.org', 'ken@example.net'];
 const LEAVING = ['grace@example.com', 'ken@example.net'];
@@ -33,31 +30,10 @@ const GoogleAdsJobsRun = graphql(`
 `);
 
 async function adsSyncScenario(emails: string[]) {
-  const fake = suite.closeAfterTest(
-    await startFakeGoogle({
-      ...CLIENT,
-      refreshToken: REFRESH_TOKEN,
-      accountId: ACCOUNT_ID,
-      developerToken: DEVELOPER_TOKEN,
-      scope: `${DATA_MANAGER_SCOPE} ${ADS_SCOPE}`,
-    }),
-  );
-  fake.userLists.set(LIST_ID, { displayName: 'Newsletter buyers', uploadKeyType: 'CONTACT_ID', members: new Set() });
-  const destination = await createDestinationWith(suite.gateway, {
-    name: 'Google Ads API',
-    platform: 'GOOGLE',
-    config: {
-      api: 'ADS_API',
-      operatingAccount: { accountId: ACCOUNT_ID },
-      consent: { adUserData: 'CONSENT_GRANTED', adPersonalization: 'CONSENT_GRANTED' },
-      customerMatchTermsAccepted: true,
-      baseUrl: fake.baseUrl,
-      tokenUrl: fake.tokenUrl,
-    },
-    credentials: { ...CLIENT, refreshToken: REFRESH_TOKEN, developerToken: DEVELOPER_TOKEN },
-  });
+  const fake = await suite.fakeGoogle();
+  const destination = await createGoogleDestination(suite.gateway, fake, 'ADS_API');
   const audience = await createAudienceWith(suite.gateway, emails);
-  const sync = await createSync(suite.gateway, { audienceId: audience.id, destinationId: destination.id, platformAudienceId: LIST_ID });
+  const sync = await createSync(suite.gateway, { audienceId: audience.id, destinationId: destination.id, platformAudienceId: GOOGLE_LIST_ID });
   return { fake, audience, sync, syncUuid: decodeGlobalID(sync.id).id };
 }
 
@@ -84,22 +60,12 @@ async function readRunCounts(runId: string) {
 const platformJobsOf = async (syncUuid: string) =>
   (await db().platformJob.findMany({ where: { syncId: syncUuid } })).sort((a, b) => a.resourceName.localeCompare(b.resourceName));
 
-async function waitFor<T>(read: () => Promise<T>, done: (value: T) => boolean, what: string, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (done(value)) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(value)}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
 /** Waits until the sync's jobs have these statuses, in the order Google numbered them. */
 const waitForJobs = (syncUuid: string, statuses: string[]) =>
   waitFor(
     () => platformJobsOf(syncUuid),
     (jobs) => jobs.map((job) => job.status).join() === statuses.join(),
-    `platform jobs ${statuses.join()}`,
+    { what: `platform jobs ${statuses.join()}` },
   );
 
 /** The hashed emails the sync records as synced. */
@@ -109,7 +75,7 @@ async function syncedEmails(syncUuid: string): Promise<string[]> {
 }
 
 function heldEmails(fake: FakeGoogle): string[] {
-  return [...fake.userLists.get(LIST_ID)!.members].map((key) => key.replace(/^EMAIL:/, '')).sort();
+  return [...fake.userLists.get(GOOGLE_LIST_ID)!.members].map((key) => key.replace(/^EMAIL:/, '')).sort();
 }
 
 /** The hashed emails each addOperations request carried, by operation. */
@@ -128,7 +94,7 @@ test('a job that succeeds is recorded with its batch, followed until Google fini
 
   const run = await runToSuccess(sync.id);
   expect(await readRunCounts(run.id)).toMatchObject({ membersAdded: 4, membersReceived: null });
-  const [running] = await waitFor(() => platformJobsOf(syncUuid), (jobs) => jobs[0]?.checkedAt != null, 'a first check');
+  const [running] = await waitFor(() => platformJobsOf(syncUuid), (jobs) => jobs[0]?.checkedAt != null, { what: 'a first check' });
   expect(running).toMatchObject({
     runId: decodeGlobalID(run.id).id,
     platform: 'GOOGLE',
@@ -219,16 +185,15 @@ test('two jobs never overlap on a list: what waits for a running job goes out in
   const { fake, audience, sync, syncUuid } = await adsSyncScenario(STARTING);
   let mostRunningAtOnce = 0;
   fake.onRequest(() => {
-    const running = [...fake.adsJobs.values()].filter((job) => job.listId === LIST_ID && job.status === 'RUNNING').length;
+    const running = [...fake.adsJobs.values()].filter((job) => job.listId === GOOGLE_LIST_ID && job.status === 'RUNNING').length;
     mostRunningAtOnce = Math.max(mostRunningAtOnce, running);
   });
-  const runOf = async (runId: string) => readRunCounts(runId);
   /** Waits for the run after `previous` the gateway starts by itself, to its end. */
   const nextRunAfter = async (previous: string) => {
     const state = await waitFor(
       () => readSync(suite.gateway, sync.id),
-      (current) => current.lastRun !== null && current.lastRun !== undefined && current.lastRun.id !== previous,
-      'a follow-up run',
+      (current) => current.lastRun != null && current.lastRun.id !== previous,
+      { what: 'a follow-up run' },
     );
     return waitForRunEnd(suite.gateway, state.lastRun!.id);
   };
@@ -237,16 +202,16 @@ test('two jobs never overlap on a list: what waits for a running job goes out in
   await changeMembers(suite.gateway, audience.id, { add: JOINING, remove: LEAVING });
   const second = await runToSuccess(sync.id);
   // Google still applies the first job: nothing of this run may start another on the list.
-  expect(await runOf(second.id)).toMatchObject({ membersAdded: 0, membersRemoved: 0, membersRefused: 4 });
+  expect(await readRunCounts(second.id)).toMatchObject({ membersAdded: 0, membersRemoved: 0, membersRefused: 4 });
   expect(fake.adsJobs.size).toBe(1);
 
   fake.completeAdsJobs();
   const third = await nextRunAfter(second.id);
-  expect(await runOf(third.id)).toMatchObject({ trigger: 'PLATFORM_JOB', status: 'SUCCEEDED', membersAdded: 2, membersRefused: 2 });
+  expect(await readRunCounts(third.id)).toMatchObject({ trigger: 'PLATFORM_JOB', status: 'SUCCEEDED', membersAdded: 2, membersRefused: 2 });
 
   fake.completeAdsJobs();
   const fourth = await nextRunAfter(third.id);
-  expect(await runOf(fourth.id)).toMatchObject({ trigger: 'PLATFORM_JOB', status: 'SUCCEEDED', membersRemoved: 2, membersRefused: 0 });
+  expect(await readRunCounts(fourth.id)).toMatchObject({ trigger: 'PLATFORM_JOB', status: 'SUCCEEDED', membersRemoved: 2, membersRefused: 0 });
 
   fake.completeAdsJobs();
   await waitForJobs(syncUuid, ['SUCCEEDED', 'SUCCEEDED', 'SUCCEEDED']);
@@ -270,7 +235,7 @@ test('workers checking at once check each job once: a claimed job is not checked
       return platformJobsOf(syncUuid);
     },
     (jobs) => jobs[0]?.status === 'FAILED',
-    'the job to fail',
+    { what: 'the job to fail' },
   );
   const statusReads = fake.requests.filter((request) =>
     JSON.stringify(request.body).includes(`offline_user_data_job.resource_name = '${JOBS}/700000001'`),
@@ -290,5 +255,5 @@ test("a deleted sync's jobs are not followed, and are dropped", async () => {
   fake.failNextAdsJob('UNKNOWN');
   await checkPlatformJobs({ minIntervalMs: 0 });
   expect(fake.requests.slice(requestsAfterDelete)).toEqual([]);
-  await waitFor(() => platformJobsOf(syncUuid), (jobs) => jobs.length === 0, 'the jobs to be dropped');
+  await waitFor(() => platformJobsOf(syncUuid), (jobs) => jobs.length === 0, { what: 'the jobs to be dropped' });
 });

@@ -1,26 +1,20 @@
 import { expect, test } from 'vitest';
-import {
-  ADS_SCOPE,
-  DATA_MANAGER_SCOPE,
-  startFakeGoogle,
-  THROTTLE_RETRY_DELAY_SECONDS,
-  type FakeGoogle,
-  type RecordedRequest,
-} from '../fakes/google-server.js';
+import { THROTTLE_RETRY_DELAY_SECONDS, type FakeGoogle, type RecordedRequest } from '../fakes/google-server.js';
 import { AddAudienceMembers, CreateDestination, TestDestination } from '../support/operations.js';
-import { changeMembers, createAudienceWith, createDestinationWith, createSync, dataOf, expectType, sha256 } from '../support/scenario.js';
+import {
+  GOOGLE_ACCOUNT_ID,
+  GOOGLE_CLIENT,
+  GOOGLE_LIST_ID,
+  GOOGLE_REFRESH_TOKEN,
+  createGoogleDestination,
+} from '../support/google.js';
+import { changeMembers, createAudienceWith, createSync, dataOf, expectType, sha256 } from '../support/scenario.js';
 import { readSync, runSync } from '../support/sync-runs.js';
 import { useGatewaySuite } from '../support/suite.js';
 import { expectNothingWritten } from '../support/tables.js';
 
 // The test gateway retries 3 times, backing off from 20 ms (PLATFORM_RETRIES, PLATFORM_RETRY_MIN_MS).
 const suite = useGatewaySuite({ reset: true });
-
-const CLIENT = { clientId: 'client-42.apps.googleusercontent.com', clientSecret: 'GOCSPX-sync-test-secret' };
-const REFRESH_TOKEN = '1//sync-test-refresh-token-Wxyz';
-const DEVELOPER_TOKEN = 'dev-token-for-sync-tests';
-const ACCOUNT_ID = '1234567890';
-const LIST_ID = '9000000001';
 
 const STARTING = ['ada@example.com', ' Grace@Example.com ', 'Linus.Torvalds@gmail.com', 'ken@example.net'];
 const LEAVING = [STARTING[1]!, STARTING[3]!];
@@ -35,41 +29,11 @@ const HASHED: Record<string, string> = {
 };
 const hashed = (emails: string[]) => emails.map((email) => HASHED[email]!).sort();
 
-async function fakeGoogle(): Promise<FakeGoogle> {
-  const fake = suite.closeAfterTest(
-    await startFakeGoogle({
-      ...CLIENT,
-      refreshToken: REFRESH_TOKEN,
-      accountId: ACCOUNT_ID,
-      developerToken: DEVELOPER_TOKEN,
-      scope: `${DATA_MANAGER_SCOPE} ${ADS_SCOPE}`,
-    }),
-  );
-  fake.userLists.set(LIST_ID, { displayName: 'Newsletter buyers', uploadKeyType: 'CONTACT_ID', members: new Set() });
-  return fake;
-}
-
-function createGoogleDestination(fake: FakeGoogle, api: 'DATA_MANAGER' | 'ADS_API' = 'DATA_MANAGER') {
-  return createDestinationWith(suite.gateway, {
-    name: 'Google Ads',
-    platform: 'GOOGLE',
-    config: {
-      api,
-      operatingAccount: { accountId: '123-456-7890' },
-      consent: { adUserData: 'CONSENT_GRANTED', adPersonalization: 'CONSENT_GRANTED' },
-      customerMatchTermsAccepted: true,
-      baseUrl: fake.baseUrl,
-      tokenUrl: fake.tokenUrl,
-    },
-    credentials: { ...CLIENT, refreshToken: REFRESH_TOKEN, developerToken: DEVELOPER_TOKEN },
-  });
-}
-
-/** A fake Google and a MIRROR sync to it of a fresh audience: into LIST_ID, or, `withoutList`, with no list id yet. */
+/** A fake Google and a MIRROR sync to it of a fresh audience: into GOOGLE_LIST_ID, or, `withoutList`, with no list id yet. */
 async function googleSyncScenario(emails: string[], options: { withoutList?: boolean; api?: 'ADS_API' } = {}) {
-  const platformAudienceId = options.withoutList ? undefined : LIST_ID;
-  const fake = await fakeGoogle();
-  const destination = await createGoogleDestination(fake, options.api);
+  const platformAudienceId = options.withoutList ? undefined : GOOGLE_LIST_ID;
+  const fake = await suite.fakeGoogle();
+  const destination = await createGoogleDestination(suite.gateway, fake, options.api);
   const audience = await createAudienceWith(suite.gateway, emails);
   const sync = await createSync(suite.gateway, { audienceId: audience.id, destinationId: destination.id, platformAudienceId });
   return { fake, destination, audience, sync };
@@ -91,7 +55,7 @@ function uploadedEmails(requests: RecordedRequest[]) {
   }));
 }
 
-function heldEmails(fake: FakeGoogle, listId = LIST_ID): string[] {
+function heldEmails(fake: FakeGoogle, listId = GOOGLE_LIST_ID): string[] {
   return [...(fake.userLists.get(listId)?.members ?? [])]
     .filter((key) => key.startsWith('EMAIL:'))
     .map((key) => key.slice('EMAIL:'.length))
@@ -106,16 +70,16 @@ async function runAndRecord(fake: FakeGoogle, syncId: string) {
 }
 
 test('the destination keeps its settings, with defaults, and only a hint of the refresh token', async () => {
-  const fake = await fakeGoogle();
-  const destination = await createGoogleDestination(fake);
+  const fake = await suite.fakeGoogle();
+  const destination = await createGoogleDestination(suite.gateway, fake);
 
   expect(destination).toMatchObject({
     platform: 'GOOGLE',
-    config: { operatingAccount: { accountType: 'GOOGLE_ADS', accountId: ACCOUNT_ID }, customerMatchTermsAccepted: true },
+    config: { operatingAccount: { accountType: 'GOOGLE_ADS', accountId: GOOGLE_ACCOUNT_ID }, customerMatchTermsAccepted: true },
     credentialsConfigured: true,
-    credentialsHint: `…${REFRESH_TOKEN.slice(-4)}`,
+    credentialsHint: `…${GOOGLE_REFRESH_TOKEN.slice(-4)}`,
   });
-  expect(JSON.stringify(destination)).not.toContain(CLIENT.clientSecret);
+  expect(JSON.stringify(destination)).not.toContain(GOOGLE_CLIENT.clientSecret);
 });
 
 test('a destination whose user has not accepted the Customer Match terms is refused', async () => {
@@ -125,7 +89,7 @@ test('a destination whose user has not accepted the Customer Match terms is refu
         input: {
           name: 'Google Ads',
           platform: 'GOOGLE',
-          config: { operatingAccount: { accountId: ACCOUNT_ID }, consent: { adUserData: 'CONSENT_GRANTED', adPersonalization: 'CONSENT_GRANTED' } },
+          config: { operatingAccount: { accountId: GOOGLE_ACCOUNT_ID }, consent: { adUserData: 'CONSENT_GRANTED', adPersonalization: 'CONSENT_GRANTED' } },
         },
       }),
     ),
@@ -184,8 +148,8 @@ test('a sync without a list id creates a Customer Match list on its first run an
 
   const first = await runAndRecord(fake, sync.id);
   const created = first.requests.find((request) => request.url.endsWith('/userLists'));
-  expect(created).toMatchObject({ method: 'POST', url: `/v1/accountTypes/GOOGLE_ADS/accounts/${ACCOUNT_ID}/userLists` });
-  const [listId] = [...fake.userLists.keys()].filter((id) => id !== LIST_ID);
+  expect(created).toMatchObject({ method: 'POST', url: `/v1/accountTypes/GOOGLE_ADS/accounts/${GOOGLE_ACCOUNT_ID}/userLists` });
+  const [listId] = [...fake.userLists.keys()].filter((id) => id !== GOOGLE_LIST_ID);
   expect(fake.userLists.get(listId!)?.displayName).toBe('Buyers to Meta');
   expect((await readSync(suite.gateway, sync.id)).platformAudienceId).toBe(listId);
   expect(heldEmails(fake, listId)).toEqual(hashed(STARTING));
@@ -238,16 +202,16 @@ test('revoked credentials fail the run at once with what to do, and put the sync
 });
 
 test('testDestination passes with working credentials, reading only', async () => {
-  const fake = await fakeGoogle();
-  const destination = await createGoogleDestination(fake);
+  const fake = await suite.fakeGoogle();
+  const destination = await createGoogleDestination(suite.gateway, fake);
 
   const result = dataOf(await suite.gateway.execute(TestDestination, { id: destination.id }));
   const outcome = expectType(result.testDestination, 'TestDestinationSuccess');
   expect(outcome).toMatchObject({ ok: true, retryable: false, destination: { id: destination.id } });
-  expect(outcome.message).toContain(`Google Ads account ${ACCOUNT_ID}`);
+  expect(outcome.message).toContain(`Google Ads account ${GOOGLE_ACCOUNT_ID}`);
   expect(fake.requests.map((request) => `${request.method} ${request.url}`)).toEqual([
     'POST /token',
-    `GET /v1/accountTypes/GOOGLE_ADS/accounts/${ACCOUNT_ID}/userLists?pageSize=1`,
+    `GET /v1/accountTypes/GOOGLE_ADS/accounts/${GOOGLE_ACCOUNT_ID}/userLists?pageSize=1`,
   ]);
   expect(fake.userLists.size).toBe(1);
 });
@@ -256,15 +220,15 @@ test.each([
   ['revoked credentials', (fake: FakeGoogle) => fake.revokeAccess(), /rejected the credentials.*reconnect/, false],
   ['a Google outage', (fake: FakeGoogle) => fake.failNext('unavailable'), /temporary problem/, true],
 ] as const)('testDestination fails on %s, saying what is wrong', async (_case, breakIt, message, retryable) => {
-  const fake = await fakeGoogle();
-  const destination = await createGoogleDestination(fake);
+  const fake = await suite.fakeGoogle();
+  const destination = await createGoogleDestination(suite.gateway, fake);
   breakIt(fake);
 
   const result = dataOf(await suite.gateway.execute(TestDestination, { id: destination.id }));
   const outcome = expectType(result.testDestination, 'TestDestinationSuccess');
   expect(outcome).toMatchObject({ ok: false, retryable });
   expect(outcome.message).toMatch(message);
-  expect(outcome.message).not.toContain(REFRESH_TOKEN);
+  expect(outcome.message).not.toContain(GOOGLE_REFRESH_TOKEN);
 });
 
 test('ADS_API: each upload is a job nothing waits for, and no job starts while another runs on the list', async () => {

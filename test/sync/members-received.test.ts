@@ -1,7 +1,7 @@
 import { expect, test } from 'vitest';
 import { graphql } from '../generated/gql.js';
 import { AddAudienceMembers } from '../support/operations.js';
-import { changeMembers, createAudienceWith, createMetaDestination, createSync, dataOf, expectType } from '../support/scenario.js';
+import { EMAIL_AND_MADID_MAPPING, changeMembers, createAudienceWith, createMetaDestination, createSync, dataOf, expectType } from '../support/scenario.js';
 import { runSync, usersRequests } from '../support/sync-runs.js';
 import { useGatewaySuite } from '../support/suite.js';
 
@@ -27,14 +27,7 @@ test('a Meta run records the rows Meta says it received, rejected ones included,
     await suite.gateway.execute(AddAudienceMembers, { audienceId: audience.id, members: [{ mobileAdId: 'not-a-device-id' }] }),
   );
   expectType(added.addAudienceMembers, 'AddAudienceMembersSuccess');
-  const sync = await createSync(suite.gateway, {
-    audienceId: audience.id,
-    destinationId: destination.id,
-    fieldMapping: [
-      { sourceField: 'email', destinationField: 'EMAIL' },
-      { sourceField: 'mobileAdId', destinationField: 'MADID' },
-    ],
-  });
+  const sync = await createSync(suite.gateway, { audienceId: audience.id, destinationId: destination.id, fieldMapping: EMAIL_AND_MADID_MAPPING });
 
   const first = await runSync(suite.gateway, sync.id);
   const sentFirst = usersRequests(fake.requests).reduce((rows, upload) => rows + upload.rows.length, 0);

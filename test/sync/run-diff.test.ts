@@ -69,8 +69,8 @@ describe('UPSERT', () => {
     const first = await runSync(suite.gateway, sync.id);
     expect(await readCounts(first.run.id)).toMatchObject({ status: 'SUCCEEDED', membersAdded: 3, membersUpdated: 0 });
 
-    // Ada's phone changes; Grace is written again with the same values (her contact is touched, her
-    // identifiers are not); a mapped-out field of Linus changes.
+    // Ada's phone changes; Grace is written again with the same values (her contact does not change);
+    // a mapped-out field of Linus changes (his contact does, his identifiers do not).
     await addMembers(audience.id, [
       { email: 'ada@example.com', phone: '+14155550199' },
       { email: 'grace@example.com', phone: '+14155550102' },
