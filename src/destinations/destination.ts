@@ -51,13 +51,19 @@ export interface BatchOutcome {
    * (Meta will not remove users when the audience would become too small). Nothing of the batch
    * was applied: its members stay pending for a later run. The text says why, for the user. */
   refused?: string;
-  /** Set when the platform applies the batch later, in a job of its own (the Google Ads API's offline
-   * user data jobs): the engine records it and follows it through `checkJob`. */
-  platformJob?: { resourceName: string };
+  /** Set when the platform applies the batch later, in a job that may span the upload's batches (the
+   * Google Ads API's offline user data jobs): the engine records the batch's members against it and,
+   * once a batch `started` it, follows it through `checkJob`. */
+  platformJob?: { resourceName: string; started: boolean };
 }
 
-/** Where a platform job stands; `reason` says, for a marketer, why it failed. */
-export type PlatformJobState = { status: 'RUNNING' } | { status: 'SUCCEEDED' } | { status: 'FAILED'; reason: string };
+/** Where a platform job stands; `PENDING`: created but never started. `reason` says, for a
+ * marketer, why it failed. */
+export type PlatformJobState =
+  | { status: 'PENDING' }
+  | { status: 'RUNNING' }
+  | { status: 'SUCCEEDED' }
+  | { status: 'FAILED'; reason: string };
 
 export interface AudienceRef {
   /** The platform's id of the audience, when a previous run created or was given one. */

@@ -1,4 +1,5 @@
 import { db } from '../db.js';
+import { Prisma } from '../generated/prisma/client.js';
 
 /** Rows one DELETE removes at most: each chunk is its own short statement, so the state of a sync
  * with a million members goes without one huge transaction or long-held locks. */
@@ -18,8 +19,9 @@ export interface CleanupCounts {
 
 /**
  * Deletes state nothing needs any more: the synced members and platform jobs of deleted syncs,
- * platform jobs that finished more than PLATFORM_JOB_HISTORY_DAYS ago, the
- * materialized diffs of runs that are not running, and the payloads of tasks that ended. Idempotent,
+ * the members left on finished platform jobs, platform jobs that finished more than
+ * PLATFORM_JOB_HISTORY_DAYS ago, the materialized diffs of runs that are not running, and the
+ * payloads of tasks that ended. Idempotent,
  * and safe to run in several workers at once: each chunk skips rows another one has locked.
  * `onChunk` is called after every chunk (to keep a job's lock alive).
  */
@@ -42,7 +44,19 @@ export async function cleanUpStaleState(
     WHERE a.deleted_at IS NOT NULL
       AND (EXISTS (SELECT 1 FROM synced_member m WHERE m.sync_id = a.id)
         OR EXISTS (SELECT 1 FROM platform_job j WHERE j.sync_id = a.id))`;
+  // A job's members go before the job, in chunks: a cascade would delete a big job's in one statement.
+  const deleteJobMembers = async (jobs: Prisma.Sql) => {
+    while (
+      (await db().$executeRaw`
+        DELETE FROM platform_job_member WHERE (job_id, contact_id) IN (
+          SELECT m.job_id, m.contact_id FROM platform_job_member m JOIN platform_job j ON j.id = m.job_id
+          WHERE ${jobs} LIMIT ${chunkRows} FOR UPDATE OF m SKIP LOCKED)`) > 0
+    ) {
+      await options.onChunk?.();
+    }
+  };
   for (const { id } of deletedSyncs) {
+    await deleteJobMembers(Prisma.sql`j.sync_id = ${id}::uuid`);
     counts.syncedMembers += await inChunks(
       () => db().$executeRaw`
         DELETE FROM synced_member WHERE sync_id = ${id}::uuid AND contact_id = ANY(ARRAY(
@@ -57,7 +71,9 @@ export async function cleanUpStaleState(
     );
   }
 
-  // Finished platform jobs are kept a while as history (what failed and why), then go.
+  // Finished platform jobs are kept a while as history (what failed and why), then go; members
+  // left on a finished job (its check stopped midway) go at once.
+  await deleteJobMembers(Prisma.sql`j.status IN ('SUCCEEDED', 'FAILED')`);
   counts.platformJobs += await inChunks(
     () => db().$executeRaw`
       DELETE FROM platform_job WHERE id = ANY(ARRAY(

@@ -353,6 +353,9 @@ async function upload<Row>(context: RunContext, steps: UploadSteps<Row>): Promis
       unusable = 0;
       unchanged = 0;
       lastCommitted = batch.at(-1)!.contactId;
+      // The batch that started a platform job commits after the job's other batches: once the job
+      // shows as running (and may be found finished), all of its members are recorded.
+      if (outcome.platformJob?.started) await drain(committing);
       const commit = sqlDirect(...statements).then(() => afterBatch(context));
       // Awaited later; handled now, so that a failure before then is not an unhandled rejection.
       commit.catch(() => undefined);

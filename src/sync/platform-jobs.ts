@@ -12,11 +12,12 @@ import { Prisma } from '../generated/prisma/client.js';
 import type { Platform } from '../generated/prisma/enums.js';
 import { logger } from '../logger.js';
 
-// Platforms that apply a batch later, in a job of their own (the Google Ads API), report the job
-// with the batch. It is recorded with the batch's members, in the transaction that records them as
-// synced, and followed here until it ends: a failed job's members are recorded as they were before.
-// The members are kept only while the job runs; jobs of deleted syncs go with the sync's other
-// state (src/sync/cleanup.ts) and are not checked meanwhile.
+// Platforms that apply an upload later, in a job of their own (the Google Ads API), report the job
+// with each batch added to it. Each batch's members are recorded against the job (platform_job_member)
+// in the transaction that records them as synced; the batch that starts the job marks it RUNNING.
+// The job is followed here until it ends: a failed job's members, or those of a job its run never
+// started, are recorded as they were before. The members are kept only while the job is open; jobs
+// of deleted syncs go with the sync's other state (src/sync/cleanup.ts) and are not checked meanwhile.
 
 export type PlatformJobAction = 'ADD' | 'REMOVE';
 
@@ -24,8 +25,14 @@ export type PlatformJobAction = 'ADD' | 'REMOVE';
 const MAX_CHECK_INTERVAL_SECONDS = 30 * 60;
 /** Jobs checked per pass; the rest wait for the next pass. */
 const CHECKS_PER_PASS = 100;
+/** Members one statement un-records (or deletes) at most when a job ends: a million-member job
+ * goes in short statements, without one huge transaction. */
+const JOB_MEMBER_CHUNK_ROWS = 10_000;
+/** Why a job its run never started is undone. */
+const NEVER_STARTED = 'the run that sent it ended before starting it, so Google never applied it';
 
-/** The statement recording the job a batch started, to commit with the batch's state; none when
+/** The statements recording a batch's members against the job the platform added them to (and,
+ * for the batch that started the job, that it runs), to commit with the batch's state; none when
  * the platform applied the batch at once. */
 export function recordPlatformJob(
   run: { id: string; syncId: string },
@@ -34,15 +41,28 @@ export function recordPlatformJob(
   members: EncodedMember[],
   outcome: BatchOutcome,
 ): Prisma.Sql[] {
-  if (!outcome.platformJob) return [];
-  const stored = JSON.stringify(
-    members.map((member) => ({ contactId: member.contactId.toString(), identifiers: member.identifiers })),
-  );
+  const job = outcome.platformJob;
+  if (!job) return [];
+  const contactIds = members.map((member) => member.contactId);
+  // A removal's identifiers are kept, to record the member again if the job fails.
+  const stored =
+    action === 'REMOVE'
+      ? Prisma.sql`unnest(${contactIds}::bigint[], ${members.map((member) => JSON.stringify(member.identifiers))}::jsonb[])`
+      : Prisma.sql`unnest(${contactIds}::bigint[], NULL::jsonb[])`;
   return [
     Prisma.sql`
-      INSERT INTO platform_job (id, sync_id, run_id, platform, resource_name, action, members)
+      INSERT INTO platform_job AS j (id, sync_id, run_id, platform, resource_name, action, status, member_count)
       VALUES (${randomUUID()}::uuid, ${run.syncId}::uuid, ${run.id}::uuid, ${platform}::"Platform",
-              ${outcome.platformJob.resourceName}, ${action}, ${stored}::jsonb)`,
+              ${job.resourceName}, ${action}, ${job.started ? 'RUNNING' : 'PENDING'}::"PlatformJobStatus", ${members.length})
+      ON CONFLICT (sync_id, resource_name) DO UPDATE
+      SET member_count = j.member_count + EXCLUDED.member_count,
+          status = CASE WHEN j.status = 'PENDING' THEN EXCLUDED.status ELSE j.status END`,
+    Prisma.sql`
+      INSERT INTO platform_job_member (job_id, contact_id, identifiers)
+      SELECT j.id, t.contact_id, t.identifiers
+      FROM platform_job j, ${stored} AS t(contact_id, identifiers)
+      WHERE j.sync_id = ${run.syncId}::uuid AND j.resource_name = ${job.resourceName}
+      ON CONFLICT (job_id, contact_id) DO UPDATE SET identifiers = EXCLUDED.identifiers`,
   ];
 }
 
@@ -50,11 +70,13 @@ interface ClaimedJob {
   id: string;
   sync_id: string;
   resource_name: string;
+  status: 'PENDING' | 'RUNNING';
 }
 
 /**
- * One pass over the running platform jobs that are due a check. A job is due `minIntervalMs` after
- * it started, then each time half its age has passed since the last check (at most every 30
+ * One pass over the platform jobs that are due a check: those running, and those still pending
+ * whose run is over (it died, or failed, before starting the job). A job is due `minIntervalMs` after
+ * it was created, then each time half its age has passed since the last check (at most every 30
  * minutes): checks thin out as a job takes longer. Claiming a job sets its `checkedAt`, in one
  * update that skips rows another worker holds, so no two workers check one job at once.
  *
@@ -67,7 +89,9 @@ export async function checkPlatformJobs(options: { minIntervalMs: number }): Pro
     UPDATE platform_job j SET checked_at = now()
     FROM (
       SELECT id FROM platform_job
-      WHERE status = 'RUNNING'
+      WHERE (status = 'RUNNING'
+             OR (status = 'PENDING' AND NOT EXISTS (SELECT 1 FROM sync_run r
+                                                    WHERE r.id = platform_job.run_id AND r.status = 'RUNNING')))
         AND NOT EXISTS (SELECT 1 FROM audience_sync s WHERE s.id = platform_job.sync_id AND s.deleted_at IS NOT NULL)
         AND COALESCE(checked_at, created_at) <= now() - LEAST(
               make_interval(secs => ${MAX_CHECK_INTERVAL_SECONDS}),
@@ -77,7 +101,7 @@ export async function checkPlatformJobs(options: { minIntervalMs: number }): Pro
       FOR UPDATE SKIP LOCKED
     ) due
     WHERE j.id = due.id
-    RETURNING j.id, j.sync_id, j.resource_name`;
+    RETURNING j.id, j.sync_id, j.resource_name, j.status`;
 
   const connectors = new Map<string, Promise<DestinationConnector | null>>();
   const succeededOn = new Set<string>();
@@ -86,7 +110,12 @@ export async function checkPlatformJobs(options: { minIntervalMs: number }): Pro
     const connector = await connectors.get(job.sync_id);
     const state = connector && (await stateOf(connector, job));
     if (state?.status === 'SUCCEEDED' && (await markSucceeded(job.id))) succeededOn.add(job.sync_id);
-    if (state?.status === 'FAILED') await undoFailedJob(job.id, state.reason);
+    if (state?.status === 'FAILED') await undoJob(job.id, state.reason);
+    if (state?.status === 'PENDING' && job.status === 'PENDING') await undoJob(job.id, NEVER_STARTED);
+    // Started by a run that ended before recording so: followed from now on.
+    if (state?.status === 'RUNNING' && job.status === 'PENDING') {
+      await db().$executeRaw`UPDATE platform_job SET status = 'RUNNING' WHERE id = ${job.id}::uuid AND status = 'PENDING'`;
+    }
   }
   return { syncsToRun: succeededOn.size > 0 ? await syncsWaitingOnList([...succeededOn]) : [] };
 }
@@ -117,44 +146,63 @@ async function stateOf(connector: DestinationConnector, job: ClaimedJob): Promis
 
 async function markSucceeded(jobId: string): Promise<boolean> {
   const marked = await db().$executeRaw`
-    UPDATE platform_job SET status = 'SUCCEEDED', finished_at = now(), members = '[]'
-    WHERE id = ${jobId}::uuid AND status = 'RUNNING'`;
+    UPDATE platform_job SET status = 'SUCCEEDED', finished_at = now()
+    WHERE id = ${jobId}::uuid AND status IN ('PENDING', 'RUNNING')`;
+  // Members a pass leaves (it died midway) go with the housekeeping.
+  let deleted: number;
+  do {
+    deleted = await db().$executeRaw`
+      DELETE FROM platform_job_member WHERE job_id = ${jobId}::uuid AND contact_id = ANY(ARRAY(
+        SELECT contact_id FROM platform_job_member WHERE job_id = ${jobId}::uuid
+        LIMIT ${JOB_MEMBER_CHUNK_ROWS} FOR UPDATE SKIP LOCKED))`;
+  } while (deleted > 0);
   return marked === 1;
 }
 
 /**
- * Marks the job failed and records its members as they were before its batch: an add's members
- * are no longer synced (the next run sends them again), a removal's members are synced again (the
- * next run removes them again, if they are still to go). Members a later batch has recorded since
- * are left as that batch recorded them. The sync shows the failure until a run succeeds.
+ * Records the job's members as they were before it, then marks it failed: an add's members are
+ * no longer synced (the next run sends them again), a removal's members are synced again (the
+ * next run removes them again, if they are still to go). Members a later run has recorded since
+ * are left as that run recorded them. Each chunk takes its members off the job and undoes them in
+ * one statement, so a pass that dies midway leaves the rest to the next check. The sync shows the
+ * failure until a run succeeds.
  */
-async function undoFailedJob(jobId: string, reason: string): Promise<void> {
-  await db().$transaction(async (tx) => {
-    const [job] = await tx.$queryRaw<FailedJob[]>`
-      UPDATE platform_job SET status = 'FAILED', error_message = ${reason}, finished_at = now()
-      WHERE id = ${jobId}::uuid AND status = 'RUNNING'
-      RETURNING sync_id, resource_name, action, jsonb_array_length(members) AS count, created_at`;
-    if (!job) return;
-    if (job.action === 'ADD') {
-      await tx.$executeRaw`
-        DELETE FROM synced_member s
-        USING platform_job j, jsonb_array_elements(j.members) m
-        WHERE j.id = ${jobId}::uuid AND s.sync_id = j.sync_id AND s.contact_id = (m->>'contactId')::bigint
-          AND s.synced_at <= j.created_at`;
-    } else {
-      await tx.$executeRaw`
-        INSERT INTO synced_member (sync_id, contact_id, identifiers)
-        SELECT j.sync_id, (m->>'contactId')::bigint, m->'identifiers'
-        FROM platform_job j, jsonb_array_elements(j.members) m
-        WHERE j.id = ${jobId}::uuid
-        ON CONFLICT (sync_id, contact_id) DO NOTHING`;
-    }
-    await tx.$executeRaw`UPDATE platform_job SET members = '[]' WHERE id = ${jobId}::uuid`;
-    await tx.$executeRaw`
-      UPDATE audience_sync SET status = 'ERROR', status_error = ${failureMessage(job, reason)}
-      WHERE id = ${job.sync_id}::uuid AND status IN ('ACTIVE', 'ERROR', 'DRAFT')`;
-  });
-  logger.info({ platformJobId: jobId }, 'A platform job failed; its batch was recorded as not applied');
+async function undoJob(jobId: string, reason: string): Promise<void> {
+  let undone: number;
+  do {
+    undone = await undoChunk(jobId);
+  } while (undone > 0);
+  const [job] = await db().$queryRaw<FailedJob[]>`
+    UPDATE platform_job SET status = 'FAILED', error_message = ${reason}, finished_at = now()
+    WHERE id = ${jobId}::uuid AND status IN ('PENDING', 'RUNNING')
+    RETURNING sync_id, resource_name, action, member_count AS count, created_at`;
+  if (!job) return;
+  await db().$executeRaw`
+    UPDATE audience_sync SET status = 'ERROR', status_error = ${failureMessage(job, reason)}
+    WHERE id = ${job.sync_id}::uuid AND status IN ('ACTIVE', 'ERROR', 'DRAFT')`;
+  logger.info({ platformJobId: jobId }, 'A platform job failed or was never started; its members were recorded as not applied');
+}
+
+/** Takes up to a chunk of members off the job and undoes what it did to them; returns how many. */
+async function undoChunk(jobId: string): Promise<number> {
+  const [row] = await db().$queryRaw<{ count: number }[]>`
+    WITH taken AS (
+      DELETE FROM platform_job_member WHERE job_id = ${jobId}::uuid AND contact_id = ANY(ARRAY(
+        SELECT contact_id FROM platform_job_member WHERE job_id = ${jobId}::uuid
+        LIMIT ${JOB_MEMBER_CHUNK_ROWS} FOR UPDATE SKIP LOCKED))
+      RETURNING contact_id, identifiers),
+    job AS (SELECT sync_id, action, created_at FROM platform_job WHERE id = ${jobId}::uuid),
+    unrecorded AS (
+      DELETE FROM synced_member s USING taken, job
+      WHERE job.action = 'ADD' AND s.sync_id = job.sync_id AND s.contact_id = taken.contact_id
+        AND s.synced_at <= job.created_at),
+    restored AS (
+      INSERT INTO synced_member (sync_id, contact_id, identifiers)
+      SELECT job.sync_id, taken.contact_id, taken.identifiers FROM taken, job
+      WHERE job.action = 'REMOVE'
+      ON CONFLICT (sync_id, contact_id) DO NOTHING)
+    SELECT count(*)::int AS count FROM taken`;
+  return row?.count ?? 0;
 }
 
 interface FailedJob {

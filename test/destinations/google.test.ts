@@ -644,11 +644,11 @@ describe('api: ADS_API checkAccess and ensureAudience', () => {
 });
 
 describe('api: ADS_API uploads as offline user data jobs', () => {
-  it('makes a batch one job: created, fed, run; Google applies it later, and nothing waits for it', async () => {
+  it('makes a one-batch upload one job: created, fed, run; Google applies it later, and nothing waits for it', async () => {
     const outcome = await connectAds().addMembers(LIST_ID, [emailMember(1n, 'a@example.com'), emailMember(2n, 'b@example.com')], SESSION);
 
     const job = `customers/${ACCOUNT_ID}/offlineUserDataJobs/700000001`;
-    expect(outcome).toEqual({ invalid: 0, invalidSamples: [], platformJob: { resourceName: job } });
+    expect(outcome).toEqual({ invalid: 0, invalidSamples: [], platformJob: { resourceName: job, started: true } });
     expect(adsRequestLines()).toEqual([
       `POST /v23/customers/${ACCOUNT_ID}/googleAds:search`,
       `POST /v23/customers/${ACCOUNT_ID}/offlineUserDataJobs:create`,
@@ -712,7 +712,28 @@ describe('api: ADS_API uploads as offline user data jobs', () => {
     expect(google.adsJobs.size).toBe(1);
   });
 
-  it('sends a batch whose job failed to start again, in a new job', async () => {
+  it('feeds every batch of an upload to one job and runs it with the last batch', async () => {
+    const connector = connectAds();
+    const session = uploadSession({ id: 'run-2:adds', lastBatch: false, estimatedTotal: 3 });
+    const job = `customers/${ACCOUNT_ID}/offlineUserDataJobs/700000001`;
+    const first = await connector.addMembers(LIST_ID, [emailMember(1n, 'a@example.com'), emailMember(2n, 'b@example.com')], session);
+    expect(first).toEqual({ invalid: 0, invalidSamples: [], platformJob: { resourceName: job, started: false } });
+    expect(google.adsJobs.get('700000001')?.status).toBe('PENDING');
+
+    const last = await connector.addMembers(LIST_ID, [emailMember(3n, 'c@example.com')], { ...session, batchSeq: 2, lastBatch: true });
+    expect(last.platformJob).toEqual({ resourceName: job, started: true });
+    expect(adsRequestLines()).toEqual([
+      `POST /v23/customers/${ACCOUNT_ID}/googleAds:search`,
+      `POST /v23/customers/${ACCOUNT_ID}/offlineUserDataJobs:create`,
+      `POST /v23/${job}:addOperations`,
+      `POST /v23/${job}:addOperations`,
+      `POST /v23/${job}:run`,
+    ]);
+    google.completeAdsJobs();
+    expect(heldInList().size).toBe(3);
+  });
+
+  it('retries a batch whose job failed to start on the same job, without adding its operations twice', async () => {
     const connector = connectAds();
     google.failNext('unavailable', 1, (request) => request.path.endsWith(':run'));
     const members = [emailMember(1n, 'a@example.com')];
@@ -720,7 +741,7 @@ describe('api: ADS_API uploads as offline user data jobs', () => {
     expect(error.details.retryable).toBe(true);
 
     await connector.addMembers(LIST_ID, members, SESSION);
-    expect([...google.adsJobs.values()].map((job) => job.status)).toEqual(['PENDING', 'RUNNING']);
+    expect([...google.adsJobs.values()].map((job) => [job.status, job.operations.length])).toEqual([['RUNNING', 1]]);
     google.completeAdsJobs();
     expect(heldInList()).toEqual(new Set([`EMAIL:${sha256('a@example.com')}`]));
   });

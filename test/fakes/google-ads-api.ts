@@ -12,8 +12,9 @@ import { isRecord } from './fake-server.js';
 import type { FakeUserList } from './google-server.js';
 
 // The Google Ads API's side of Customer Match: offline user data jobs, user lists, and the GAQL
-// searches the gateway makes. A job goes PENDING (created, taking operations) → RUNNING (`:run`) →
-// SUCCESS or FAILED, and changes its list only when it succeeds. Running jobs finish when told
+// searches the gateway makes. A job goes PENDING (created, taking operations in requests of at most
+// 10,000, as Google recommends) → RUNNING (`:run`, refused while another job runs on its list) → SUCCESS or FAILED, and
+// changes its list only when it succeeds. Running jobs finish when told
 // (`completeJobs`) or, with `holdJobs` off, the first time their status is read.
 
 export interface FakeAdsJob {
@@ -31,6 +32,9 @@ export interface FakeAdsJob {
 }
 
 const MAX_IDENTIFIERS_PER_REQUEST = 100_000;
+/** Google's hard limit is the identifiers per request; it recommends at most 10,000 operations per
+ * request, and the fake holds the gateway to that (the error is the fake's own). */
+const MAX_OPERATIONS_PER_REQUEST = 10_000;
 const MAX_IDENTIFIERS_PER_USER = 20;
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 const MOBILE_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -147,6 +151,9 @@ export function googleAdsApi(options: {
     const operations = body['operations'];
     if (!Array.isArray(operations) || operations.length === 0) {
       throw invalidArgument('requestError', 'REQUIRED_FIELD_MISSING', 'operations is required.');
+    }
+    if (operations.length > MAX_OPERATIONS_PER_REQUEST) {
+      throw invalidArgument('offlineUserDataJobError', 'TOO_MANY_OPERATIONS', 'At most 10,000 operations per request.');
     }
     const kinds = operations.map((raw) => {
       const operation = requireRecord(raw, 'operations', KNOWN_FIELDS.operation);

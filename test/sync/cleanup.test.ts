@@ -23,7 +23,7 @@ async function syncThatRan(emails: string[]) {
   expect(run).toMatchObject({ status: 'SUCCEEDED', membersAdded: emails.length });
   const syncId = decodeGlobalID(scenario.sync.id).id;
   await db().platformJob.create({
-    data: { syncId, platform: 'META', resourceName: `jobs/${syncId}`, action: 'add', members: [] },
+    data: { syncId, platform: 'META', resourceName: `jobs/${syncId}`, action: 'add' },
   });
   return { ...scenario, syncId, runId: decodeGlobalID(run.id).id };
 }
@@ -143,7 +143,7 @@ describe('platform job history', () => {
     const daysAgo = (days: number) => new Date(Date.now() - days * 86_400_000);
     const job = (status: 'RUNNING' | 'SUCCEEDED' | 'FAILED', finishedAt: Date | null) =>
       db().platformJob.create({
-        data: { syncId, platform: 'GOOGLE', resourceName: `jobs/${status}`, action: 'ADD', members: [], status, finishedAt },
+        data: { syncId, platform: 'GOOGLE', resourceName: `jobs/${status}/${finishedAt?.getTime()}`, action: 'ADD', status, finishedAt },
       });
     const old = [
       await job('SUCCEEDED', daysAgo(PLATFORM_JOB_HISTORY_DAYS + 1)),
@@ -154,6 +154,36 @@ describe('platform job history', () => {
     expect((await cleanUpStaleState()).platformJobs).toBe(old.length);
     const left = await db().platformJob.findMany({ where: { syncId }, select: { id: true } });
     expect(left.map((row) => row.id).sort()).toEqual(kept.map((row) => row.id).sort());
+  });
+
+  test("a job's members go in chunks: those left on a finished job, and all of a deleted sync's; an open job keeps its own", async () => {
+    const scenario = await suite.metaSyncScenario(['ada@example.com']);
+    const deleted = await suite.metaSyncScenario(['grace@example.com']);
+    const syncId = decodeGlobalID(scenario.sync.id).id;
+    const deletedSyncId = decodeGlobalID(deleted.sync.id).id;
+    const jobWithMembers = async (sync: string, status: 'RUNNING' | 'SUCCEEDED', count: number) => {
+      const job = await db().platformJob.create({
+        data: { syncId: sync, platform: 'GOOGLE', resourceName: `jobs/${status}`, action: 'ADD', status, memberCount: count },
+      });
+      await db().$executeRaw`
+        INSERT INTO platform_job_member (job_id, contact_id)
+        SELECT ${job.id}::uuid, n FROM generate_series(1, ${count}::int) AS n`;
+      return job.id;
+    };
+    const finished = await jobWithMembers(syncId, 'SUCCEEDED', 9_000);
+    const open = await jobWithMembers(syncId, 'RUNNING', 10);
+    const ofDeleted = await jobWithMembers(deletedSyncId, 'RUNNING', 6_000);
+    await db().audienceSync.update({ where: { id: deletedSyncId }, data: { deletedAt: new Date() } });
+    const members = (jobId: string) => db().platformJobMember.count({ where: { jobId } });
+
+    const left: number[] = [];
+    await cleanUpStaleState({ chunkRows: 4_000, onChunk: async () => void left.push((await members(finished)) + (await members(ofDeleted))) });
+    // Each statement removed at most a chunk.
+    expect(left[0]).toBe(11_000);
+    expect(left.every((count, i) => i === 0 || left[i - 1]! - count <= 4_000)).toBe(true);
+    expect(left.at(-1)).toBe(0);
+    expect([await members(finished), await members(ofDeleted), await members(open)]).toEqual([0, 0, 10]);
+    expect(await db().platformJob.count({ where: { id: ofDeleted } })).toBe(0);
   });
 });
 

@@ -7,12 +7,13 @@ import { graphql } from '../generated/gql.js';
 import { AddAudienceMembers, DeleteAudienceSync, RemoveAudienceMembers } from '../support/operations.js';
 import { GOOGLE_ACCOUNT_ID, GOOGLE_LIST_ID, createGoogleDestination } from '../support/google.js';
 import { changeMembers, createAudienceWith, createSync, dataOf, expectType, sha256 } from '../support/scenario.js';
-import { readSync, runSync, waitForRunEnd } from '../support/sync-runs.js';
+import { readSync, runSync, triggerSync, waitForRunEnd } from '../support/sync-runs.js';
 import { useGatewaySuite } from '../support/suite.js';
 import { waitFor } from '../support/wait.js';
 
-// Google Ads API syncs hand each batch to an offline user data job that Google applies later. The
-// worker follows each job (every PLATFORM_JOB_POLL_MS here) and undoes the record of a failed one.
+// Google Ads API syncs hand each upload (a run's adds, or its removes) to one offline user data job
+// that Google applies later. The worker follows each job (every PLATFORM_JOB_POLL_MS here) and undoes
+// the record of a failed one, or of one its run never started.
 const POLL_MS = 100;
 const suite = useGatewaySuite({ reset: true, settings: { PLATFORM_JOB_POLL_MS: String(POLL_MS) } });
 
@@ -40,6 +41,11 @@ async function adsSyncScenario(emails: string[]) {
 async function addEmails(audienceId: string, emails: string[]) {
   const result = dataOf(await suite.gateway.execute(AddAudienceMembers, { audienceId, members: emails.map((email) => ({ email })) }));
   expect(expectType(result.addAudienceMembers, 'AddAudienceMembersSuccess').added).toBe(emails.length);
+}
+
+/** Adds many members, in requests of 5,000. */
+async function addManyEmails(audienceId: string, emails: string[]) {
+  for (let start = 0; start < emails.length; start += 5_000) await addEmails(audienceId, emails.slice(start, start + 5_000));
 }
 
 async function removeEmails(audienceId: string, emails: string[]) {
@@ -103,13 +109,17 @@ test('a job that succeeds is recorded with its batch, followed until Google fini
     status: 'RUNNING',
     finishedAt: null,
   });
-  const stored = running!.members as { contactId: string; identifiers: { EMAIL: string } }[];
-  expect(stored.map((member) => member.identifiers.EMAIL).sort()).toEqual(hashed(STARTING));
-  expect(stored.every((member) => /^\d+$/.test(member.contactId))).toBe(true);
+  expect(running!.memberCount).toBe(4);
+  const stored = await db().platformJobMember.findMany({ where: { jobId: running!.id } });
+  const contacts = await db().syncedMember.findMany({ where: { syncId: syncUuid } });
+  expect(stored.map((member) => member.contactId).sort()).toEqual(contacts.map((member) => member.contactId).sort());
+  // An addition keeps no identifiers: undoing it only needs the contact.
+  expect(stored.every((member) => member.identifiers === null)).toBe(true);
 
   fake.completeAdsJobs();
   const [job] = await waitForJobs(syncUuid, ['SUCCEEDED']);
-  expect(job).toMatchObject({ errorMessage: null, members: [] });
+  expect(job).toMatchObject({ errorMessage: null });
+  expect(await db().platformJobMember.count({ where: { jobId: job!.id } })).toBe(0);
   expect(job!.finishedAt).toBeInstanceOf(Date);
 
   expect(await syncedEmails(syncUuid)).toEqual(hashed(STARTING));
@@ -256,4 +266,108 @@ test("a deleted sync's jobs are not followed, and are dropped", async () => {
   await checkPlatformJobs({ minIntervalMs: 0 });
   expect(fake.requests.slice(requestsAfterDelete)).toEqual([]);
   await waitFor(() => platformJobsOf(syncUuid), (jobs) => jobs.length === 0, { what: 'the jobs to be dropped' });
+});
+
+/** The job requests of the Google Ads API among `requests`: `create`, `addOperations` (with its
+ * operation count) or `run`. */
+function jobRequests(requests: RecordedRequest[]): string[] {
+  return requests.flatMap((request) => {
+    if (request.url.endsWith('offlineUserDataJobs:create')) return ['create'];
+    if (request.url.endsWith(':run')) return ['run'];
+    if (!request.url.endsWith(':addOperations')) return [];
+    return [`addOperations ${(request.body as { operations: unknown[] }).operations.length}`];
+  });
+}
+
+const memberCountOf = (jobId: string) => db().platformJobMember.count({ where: { jobId } });
+const syncedCount = (syncUuid: string) => db().syncedMember.count({ where: { syncId: syncUuid } });
+
+test('a 25,000-member upload is one job fed in three requests and run once; its failure un-records all 25,000, and the next run sends them again', async () => {
+  const { fake, audience, sync, syncUuid } = await adsSyncScenario([]);
+  const emails = Array.from({ length: 25_000 }, (_, i) => `person${i}@example.com`);
+  await addManyEmails(audience.id, emails);
+  fake.failNextAdsJob('UNKNOWN');
+
+  const before = fake.requests.length;
+  const { syncRun } = await triggerSync(suite.gateway, sync.id);
+  const run = await waitForRunEnd(suite.gateway, syncRun.id, 60_000);
+  expect(run).toMatchObject({ status: 'SUCCEEDED', membersAdded: 25_000 });
+  expect(jobRequests(fake.requests.slice(before))).toEqual([
+    'create',
+    'addOperations 10000',
+    'addOperations 10000',
+    'addOperations 5000',
+    'run',
+  ]);
+  expect(fake.adsJobs.size).toBe(1);
+  const [job] = await platformJobsOf(syncUuid);
+  expect(job).toMatchObject({ status: 'RUNNING', action: 'ADD', memberCount: 25_000 });
+  expect(await memberCountOf(job!.id)).toBe(25_000);
+  expect(await syncedCount(syncUuid)).toBe(25_000);
+
+  fake.completeAdsJobs();
+  await waitForJobs(syncUuid, ['FAILED']);
+  expect(await syncedCount(syncUuid)).toBe(0);
+  expect(await memberCountOf(job!.id)).toBe(0);
+  expect((await readSync(suite.gateway, sync.id)).statusError).toMatch(/^The destination did not apply 25000 additions .*The next run sends these members again\.$/);
+
+  fake.holdAdsJobs = false;
+  const resent = await triggerSync(suite.gateway, sync.id);
+  expect(await waitForRunEnd(suite.gateway, resent.syncRun.id, 60_000)).toMatchObject({ status: 'SUCCEEDED', membersAdded: 25_000 });
+  expect(fake.adsJobs.size).toBe(2);
+  await waitForJobs(syncUuid, ['FAILED', 'SUCCEEDED']);
+  expect(heldEmails(fake)).toHaveLength(25_000);
+  expect(await syncedCount(syncUuid)).toBe(25_000);
+}, 120_000);
+
+test('a run that fails after its first batch leaves its job never run; once the run has ended, the job is undone', async () => {
+  const { fake, audience, sync, syncUuid } = await adsSyncScenario([]);
+  await addManyEmails(audience.id, Array.from({ length: 15_000 }, (_, i) => `person${i}@example.com`));
+  let addOperationsSeen = 0;
+  fake.failNext('permission-denied', 1, (request) => request.path.endsWith(':addOperations') && ++addOperationsSeen === 2);
+
+  const { syncRun } = await triggerSync(suite.gateway, sync.id);
+  const failed = await waitForRunEnd(suite.gateway, syncRun.id, 60_000);
+  expect(failed.status).toBe('FAILED');
+  expect([...fake.adsJobs.values()].map((job) => [job.status, job.operations.length])).toEqual([['PENDING', 10_000]]);
+
+  // The poller finds the job still pending on Google with its run over: the first batch is un-recorded.
+  const [abandoned] = await waitForJobs(syncUuid, ['FAILED']);
+  expect(abandoned).toMatchObject({ action: 'ADD', memberCount: 10_000, errorMessage: expect.stringMatching(/ended before starting it/) });
+  expect(await memberCountOf(abandoned!.id)).toBe(0);
+  expect(await syncedCount(syncUuid)).toBe(0);
+  expect((await readSync(suite.gateway, sync.id)).statusError).toMatch(
+    /^The destination did not apply 10000 additions .*ended before starting it.*The next run sends these members again\.$/,
+  );
+
+  fake.holdAdsJobs = false;
+  const before = fake.requests.length;
+  const retried = await triggerSync(suite.gateway, sync.id);
+  expect(await waitForRunEnd(suite.gateway, retried.syncRun.id, 60_000)).toMatchObject({ status: 'SUCCEEDED', membersAdded: 15_000 });
+  expect(jobRequests(fake.requests.slice(before))).toEqual(['create', 'addOperations 10000', 'addOperations 5000', 'run']);
+  await waitForJobs(syncUuid, ['FAILED', 'SUCCEEDED']);
+  expect(heldEmails(fake)).toHaveLength(15_000);
+}, 120_000);
+
+test('adds and removes of one run go in two jobs, each run once', async () => {
+  const { fake, audience, sync, syncUuid } = await adsSyncScenario(STARTING);
+  fake.holdAdsJobs = false;
+  await runToSuccess(sync.id);
+  await waitForJobs(syncUuid, ['SUCCEEDED']);
+
+  // The adds' job still runs when the removes start: they wait for the run after it.
+  fake.holdAdsJobs = true;
+  await changeMembers(suite.gateway, audience.id, { add: JOINING, remove: LEAVING });
+  const before = fake.requests.length;
+  expect(await runToSuccess(sync.id)).toMatchObject({ membersAdded: 2, membersRefused: 2 });
+  fake.completeAdsJobs();
+  await waitForJobs(syncUuid, ['SUCCEEDED', 'SUCCEEDED', 'RUNNING']);
+  fake.completeAdsJobs();
+  await waitForJobs(syncUuid, ['SUCCEEDED', 'SUCCEEDED', 'SUCCEEDED']);
+  expect(jobOperations(fake.requests.slice(before))).toEqual([
+    { kind: 'create', emails: hashed(JOINING) },
+    { kind: 'remove', emails: hashed(LEAVING) },
+  ]);
+  expect(jobRequests(fake.requests.slice(before))).toEqual(['create', 'addOperations 2', 'run', 'create', 'addOperations 2', 'run']);
+  expect((await platformJobsOf(syncUuid)).map((job) => job.action)).toEqual(['ADD', 'ADD', 'REMOVE']);
 });

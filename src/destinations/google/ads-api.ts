@@ -1,10 +1,10 @@
 import { z } from 'zod';
-import type { BatchOutcome, EncodedMember, PlatformJobState } from '../destination.js';
+import type { BatchOutcome, EncodedMember, PlatformJobState, UploadSession } from '../destination.js';
 import { unexpectedResponse, type CallGoogle } from './client.js';
 import type { GoogleConfig, ListOperations } from './connector.js';
 import { googleAdsErrors } from './rpc-status.js';
 
-/** Operations a batch may carry: each addOperations request stays at 10,000, as Google recommends. */
+/** Operations a batch may carry: each addOperations request stays at 10,000, as Google documents. */
 export const ADS_API_MAX_OPERATIONS = 10_000;
 
 const ADS_CONSENT = { CONSENT_GRANTED: 'GRANTED', CONSENT_DENIED: 'DENIED' } as const;
@@ -64,18 +64,20 @@ function refusedOperations(partialFailureError: unknown): { invalid: number; sam
 }
 
 /**
- * Customer Match through the Google Ads API's offline user data jobs. Each batch is one job
- * (adds and removes never share one): created, fed one addOperations request, and run. The job
- * then works for minutes to hours on Google's side: the batch reports it (`platformJob`), and the
- * gateway follows it with `checkJob` and undoes the batch's record if it fails. A batch starts a
- * job only when none is running on the list (Google would refuse it): otherwise it is refused for
- * now and its members stay pending; once the job finishes, the sync runs again to send them. (A
- * batch is recorded as synced only once its job runs, so an upload that breaks off never leaves
- * members recorded that Google was never asked to apply.)
+ * Customer Match through the Google Ads API's offline user data jobs. Each upload (a run's adds, or
+ * its removes: a job never mixes them) is one job: its first batch creates it, each batch adds its
+ * operations in one addOperations request, and its last batch runs it. Every batch reports the job
+ * (`platformJob`, `started` on the last), so the gateway records its members against the job, follows
+ * the job with `checkJob` once it runs, and undoes the record if it fails or is never run. An upload
+ * starts a job only when none is running on the list (Google would refuse to run it): otherwise it is
+ * refused for now and its members stay pending; once the job finishes, the sync runs again to send them.
  */
 export function adsApiOperations(config: GoogleConfig, call: CallGoogle, account: string): ListOperations {
   const customer = `customers/${config.operatingAccount.accountId}`;
   const userListName = (listId: string) => `${customer}/userLists/${listId}`;
+  /** The job each upload session fills, and what its latest batch's operations gave: a retried
+   * batch (same `batchSeq`) goes on with the same job and does not add its operations twice. */
+  const sessionJobs = new Map<string, { job: string; added?: { batchSeq: number; invalid: number; samples: string[] } }>();
 
   async function runningJobOn(listId: string): Promise<string | undefined> {
     const json = await call({
@@ -118,32 +120,51 @@ export function adsApiOperations(config: GoogleConfig, call: CallGoogle, account
     return created.data.resourceName;
   }
 
-  async function upload(operation: 'create' | 'remove', listId: string, members: EncodedMember[]): Promise<BatchOutcome> {
+  async function upload(
+    operation: 'create' | 'remove',
+    listId: string,
+    members: EncodedMember[],
+    session: UploadSession,
+  ): Promise<BatchOutcome> {
     if (members.length > ADS_API_MAX_OPERATIONS) {
       throw new RangeError(`Google accepts at most ${ADS_API_MAX_OPERATIONS} operations per request, got ${members.length}`);
     }
-    const running = await runningJobOn(listId);
-    if (running) {
-      return {
-        invalid: 0,
-        invalidSamples: [],
-        refused:
-          `Google is still applying an earlier upload to Customer Match list ${listId} (job ${running}; this can take ` +
-          `up to 24 hours). These ${operation === 'create' ? 'additions' : 'removals'} wait for a later run.`,
-      };
+    let open = sessionJobs.get(session.id);
+    if (!open) {
+      const running = await runningJobOn(listId);
+      if (running) {
+        return {
+          invalid: 0,
+          invalidSamples: [],
+          refused:
+            `Google is still applying an earlier upload to Customer Match list ${listId} (job ${running}; this can take ` +
+            `up to 24 hours). These ${operation === 'create' ? 'additions' : 'removals'} wait for a later run.`,
+        };
+      }
+      open = { job: await createJob(listId) };
+      sessionJobs.set(session.id, open);
     }
-    const job = await createJob(listId);
-    const json = await call({
-      method: 'POST',
-      path: `${job}:addOperations`,
-      listId,
-      body: { enablePartialFailure: true, operations: members.map((member) => ({ [operation]: toUserData(member) })) },
-    });
-    const added = addOperationsSchema.safeParse(json);
-    if (!added.success) throw unexpectedResponse();
-    await call({ method: 'POST', path: `${job}:run`, listId, body: {} });
-    const refused = refusedOperations(added.data.partialFailureError);
-    return { invalid: refused.invalid, invalidSamples: refused.samples, platformJob: { resourceName: job } };
+    const { job } = open;
+    if (open.added?.batchSeq !== session.batchSeq) {
+      const json = await call({
+        method: 'POST',
+        path: `${job}:addOperations`,
+        listId,
+        body: { enablePartialFailure: true, operations: members.map((member) => ({ [operation]: toUserData(member) })) },
+      });
+      const added = addOperationsSchema.safeParse(json);
+      if (!added.success) throw unexpectedResponse();
+      open.added = { batchSeq: session.batchSeq, ...refusedOperations(added.data.partialFailureError) };
+    }
+    if (session.lastBatch) {
+      await call({ method: 'POST', path: `${job}:run`, listId, body: {} });
+      sessionJobs.delete(session.id);
+    }
+    return {
+      invalid: open.added.invalid,
+      invalidSamples: open.added.samples,
+      platformJob: { resourceName: job, started: session.lastBatch },
+    };
   }
 
   async function checkJob(resourceName: string): Promise<PlatformJobState> {
@@ -164,7 +185,7 @@ export function adsApiOperations(config: GoogleConfig, call: CallGoogle, account
     if (!job) return { status: 'FAILED', reason: 'Google has no record of the job any more' };
     if (job.status === 'SUCCESS') return { status: 'SUCCEEDED' };
     if (job.status === 'FAILED') return { status: 'FAILED', reason: failureReasonText(job.failureReason) };
-    return { status: 'RUNNING' };
+    return { status: job.status === 'PENDING' ? 'PENDING' : 'RUNNING' };
   }
 
   return {
@@ -203,8 +224,8 @@ export function adsApiOperations(config: GoogleConfig, call: CallGoogle, account
       return id;
     },
 
-    addMembers: (listId, members) => upload('create', listId, members),
-    removeMembers: (listId, members) => upload('remove', listId, members),
+    addMembers: (listId, members, session) => upload('create', listId, members, session),
+    removeMembers: (listId, members, session) => upload('remove', listId, members, session),
     checkJob,
   };
 }
