@@ -15,7 +15,7 @@ import {
   TriggerAudienceSync,
 } from '../support/operations.js';
 import { runEntryPoint } from '../support/process.js';
-import { dataOf, expectType } from '../support/scenario.js';
+import { expectType } from '../support/scenario.js';
 
 const dataDir = await mkdtemp(join(tmpdir(), 'asg-embedded-'));
 afterAll(() => rm(dataDir, { recursive: true, force: true }));
@@ -81,7 +81,10 @@ test('on the embedded default a scheduled sync can be created and runs to its we
         headers: { 'content-type': 'application/json', authorization: `Bearer ${apiKey}` },
         body: JSON.stringify({ query: print(document), variables }),
       });
-      return dataOf((await response.json()) as ExecutionResult<R>);
+      const result = (await response.json()) as ExecutionResult<R>;
+      // An error is logged by the gateway under its request id: show the log with the failure.
+      expect(result.errors, `the gateway printed:\n${gateway.output()}`).toBeUndefined();
+      return result.data!;
     };
     const { createDestination } = await execute(CreateDestination, {
       input: { name: 'CRM', platform: 'WEBHOOK', config: { url: receiver.url }, credentials: { signingSecret } },
