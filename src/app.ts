@@ -131,7 +131,9 @@ export async function startApp(config: Config): Promise<App> {
 
     const applied = await applyMigrations(databaseUrl);
     if (applied.length > 0) logger.info({ migrations: applied }, 'Applied database migrations');
-    connectDatabase(databaseUrl);
+    // PGlite is one session: its server multiplexes connections, and concurrent extended-protocol
+    // queries from several of them can interleave. The embedded default uses one connection at a time.
+    connectDatabase(databaseUrl, embedded ? 1 : undefined);
     stops.push(disconnectDatabase);
     await loadSecretBox(config.SECRETS_KEY, config.DATA_DIR);
     openEventBus(config.REDIS_URL);

@@ -11,9 +11,9 @@ const POOL_SIZE = 20;
 
 /** Opens the process's one Prisma client. Called by the app factory once the database URL is
  * known (the embedded default only knows it after its server has started). */
-export function connectDatabase(databaseUrl: string): PrismaClient {
+export function connectDatabase(databaseUrl: string, poolSize = POOL_SIZE): PrismaClient {
   if (client) throw new Error('The database is already connected');
-  connections = new pg.Pool({ connectionString: databaseUrl, max: POOL_SIZE });
+  connections = new pg.Pool({ connectionString: databaseUrl, max: poolSize });
   // An idle connection the server dropped is replaced on next use; unheard, its error would crash the process.
   connections.on('error', (error) => logger.warn({ err: error }, 'Database connection lost'));
   client = new PrismaClient({
