@@ -27,12 +27,7 @@ let pool: pg.Pool | undefined;
 export async function openScheduler(options: SchedulerOptions): Promise<Agenda> {
   const backend = options.mongodbUrl
     ? new MongoBackend({ address: options.mongodbUrl })
-    : new PostgresBackend({
-        pool: (pool = await jobsPool(options.databaseUrl)),
-        tableName: JOBS_TABLE,
-        ensureSchema: false,
-        disableNotifications: !options.notifications,
-      });
+    : postgresBackend(await jobsPool(options.databaseUrl), options.notifications);
   agenda = new Agenda({
     backend,
     name: `${process.pid}`,
@@ -42,6 +37,22 @@ export async function openScheduler(options: SchedulerOptions): Promise<Agenda> 
   // Without a listener an unreachable job database would crash the process.
   agenda.on('error', (error: Error) => logger.error({ err: error }, 'Job scheduler error'));
   return agenda;
+}
+
+function postgresBackend(jobs: pg.Pool, notifications: boolean): PostgresBackend {
+  pool = jobs;
+  const backend = new PostgresBackend({
+    pool: jobs,
+    tableName: JOBS_TABLE,
+    ensureSchema: false,
+    disableNotifications: !notifications,
+  });
+  // Its LISTEN connection reconnects by itself when the server drops it (a restart, a failover), but
+  // reports the loss as an 'error' event first: unheard, that event would crash the process.
+  backend.notificationChannel?.on('error', (error: Error) =>
+    logger.warn({ err: error }, 'Job notifications connection lost; reconnecting'),
+  );
+  return backend;
 }
 
 /** A pool for Agenda whose job table is created once, under a lock: two workers starting on a
