@@ -1,6 +1,7 @@
 import { db, directTransaction } from '../db.js';
 import { Prisma, type Task } from '../generated/prisma/client.js';
 import { logger } from '../logger.js';
+import { secretBox } from '../secrets.js';
 import { publishTaskUpdated } from '../sync/run-events.js';
 import type { RetryPolicy } from '../sync/platform-retry.js';
 import { importCsvMembers } from './csv-import.js';
@@ -18,13 +19,14 @@ export async function createMemberTask(
   workspaceId: string,
   kind: string,
   payload: Uint8Array<ArrayBuffer>,
-  options: { notifyUrl?: string | null; total?: number | null } = {},
+  options: { notifyUrl?: string | null; notifySecret?: string | null; total?: number | null } = {},
 ): Promise<Task> {
   return db().task.create({
     data: {
       workspaceId,
       kind,
       notifyUrl: options.notifyUrl ?? null,
+      notifySecret: options.notifySecret ? secretBox().seal(options.notifySecret) : null,
       total: options.total ?? null,
       payload: { create: { content: payload } },
     },
@@ -170,7 +172,8 @@ const notificationOf = (result: unknown) =>
  * `result.notification`. A failed notification never changes the task's status. */
 async function notifyIfDue(task: Task, retry: RetryPolicy): Promise<void> {
   if (!task.notifyUrl || notificationOf(task.result) !== undefined) return;
-  const notification: TaskNotification = await notifyTaskEnd(task, task.notifyUrl, retry);
+  const secret = task.notifySecret ? secretBox().open(task.notifySecret) : null;
+  const notification: TaskNotification = await notifyTaskEnd(task, { url: task.notifyUrl, secret }, retry);
   if (!notification.delivered) {
     logger.warn({ taskId: task.id, attempts: notification.attempts, reason: notification.error }, 'Task notification failed');
   }

@@ -32,7 +32,11 @@ export interface SyncAudiencesInput {
   }[];
   deleteMissing?: boolean | null;
   notifyUrl?: string | null;
+  notifySecret?: string | null;
 }
+
+/** Shortest and longest secret accepted to sign a task's notification. */
+const NOTIFY_SECRET_LENGTH = { min: 32, max: 1024 };
 
 /** A member to add, as stored in the task's payload: [externalId, hashedEmail, hashedPhone, mobileAdId]. */
 type StoredMember = [string, string | null, string | null, string | null];
@@ -91,6 +95,13 @@ export function validateSyncAudiences(input: SyncAudiencesInput, root = 'input')
   if (input.notifyUrl != null) {
     const problem = webhookUrlProblem(input.notifyUrl, webhookUrlPolicy());
     if (problem) issue('notifyUrl', problem);
+  }
+  if (input.notifySecret != null) {
+    const { length } = input.notifySecret;
+    if (input.notifyUrl == null) issue('notifySecret', 'signs the notifyUrl call: give notifyUrl too');
+    else if (length < NOTIFY_SECRET_LENGTH.min || length > NOTIFY_SECRET_LENGTH.max) {
+      issue('notifySecret', `must be ${NOTIFY_SECRET_LENGTH.min}–${NOTIFY_SECRET_LENGTH.max} characters (e.g. \`openssl rand -hex 32\`)`);
+    } else if (!/^[\x21-\x7e]+$/.test(input.notifySecret)) issue('notifySecret', 'must be printable ASCII without spaces');
   }
 
   const seen = new Map<string, number>();

@@ -1,5 +1,6 @@
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import pRetry, { AbortError } from 'p-retry';
+import { signatureHeaders } from '../destinations/webhook/signature.js';
 import { resolvesToForbiddenAddress, webhookUrlPolicy } from '../destinations/webhook/url-policy.js';
 import type { Task } from '../generated/prisma/client.js';
 import type { RetryPolicy } from '../sync/platform-retry.js';
@@ -28,11 +29,16 @@ function taskNotificationBody(task: Pick<Task, 'id' | 'kind' | 'status' | 'resul
 }
 
 /**
- * POSTs the ended task as JSON to `url`, under the webhook URL policy (the host is resolved again
+ * POSTs the ended task as JSON to `url` (signed when there is a secret), under the webhook URL policy (the host is resolved again
  * before each attempt; redirects are not followed). Network errors, 408, 429 and 5xx are retried with
  * backoff; any other answer outside 2xx is final. Never throws: the outcome is returned.
  */
-export async function notifyTaskEnd(task: Task, url: string, retry: RetryPolicy): Promise<TaskNotification> {
+export async function notifyTaskEnd(
+  task: Task,
+  target: { url: string; secret: string | null },
+  retry: RetryPolicy,
+): Promise<TaskNotification> {
+  const { url, secret } = target;
   const body = JSON.stringify(taskNotificationBody(task));
   let attempts = 0;
   let status: number | undefined;
@@ -46,7 +52,8 @@ export async function notifyTaskEnd(task: Task, url: string, retry: RetryPolicy)
         }
         const response = await fetch(url, {
           method: 'POST',
-          headers: { 'content-type': 'application/json' },
+          // Signed afresh on each attempt, so a retry carries a current timestamp.
+          headers: { 'content-type': 'application/json', ...(secret ? signatureHeaders(secret, body) : {}) },
           body,
           redirect: 'manual',
           signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),

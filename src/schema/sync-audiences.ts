@@ -72,6 +72,12 @@ const SyncAudiencesInput = builder.inputType('SyncAudiencesInput', {
         'Called (POST, JSON: the task id, kind, status, result and error) when the task ends. Same rules as webhook URLs: ' +
         'https, no private addresses.',
     }),
+    notifySecret: t.string({
+      required: false,
+      description:
+        'Signs the notifyUrl call as webhook destinations sign theirs: `x-timestamp` and `x-signature: sha256=<hex ' +
+        'HMAC-SHA256 of "<timestamp>.<body>">`. 32–1024 printable characters; stored encrypted, never shown again.',
+    }),
   }),
 });
 
@@ -90,6 +96,7 @@ builder.mutationField('syncAudiences', (t) =>
       if (!validated.ok) throw new ValidationError(validated.issues);
       return submitMemberTask(context.viewer!.workspaceId, SYNC_AUDIENCES_TASK, encodeTaskPayload(validated.request), {
         notifyUrl: input.notifyUrl,
+        notifySecret: input.notifySecret,
         total: validated.members,
       });
     },

@@ -1,8 +1,11 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { failureQueue, isRecord, parseJson, readBody, serveFake } from './fake-server.js';
 
 /** A receiver of task notifications (a task's notifyUrl): it accepts only POSTs of JSON holding
- * exactly the task's id, kind, status, result and error, and keeps them. */
+ * exactly the task's id, kind, status, result and error, and keeps them. Given a signing secret, it
+ * also requires a current `x-timestamp` and a matching `x-signature` (401 otherwise), as a careful
+ * receiver would. */
 
 export interface ReceivedNotification {
   id: string;
@@ -22,7 +25,22 @@ export interface FakeNotificationReceiver {
 
 const PATH = '/hooks/tasks';
 
-export async function startFakeNotificationReceiver(): Promise<FakeNotificationReceiver> {
+/** How old a signed notification's timestamp may be. */
+const MAX_SIGNATURE_AGE_SECONDS = 300;
+
+function signatureProblem(req: IncomingMessage, raw: string, secret: string): string | null {
+  const timestamp = req.headers['x-timestamp'];
+  const signature = req.headers['x-signature'];
+  if (typeof timestamp !== 'string' || typeof signature !== 'string') return 'x-timestamp and x-signature are required';
+  if (Math.abs(Date.now() / 1000 - Number(timestamp)) > MAX_SIGNATURE_AGE_SECONDS) return 'stale or bad timestamp';
+  const expected = Buffer.from(`sha256=${createHmac('sha256', secret).update(`${timestamp}.${raw}`).digest('hex')}`);
+  const given = Buffer.from(signature);
+  return given.length === expected.length && timingSafeEqual(given, expected) ? null : 'bad signature';
+}
+
+export async function startFakeNotificationReceiver(
+  options: { signingSecret?: string } = {},
+): Promise<FakeNotificationReceiver> {
   const notifications: ReceivedNotification[] = [];
   const failures = failureQueue<'unavailable', IncomingMessage>();
 
@@ -39,9 +57,15 @@ export async function startFakeNotificationReceiver(): Promise<FakeNotificationR
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const body = parseJson(await readBody(req));
+    const raw = await readBody(req);
+    const body = parseJson(raw);
     if (failures.take(req)) {
       res.writeHead(503).end('try later');
+      return;
+    }
+    const unsigned = options.signingSecret ? signatureProblem(req, raw, options.signingSecret) : null;
+    if (unsigned) {
+      res.writeHead(401, { 'content-type': 'text/plain' }).end(unsigned);
       return;
     }
     const problem = refusal(req, body);

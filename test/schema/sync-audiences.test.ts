@@ -102,6 +102,18 @@ describe('validation: the whole request is refused, nothing is written', () => {
       'input.notifyUrl',
       /https/,
     ],
+    [
+      'a notifySecret without a notifyUrl',
+      { audiences: [{ audienceId: 'crm-1' }], notifySecret: 'x'.repeat(40) },
+      'input.notifySecret',
+      /give notifyUrl too/,
+    ],
+    [
+      'a notifySecret too short to be a secret',
+      { audiences: [{ audienceId: 'crm-1' }], notifyUrl: 'https://hooks.example.com/done', notifySecret: 'hunter2' },
+      'input.notifySecret',
+      /32–1024 characters/,
+    ],
   ])('%s is a ValidationError', async (_case, input, field, message) => {
     const result = expectType(await expectNothingWritten(() => syncAudiences(input)), 'ValidationError');
 
@@ -372,6 +384,44 @@ describe('notifyUrl', () => {
       ]);
       expect(resultWhenEnded).toMatchObject({ audiences: [{ audienceId: 'crm', added: 1 }], deletedMissing: 0 });
       expect(notification).toEqual({ delivered: true, attempts: 2, status: 204 });
+    } finally {
+      await receiver.close();
+    }
+  });
+
+  test('with a notifySecret the call is signed (HMAC-SHA256 over timestamp and body); the secret is stored sealed', async () => {
+    const signingSecret = 'task-notifications-0123456789abcdef-secret';
+    const receiver = await startFakeNotificationReceiver({ signingSecret });
+    try {
+      const task = await syncAndWait({
+        audiences: [{ audienceId: 'crm', add: [{ externalId: 'u1' }] }],
+        notifyUrl: receiver.url,
+        notifySecret: signingSecret,
+      });
+      const notified = await notifiedTask(task.id);
+
+      expect(notified.result).toMatchObject({ notification: { delivered: true, attempts: 1, status: 204 } });
+      expect(receiver.notifications).toHaveLength(1);
+      expect(notified.notifySecret).toMatch(/^v1:/);
+      expect(notified.notifySecret).not.toContain(signingSecret);
+    } finally {
+      await receiver.close();
+    }
+  });
+
+  test('a receiver that checks signatures refuses a call signed with another secret: the result says so', async () => {
+    const receiver = await startFakeNotificationReceiver({ signingSecret: 'the-secret-the-receiver-expects-0123456789' });
+    try {
+      const task = await syncAndWait({
+        audiences: [{ audienceId: 'crm' }],
+        notifyUrl: receiver.url,
+        notifySecret: 'a-different-secret-given-to-the-gateway-42',
+      });
+      const notified = await notifiedTask(task.id);
+
+      expect(notified.status).toBe('COMPLETED');
+      expect(notified.result).toMatchObject({ notification: { delivered: false, attempts: 1, status: 401 } });
+      expect(receiver.notifications).toHaveLength(0);
     } finally {
       await receiver.close();
     }

@@ -1,4 +1,4 @@
-import { createHmac, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { Platform } from '../../generated/prisma/enums.js';
 import {
@@ -13,6 +13,7 @@ import { encodeByRule, mappingEncoder, type FieldRule } from '../encoding.js';
 import { sha256Hex } from '../hashing.js';
 import { parseJson } from '../../json.js';
 import { resolvesToForbiddenAddress, webhookUrlPolicy, webhookUrlProblem, type WebhookUrlPolicy } from './url-policy.js';
+import { signatureHeaders } from './signature.js';
 
 const MAX_WEBHOOK_BATCH_SIZE = 10_000;
 
@@ -209,15 +210,12 @@ export function createWebhookConnector(
   }
 
   function signedHeaders(body: string, id: string): Record<string, string> {
-    const timestamp = String(Math.floor(Date.now() / 1000));
-    const signature = createHmac('sha256', credentials.signingSecret).update(`${timestamp}.${body}`).digest('hex');
     return {
       ...credentials.headers,
       'content-type': 'application/json',
       'user-agent': USER_AGENT,
       'x-delivery-id': id,
-      'x-timestamp': timestamp,
-      'x-signature': `sha256=${signature}`,
+      ...signatureHeaders(credentials.signingSecret, body),
     };
   }
 
