@@ -91,23 +91,38 @@ test('a subscriber on gateway A follows, live, a run triggered through gateway B
     retryAttempts: 0,
   });
   const events = client.iterate({ query: print(AudienceSyncRunUpdated), variables: { syncId } });
-  for await (const _ of client.iterate({ query: '{ __typename }' })) break;
+  type SeenRun = { id: string; status: string; progress: number; membersAdded: number };
+  const nextEvent = async (): Promise<SeenRun> => {
+    const { value, done } = await events.next();
+    expect(done).toBe(false);
+    expect(value.errors).toBeUndefined();
+    return (value.data as { audienceSyncRunUpdated: SeenRun }).audienceSyncRunUpdated;
+  };
+  const triggerThroughB = async (dryRun: boolean): Promise<string> => {
+    const trigger =
+      'mutation ($id: ID!, $dryRun: Boolean) { triggerAudienceSync(id: $id, dryRun: $dryRun) { ... on TriggerAudienceSyncSuccess { syncRun { id } } } }';
+    const response = await fetch(urls.b, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${apiKey}` },
+      body: JSON.stringify({ query: trigger, variables: { id: syncId, dryRun } }),
+    });
+    const { data } = (await response.json()) as { data: { triggerAudienceSync: { syncRun: { id: string } } } };
+    return data.triggerAudienceSync.syncRun.id;
+  };
+
+  // The subscription is surely live on gateway A once it has carried a run: a dry run proves it first.
+  const probe = await triggerThroughB(true);
+  for (let event = await nextEvent(); event.id !== probe || event.status !== 'SUCCEEDED'; event = await nextEvent());
 
   // The second batch (after the audience's creation and the first batch) waits until the subscriber has
   // seen the run part-way, so a fast run cannot skip the intermediate state this test is about.
   const secondBatch = fake.hold({ after: 2 });
-  const trigger = 'mutation ($id: ID!) { triggerAudienceSync(id: $id) { __typename } }';
-  const triggered = await fetch(urls.b, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${apiKey}` },
-    body: JSON.stringify({ query: trigger, variables: { id: syncId } }),
-  });
-  expect(await triggered.json()).toEqual({ data: { triggerAudienceSync: { __typename: 'TriggerAudienceSyncSuccess' } } });
+  const runId = await triggerThroughB(false);
 
-  const seen: { status: string; progress: number; membersAdded: number }[] = [];
-  for await (const { data, errors } of events) {
-    expect(errors).toBeUndefined();
-    const run = (data as { audienceSyncRunUpdated: (typeof seen)[number] }).audienceSyncRunUpdated;
+  const seen: SeenRun[] = [];
+  for (;;) {
+    const run = await nextEvent();
+    if (run.id !== runId) continue;
     seen.push(run);
     if (run.status === 'RUNNING' && run.progress > 0 && run.progress < 1) secondBatch.release();
     if (['SUCCEEDED', 'FAILED'].includes(run.status)) break;
