@@ -23,6 +23,7 @@ import { logger } from './logger.js';
 import { metrics } from './metrics.js';
 import { applyMigrations } from './migrations.js';
 import { renderLocalGraphiQL, useGraphiQLAssets } from './graphiql.js';
+import { useMultipartGuard } from './multipart-guard.js';
 import { parseJson } from './json.js';
 import { handleOpsRequest } from './ops.js';
 import {
@@ -71,6 +72,7 @@ export function createGraphQLHandler(options: GraphQLHandlerOptions) {
     plugins: [
       useRequestIds(),
       useMalformedGetGuard(),
+      useMultipartGuard(),
       ...(options.limits.GRAPHIQL ? [useGraphiQLAssets()] : []),
       ...operationLimitPlugins(options.limits),
       ...(options.rateLimiter ? [useRateLimit(options.rateLimiter)] : []),

@@ -233,23 +233,28 @@ function nulPath(value: unknown): string | null {
 }
 
 /** Every connection of the schema pages by record id: a cursor is base64 of `GPC:S:<uuid>`, or of
- * `GPC:I:<digits>` for contacts (bigint ids). */
-const CURSOR = /^GPC:(S:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|I:[1-9][0-9]{0,17})$/i;
+ * `GPC:I:<digits>` for contacts (bigint ids); one of the other kind would reach the database. */
+const UUID_CURSOR = /^GPC:S:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const BIGINT_CURSOR = /^GPC:I:[1-9][0-9]{0,17}$/;
+const BIGINT_CONNECTIONS = new Set(['contacts']);
 
 /** The `after`/`before` arguments of an operation that are not cursors this gateway handed out. */
 function forgedCursor(document: DocumentNode, variables: Record<string, unknown> | null | undefined): string | null {
   let forged: string | null = null;
   visit(document, {
-    Argument(node) {
-      if (forged || (node.name.value !== 'after' && node.name.value !== 'before')) return;
-      const value =
-        node.value.kind === Kind.STRING
-          ? node.value.value
-          : node.value.kind === Kind.VARIABLE
-            ? variables?.[node.value.name.value]
-            : undefined;
-      if (typeof value === 'string' && !CURSOR.test(Buffer.from(value, 'base64').toString('utf8'))) {
-        forged = node.name.value;
+    Field(field) {
+      const cursor = BIGINT_CONNECTIONS.has(field.name.value) ? BIGINT_CURSOR : UUID_CURSOR;
+      for (const node of field.arguments ?? []) {
+        if (forged || (node.name.value !== 'after' && node.name.value !== 'before')) continue;
+        const value =
+          node.value.kind === Kind.STRING
+            ? node.value.value
+            : node.value.kind === Kind.VARIABLE
+              ? variables?.[node.value.name.value]
+              : undefined;
+        if (typeof value === 'string' && !cursor.test(Buffer.from(value, 'base64').toString('utf8'))) {
+          forged = node.name.value;
+        }
       }
     },
   });

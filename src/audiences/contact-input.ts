@@ -39,6 +39,17 @@ function clean(value: string | null | undefined): string | null {
   return trimmed ? trimmed : null;
 }
 
+/** Whether a parsed JSON value holds Infinity (a literal like 1e400 parses to it; JSON stores it as null). */
+function holdsNonFiniteNumber(value: unknown): boolean {
+  const pending = [value];
+  while (pending.length > 0) {
+    const current = pending.pop();
+    if (typeof current === 'number' && !Number.isFinite(current)) return true;
+    if (typeof current === 'object' && current !== null) pending.push(...Object.values(current));
+  }
+  return false;
+}
+
 /** Validates and normalizes one member. Pre-hashed emails and phones (64 lowercase hex) are
  * kept as they are. */
 export function normalizeContact(input: ContactInput): NormalizeResult {
@@ -75,6 +86,9 @@ export function normalizeContact(input: ContactInput): NormalizeResult {
   const attributes = input.attributes ?? {};
   if (typeof attributes !== 'object' || Array.isArray(attributes) || attributes === null) {
     return { ok: false, field: 'attributes', message: 'must be a JSON object' };
+  }
+  if (holdsNonFiniteNumber(attributes)) {
+    return { ok: false, field: 'attributes', message: 'holds a number too large for JSON (such as 1e400), which would be stored as null' };
   }
 
   const externalId = clean(input.externalId);

@@ -75,6 +75,7 @@ export function readCsvHeader(file: Uint8Array): { ok: true; columns: CsvColumn[
   for (const [index, raw] of header.entries()) {
     const name = raw.trim();
     if (!name) return fail(`column ${index + 1} of the header row has no name`);
+    if (name.includes('\u0000')) return fail(`column ${index + 1} of the header row has a NUL character`);
     const known = COLUMN_NAMES[name.toLowerCase().replace(/[\s_-]+/g, '')];
     const target = known ? `field:${known.field}` : `attribute:${name}`;
     const previous = byTarget.get(target);
@@ -150,6 +151,8 @@ function rowContact(columns: CsvColumn[], values: string[]): { contact: Normaliz
   if (values.length !== columns.length) {
     return { reason: `has ${values.length} fields where the header has ${columns.length}` };
   }
+  // PostgreSQL text cannot hold NUL: such a row would fail the whole task.
+  if (values.some((value) => value.includes('\u0000'))) return { reason: 'has a NUL character, which cannot be stored' };
   const input: ContactInput = {};
   const attributes: Record<string, string> = {};
   for (const [index, column] of columns.entries()) {

@@ -30,7 +30,8 @@ export const splitGroupsSchema = z
       name: z.string().trim().min(1, 'must not be empty').max(64, 'must be at most 64 characters'),
       percent: z
         .number()
-        .gt(0, 'must be more than 0')
+        // 0.01 is the least share above 0 that two decimals allow; 5e-324 would pass `> 0` and get no bucket.
+        .gte(0.01, 'must be more than 0 (at least 0.01)')
         .max(100, 'must be at most 100')
         .refine((percent) => Math.abs(percent * 100 - hundredths(percent)) < 1e-6, 'must have at most 2 decimals'),
     }),

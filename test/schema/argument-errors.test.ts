@@ -74,6 +74,22 @@ test('cursors the gateway handed out page through a list; forged ones are refuse
   }
 });
 
+const ArgContactPage = graphql(`
+  query ArgContactPage($after: String) {
+    contacts(first: 2, after: $after) { edges { cursor } }
+  }
+`);
+
+test('a cursor of the other kind (uuid for contacts, bigint for the other lists) is refused, not sent to the database', async () => {
+  const uuidCursor = Buffer.from('GPC:S:3de185b1-da55-46bc-9250-9d1298df4362').toString('base64');
+  const bigintCursor = Buffer.from('GPC:I:12').toString('base64');
+  const contacts = await suite.gateway.execute(ArgContactPage, { after: uuidCursor });
+  expect(contacts.errors?.[0]?.extensions).toMatchObject({ code: 'VALIDATION_FAILED', field: 'after' });
+  const audiences = await suite.gateway.execute(AudiencePage, { after: bigintCursor });
+  expect(audiences.errors?.[0]?.extensions).toMatchObject({ code: 'VALIDATION_FAILED', field: 'after' });
+  expect((await suite.gateway.execute(ArgContactPage, { after: bigintCursor })).errors).toBeUndefined();
+});
+
 test('a WebSocket client sending a server-only message ("next") is closed as a protocol error (4400), not an internal one', async () => {
   const socket = new WebSocket(suite.gateway.app.url.replace(/^http/, 'ws'), 'graphql-transport-ws');
   await new Promise((resolve) => socket.once('open', resolve));

@@ -23,6 +23,7 @@ import {
   type FuzzWorkspace,
   type HostileRequest,
 } from '../support/hostile-inputs.js';
+import { ENGINE_FUZZED_MUTATIONS, engineMutationRequest, engineQueryRequest, importRequest, largeEngineRequests } from '../support/hostile-engine-inputs.js';
 import { NodeById, SyncRuns, TriggerAudienceSync } from '../support/operations.js';
 import { META_TOKEN, createAudienceWith, createMetaDestination, createSync, dataOf, expectType } from '../support/scenario.js';
 import { snapshotTables } from '../support/tables.js';
@@ -35,6 +36,8 @@ import { snapshotTables } from '../support/tables.js';
  */
 const SEED = Number(process.env.FUZZ_SEED ?? 20_261_122);
 const HTTP_REQUESTS = 4_400;
+/** Requests to the engine's surface (segments, splits, suppressions, contacts, syncAudiences, CSV imports), from a PRNG of their own. */
+const ENGINE_REQUESTS = 1_000;
 const TWIN_PAIRS = 200;
 const WEBSOCKET_OPERATIONS = 300;
 const CONCURRENCY = 4;
@@ -386,6 +389,17 @@ beforeAll(async () => {
   });
   await sendAll(requests);
 
+  const engineRandom = new Random(SEED + 1);
+  const engineRequests = Array.from({ length: ENGINE_REQUESTS }, () => {
+    const caller = engineRandom.pick(callers);
+    const kind = engineRandom.next();
+    const request = kind < 0.6 ? engineMutationRequest(engineRandom, caller) : kind < 0.8 ? engineQueryRequest(engineRandom, caller) : importRequest(engineRandom, caller);
+    if (engineRandom.chance(0.1)) request.transport = 'http';
+    return request;
+  });
+  await sendAll(engineRequests);
+  await sendAll(largeEngineRequests(engineRandom, callers[0]!));
+
   const writers = callers.filter((caller) => caller.canWrite);
   const pairs = Array.from({ length: TWIN_PAIRS }, () => twinRequests(random, random.pick(writers)));
   await inParallel(pairs, async (twins) => {
@@ -433,7 +447,8 @@ describe(`fuzzing the gateway (seed ${SEED})`, () => {
   test('at least 5,000 hostile inputs were sent, over fetch, HTTP and WebSocket, to the audience, destination and sync mutations', () => {
     expect(observations.length).toBeGreaterThanOrEqual(5_000);
     expect(observations.filter((observation) => observation.tags.some((tag) => tag.startsWith('ws-'))).length).toBeGreaterThanOrEqual(300);
-    expect(Object.keys(schema.getMutationType()!.getFields())).toEqual(expect.arrayContaining(FUZZED_MUTATIONS));
+    expect(Object.keys(schema.getMutationType()!.getFields())).toEqual(expect.arrayContaining([...FUZZED_MUTATIONS, ...ENGINE_FUZZED_MUTATIONS]));
+    expect(observations.filter((observation) => observation.tags.includes('engine')).length).toBeGreaterThanOrEqual(1_000);
   });
 
   test('no answer is a server error: no 5xx, no WebSocket closed as an internal error', () => {

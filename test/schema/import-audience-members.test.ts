@@ -156,6 +156,24 @@ describe('importAudienceMembers', () => {
     expect(stored.map((contact) => contact.key)).toEqual([`email:${hash}`, 'madid:6d92078a-8246-4ba4-ae5b-76104861e7dc']);
   });
 
+  test('a row with a NUL character (which PostgreSQL text cannot hold) is an invalid row; the others are imported', async () => {
+    const audience = await createAudienceWith(gateway, []);
+    const csv = 'email,first_name,plan\nada@example.com,Ada,gold\nnul\u0000@example.com,Nul,gold\ngrace@example.com,Gr\u0000ace,gold\nlinus@example.org,Linus,gold\u0000\n';
+
+    const task = await waitForTaskEnd(gateway, (await importCsv(audience.id, csv)).task.id);
+
+    expect(task.status).toBe('COMPLETED');
+    const reason = 'has a NUL character, which cannot be stored';
+    expect(task.result).toEqual({
+      audienceId: audience.id,
+      imported: 1,
+      added: 1,
+      invalid: 3,
+      invalidSamples: [{ line: 3, reason }, { line: 4, reason }, { line: 5, reason }],
+    });
+    expect((await db().contact.findMany({ select: { key: true } })).map((contact) => contact.key)).toEqual(['email:ada@example.com']);
+  });
+
   test('a quoted field left open fails the task before anything is imported', async () => {
     const audience = await createAudienceWith(gateway, []);
     const csv = 'email\r\nada@example.com\r\n"grace@example.com\r\nlinus@example.org\r\n';
@@ -176,6 +194,7 @@ describe('importAudienceMembers', () => {
     ['a header only', 'email,first_name\r\n', /header row but no rows/],
     ['two columns for the email', 'E-mail,email_address\na@example.com,b@example.com\n', /"E-mail" and "email_address" both give the email/],
     ['a column without a name', 'email,,plan\na@example.com,x,gold\n', /column 2 of the header row has no name/],
+    ['a NUL character in a column name', 'email,pl\u0000an\na@example.com,gold\n', /column 2 of the header row has a NUL character/],
   ])('%s is a ValidationError on file, and nothing is stored', async (_case, csv, message) => {
     const audience = await createAudienceWith(gateway, []);
 
@@ -214,6 +233,28 @@ describe('importAudienceMembers', () => {
     for (const id of malformedIds('Audience')) {
       const result = await expectNothingWritten(() => importCsv(id, 'email\nada@example.com\n'));
       expect(result).toMatchObject({ __typename: 'ValidationError', field: 'audienceId' });
+    }
+  });
+
+  test('a multipart request whose operations is not an object, or whose map is not lists of paths, is a 400 (yoga would fail with a 500)', async () => {
+    const audience = await createAudienceWith(gateway, []);
+    const query = 'mutation ImportMalformed($audienceId: ID!, $file: File!) { importAudienceMembers(audienceId: $audienceId, file: $file) { __typename } }';
+    const valid = JSON.stringify({ query, variables: { audienceId: audience.id, file: null } });
+    for (const [operations, map] of [
+      ['null', { 0: ['variables.file'] }],
+      ['5', { 0: ['variables.file'] }],
+      ['"x"', { 0: ['variables.file'] }],
+      [valid, { 0: 5 }],
+      [valid, { 0: [5] }],
+    ] as const) {
+      const form = new FormData();
+      form.set('operations', operations);
+      form.set('map', JSON.stringify(map));
+      form.set('0', new Blob(['email\nada@example.com\n'], { type: 'text/csv' }), 'members.csv');
+      const response = await expectNothingWritten(() => fetch(gateway.app.url, { method: 'POST', headers: { authorization: `Bearer ${gateway.apiKey}` }, body: form }));
+      const body = (await response.json()) as { errors?: { message: string; extensions?: { code?: string } }[] };
+      expect(response.status, `${operations} ${JSON.stringify(map)}`).toBe(400);
+      expect(body.errors?.[0]).toMatchObject({ message: expect.stringMatching(/^Malformed multipart request/), extensions: { code: 'BAD_REQUEST' } });
     }
   });
 

@@ -273,6 +273,17 @@ describe('upsertContacts and contacts', () => {
     expect(expectType(tooMany, 'ValidationError').field).toBe('contacts');
   });
 
+  test('an attribute number too large for JSON (1e400) is a ValidationError, not stored as null', async () => {
+    const body = JSON.stringify({
+      query: 'mutation SegUpsertHuge($contacts: [AudienceMemberInput!]!) { upsertContacts(contacts: $contacts) { __typename ... on ValidationError { field } } }',
+      variables: { contacts: [{ email: 'ada@example.com', attributes: { score: '@@huge@@' } }] },
+    }).replace('"@@huge@@"', '1e400');
+    const response = await expectNothingWritten(async () =>
+      suite.gateway.app.yoga!.fetch('http://gateway/graphql', { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${suite.gateway.apiKey}` }, body }),
+    );
+    expect(await response.json()).toEqual({ data: { upsertContacts: { __typename: 'ValidationError', field: 'contacts.0.attributes' } } });
+  });
+
   test('contacts of another workspace are not listed', async () => {
     const other = await suite.gateway.createWorkspace();
     expectType(await upsertContacts([{ email: 'theirs@example.com' }], other.apiKey), 'UpsertContactsSuccess');
@@ -327,6 +338,7 @@ describe('split groups', () => {
     ['a name given twice', 'input.splitGroups.1.name', [{ name: 'A', percent: 50 }, { name: 'A', percent: 50 }]],
     ['three decimals', 'input.splitGroups.0.percent', [{ name: 'A', percent: 33.333 }, { name: 'B', percent: 66.667 }]],
     ['a zero share', 'input.splitGroups.1.percent', [{ name: 'A', percent: 100 }, { name: 'B', percent: 0 }]],
+    ['a share too small for a bucket (5e-324)', 'input.splitGroups.0.percent', [{ name: 'A', percent: 5e-324 }, { name: 'B', percent: 100 }]],
     ['a name of 65 characters', 'input.splitGroups.0.name', [{ name: 'n'.repeat(65), percent: 100 }]],
   ])('%s is a ValidationError on %s', async (_case, field, splitGroups) => {
     const result = await expectNothingWritten(() => createAudience({ name: 'Split', splitGroups }));

@@ -78,7 +78,7 @@ const NODE_TYPES: NodeType[] = ['Destination', 'Audience', 'AudienceSync', 'Sync
 
 // ---- Values -------------------------------------------------------------------------------------
 
-const MEGABYTE = 1_000_000;
+export const MEGABYTE = 1_000_000;
 
 const PLAIN_TEXT = ['Leads', 'Q3 buyers', 'Newsletter', 'VIP customers', 'Churned 2025', 'a', 'x y z'];
 
@@ -98,9 +98,9 @@ const UNICODE_ODDITIES = [
 ];
 
 /** Strings whose only oddity is a NUL character, which PostgreSQL text cannot hold. */
-const NUL_TEXT = ['\u0000', 'a\u0000b', 'Leads\u0000; DROP TABLE audience'];
+export const NUL_TEXT = ['\u0000', 'a\u0000b', 'Leads\u0000; DROP TABLE audience'];
 
-const INJECTIONS = [
+export const INJECTIONS = [
   "' OR '1'='1",
   "'; DROP TABLE audience; --",
   "1; SELECT pg_sleep(10); --",
@@ -124,9 +124,9 @@ const INJECTIONS = [
 ];
 
 /** Values of no GraphQL input type the schema expects where a string, an id or an input object goes. */
-const WRONG_TYPES: unknown[] = [123, -1, 1.5, 1e308, true, false, [], [null], [1, 2], { $ne: null }, { $gt: '' }];
+export const WRONG_TYPES: unknown[] = [123, -1, 1.5, 1e308, true, false, [], [null], [1, 2], { $ne: null }, { $gt: '' }];
 
-function text(random: Random): string {
+export function text(random: Random): string {
   const kind = random.int(4);
   if (kind === 0) return random.pick(PLAIN_TEXT);
   if (kind === 1) return random.pick(UNICODE_ODDITIES);
@@ -134,7 +134,7 @@ function text(random: Random): string {
   return `${random.pick(PLAIN_TEXT)} ${random.pick(UNICODE_ODDITIES)} ${random.pick(INJECTIONS)}`;
 }
 
-function hugeString(random: Random): string {
+export function hugeString(random: Random): string {
   return random.pick(['n', '🙂', 'ß', "'", '\\']).repeat(random.pick([256, 2001, 10_000, 100_000, MEGABYTE]));
 }
 
@@ -153,7 +153,7 @@ function invalidName(random: Random): unknown {
 const base64 = (value: string) => Buffer.from(value).toString('base64');
 
 /** An id that is not of the caller's workspace: another workspace's, unknown, malformed or hostile. */
-function foreignOrBadId(random: Random, caller: Caller, type: NodeType): { value: unknown; tag: string } {
+export function foreignOrBadId(random: Random, caller: Caller, type: NodeType): { value: unknown; tag: string } {
   const otherType = random.pick(NODE_TYPES.filter((candidate) => candidate !== type));
   return random.pick<() => { value: unknown; tag: string }>([
     () => ({ value: caller.other.ids[type], tag: 'foreign-id' }),
@@ -174,7 +174,7 @@ function foreignOrBadId(random: Random, caller: Caller, type: NodeType): { value
 
 // ---- Requests -----------------------------------------------------------------------------------
 
-const RESULT = '__typename ... on Error { code message } ... on ValidationError { field issues { field message } }';
+export const RESULT = '__typename ... on Error { code message } ... on ValidationError { field issues { field message } }';
 
 const MUTATIONS = {
   createAudience: `mutation CreateAudience($input: CreateAudienceInput!) { createAudience(input: $input) { ${RESULT} } }`,
@@ -195,7 +195,7 @@ type MutationName = keyof typeof MUTATIONS;
 /** The names of the mutations the fuzzer covers. */
 export const FUZZED_MUTATIONS = Object.keys(MUTATIONS) as MutationName[];
 
-function graphqlRequest(
+export function graphqlRequest(
   caller: Caller,
   label: string,
   tags: string[],
@@ -218,9 +218,9 @@ function graphqlRequest(
 }
 
 /** A change to a mutation's variables that makes them invalid; returns the tag it adds. */
-type Fault = (variables: Record<string, any>, random: Random, caller: Caller) => string;
+export type Fault = (variables: Record<string, any>, random: Random, caller: Caller) => string;
 
-const idFault =
+export const idFault =
   (field: string, type: NodeType): Fault =>
   (variables, random, caller) => {
     const { value, tag } = foreignOrBadId(random, caller, type);
@@ -228,31 +228,33 @@ const idFault =
     return tag;
   };
 
-function setPath(target: Record<string, any>, path: string, value: unknown): void {
+/** Sets `value` at a dotted path, creating objects on the way (a numeric key indexes into a list). */
+export function setPath(target: Record<string, any>, path: string, value: unknown): void {
   const keys = path.split('.');
   let node = target;
-  for (const key of keys.slice(0, -1)) {
-    if (typeof node[key] !== 'object' || node[key] === null || Array.isArray(node[key])) node[key] = {};
+  for (const [index, key] of keys.slice(0, -1).entries()) {
+    const intoList = /^\d+$/.test(keys[index + 1]!);
+    if (typeof node[key] !== 'object' || node[key] === null || Array.isArray(node[key]) !== intoList) node[key] = intoList ? [] : {};
     node = node[key];
   }
   node[keys.at(-1)!] = value;
 }
 
-const nameFault =
+export const nameFault =
   (path: string): Fault =>
   (variables, random) => {
     setPath(variables, path, invalidName(random));
     return 'invalid-name';
   };
 
-const extraFieldFault =
+export const extraFieldFault =
   (path: string): Fault =>
   (variables, random) => {
     setPath(variables, `${path}.${random.pick(['__proto__x', 'workspaceId', 'id', 'isAdmin', '$where'])}`, text(random));
     return 'unknown-input-field';
   };
 
-const wrongTypeFault =
+export const wrongTypeFault =
   (path: string): Fault =>
   (variables, random) => {
     setPath(variables, path, random.pick([...WRONG_TYPES, 'a string', null]));
@@ -260,14 +262,14 @@ const wrongTypeFault =
   };
 
 /** A NUL character in a text that is otherwise valid: PostgreSQL cannot store it. */
-const nulFault =
+export const nulFault =
   (path: string): Fault =>
   (variables, random) => {
     setPath(variables, path, random.pick(NUL_TEXT));
     return 'nul-in-stored-text';
   };
 
-const INVALID_MEMBERS: unknown[] = [
+export const INVALID_MEMBERS: unknown[] = [
   {},
   { email: 'not-an-email' },
   { email: "' OR 1=1 --@" },
@@ -332,7 +334,7 @@ const BAD_META_CONFIGS: unknown[] = [
 const BAD_META_CREDENTIALS: unknown[] = [{}, { accessToken: '' }, { accessToken: 5 }, 'token', [], { accessToken: { $gt: '' } }];
 
 /** Webhook URLs the gateway must refuse (private webhook URLs are not allowed in the fuzz gateway). */
-const BAD_WEBHOOK_URLS = [
+export const BAD_WEBHOOK_URLS = [
   'http://127.0.0.1/hook',
   'https://127.0.0.1/hook',
   'https://localhost/hook',
@@ -377,7 +379,7 @@ const BAD_MODES: unknown[] = ['mirror', 'DELETE', '', 1, ['ADD']];
 const BAD_STATUSES: unknown[] = ['ERROR', 'DELETED', 'active', 3, 'PAUSED; DROP'];
 
 /** Schedules every sync mutation must refuse. */
-const BAD_SCHEDULES: unknown[] = [
+export const BAD_SCHEDULES: unknown[] = [
   { cron: '* * *' },
   { cron: '61 * * * *' },
   { cron: '* 25 * * *' },
@@ -452,7 +454,7 @@ function syncFieldFaults(prefix: string): Fault[] {
   ];
 }
 
-function validMember(random: Random): Record<string, unknown> {
+export function validMember(random: Random): Record<string, unknown> {
   const word = random.pick(['ada', 'grace', 'linus', 'barbara', 'edsger']);
   return random.pick([
     { email: `${word}${random.int(1000)}@example.com` },
@@ -575,9 +577,9 @@ export function mutationRequest(random: Random, caller: Caller): HostileRequest 
 
 // ---- Queries ------------------------------------------------------------------------------------
 
-const CONNECTION_SIZES: unknown[] = [-1, 0, 1, 100, 101, 1000, 2 ** 31 - 1, 2 ** 31, -(2 ** 31) - 1, 1.5, '10', true, null];
+export const CONNECTION_SIZES: unknown[] = [-1, 0, 1, 100, 101, 1000, 2 ** 31 - 1, 2 ** 31, -(2 ** 31) - 1, 1.5, '10', true, null];
 
-function cursor(random: Random, caller: Caller): { value: unknown; tag: string } {
+export function cursor(random: Random, caller: Caller): { value: unknown; tag: string } {
   return random.pick<() => { value: unknown; tag: string }>([
     () => ({ value: text(random), tag: 'garbage-cursor' }),
     () => ({ value: '', tag: 'garbage-cursor' }),
@@ -585,6 +587,7 @@ function cursor(random: Random, caller: Caller): { value: unknown; tag: string }
     () => ({ value: base64(`GPC:S:${random.pick([...INJECTIONS, 'not-a-uuid', ''])}`), tag: 'forged-cursor' }),
     () => ({ value: base64(`GPC:N:${random.pick(['1e400', '-1', 'NaN'])}`), tag: 'forged-cursor' }),
     () => ({ value: base64(`GPC:J:${random.pick(['{"a":1}', '[', 'null'])}`), tag: 'forged-cursor' }),
+    () => ({ value: base64(`GPC:I:${random.pick(['1', '999999999999999999', '-1', '1e3'])}`), tag: 'forged-cursor' }),
     () => ({ value: base64(`GPC:S:${Buffer.from(caller.other.ids.Audience, 'base64').toString().split(':')[1]}`), tag: 'foreign-cursor' }),
     () => ({ value: random.pick(WRONG_TYPES), tag: 'wrong-type-cursor' }),
   ])();
@@ -884,6 +887,14 @@ const TWIN_OPERATIONS: { type: NodeType; label: string; query: string; variables
   { type: 'AudienceSync', label: 'updateAudienceSync', query: MUTATIONS.updateAudienceSync, variables: (id) => ({ id, input: { name: 'Renamed' } }) },
   { type: 'AudienceSync', label: 'deleteAudienceSync', query: MUTATIONS.deleteAudienceSync, variables: (id) => ({ id }) },
   { type: 'AudienceSync', label: 'triggerAudienceSync', query: MUTATIONS.triggerAudienceSync, variables: (id) => ({ id }) },
+  { type: 'Audience', label: 'updateAudience', query: `mutation UpdateAudience($id: ID!) { updateAudience(id: $id, input: { name: "Renamed" }) { ${RESULT} } }`, variables: (id) => ({ id }) },
+  { type: 'Audience', label: 'deleteAudience', query: `mutation DeleteAudience($id: ID!) { deleteAudience(id: $id) { ${RESULT} } }`, variables: (id) => ({ id }) },
+  {
+    type: 'Audience',
+    label: 'updateAudienceSync(suppressionAudienceIds)',
+    query: MUTATIONS.updateAudienceSync,
+    variables: (id, caller) => ({ id: caller.own.ids.AudienceSync, input: { suppressionAudienceIds: [id] } }),
+  },
   { type: 'Audience', label: 'audienceSyncs(audienceId)', query: 'query Syncs($id: ID) { audienceSyncs(audienceId: $id) { edges { node { id } } } }', variables: (id) => ({ id }) },
 ];
 
