@@ -181,12 +181,6 @@ function sendAdds(context: RunContext): Promise<void> {
                     ${members.map((member) => JSON.stringify(member.identifiers))}::jsonb[]) AS t(contact_id, identifiers)
         ON CONFLICT (sync_id, contact_id) DO UPDATE SET identifiers = EXCLUDED.identifiers, synced_at = EXCLUDED.synced_at`,
       clearRunDiffRange(run.id, 'add', previous, members.at(-1)!.contactId),
-      progressUpdate(
-        context,
-        { added: members.length - outcome.invalid, invalid: outcome.invalid, invalidSamples: outcome.invalidSamples },
-        'adding',
-        outcome.received,
-      ),
       ...recordPlatformJob(run, connector.platform, 'ADD', members, outcome),
     ],
   });
@@ -211,12 +205,6 @@ async function sendUpdates(context: RunContext): Promise<void> {
         FROM unnest(${members.map((member) => member.contactId)}::bigint[],
                     ${members.map((member) => JSON.stringify(member.identifiers))}::jsonb[]) AS t(contact_id, identifiers)
         WHERE s.sync_id = ${run.syncId}::uuid AND s.contact_id = t.contact_id`,
-      progressUpdate(
-        context,
-        { updated: members.length - outcome.invalid, invalid: outcome.invalid, invalidSamples: outcome.invalidSamples },
-        'updating',
-        outcome.received,
-      ),
       ...recordPlatformJob(run, connector.platform, 'ADD', members, outcome),
     ],
   });
@@ -252,12 +240,6 @@ function sendRemoves(context: RunContext): Promise<void> {
         DELETE FROM synced_member
         WHERE sync_id = ${run.syncId}::uuid AND contact_id = ANY(${members.map((member) => member.contactId)}::bigint[])`,
       clearRunDiffRange(run.id, 'remove', previous, members.at(-1)!.contactId),
-      progressUpdate(
-        context,
-        { removed: members.length - outcome.invalid, invalid: outcome.invalid, invalidSamples: outcome.invalidSamples },
-        'removing',
-        outcome.received,
-      ),
       ...recordPlatformJob(run, connector.platform, 'REMOVE', members, outcome),
     ],
   });
@@ -273,8 +255,8 @@ interface UploadSteps<Row> {
    * `unchanged` for an update candidate whose identifiers are those already synced: not sent. */
   encode(row: Row): EncodedMember | null | 'unchanged';
   send(members: EncodedMember[], session: UploadSession): Promise<BatchOutcome>;
-  /** The statements that record an accepted batch, whose diff rows are those after contact id
-   * `previous` up to its last member's; they commit together. */
+  /** The statements that record an accepted batch's state, whose diff rows are those after contact
+   * id `previous` up to its last member's; they commit together with the run's counters. */
   commit(members: EncodedMember[], outcome: BatchOutcome, previous: bigint): Prisma.Sql[];
 }
 
@@ -347,7 +329,16 @@ async function upload<Row>(context: RunContext, steps: UploadSteps<Row>): Promis
       context.done += batch.length + unusable + unchanged;
       const statements = [
         ...steps.commit(batch, outcome, lastCommitted),
-        progressUpdate(context, { invalid: unusable }, steps.phase),
+        progressUpdate(
+          context,
+          {
+            [PHASE_COUNTERS[steps.phase]]: batch.length - outcome.invalid,
+            invalid: outcome.invalid + unusable,
+            invalidSamples: outcome.invalidSamples,
+          },
+          steps.phase,
+          outcome.received,
+        ),
         identifierCountsUpdate(context, batch),
       ];
       unusable = 0;
@@ -385,6 +376,8 @@ async function drain(committing: Promise<void>[]): Promise<void> {
 }
 
 const METRIC_ACTIONS = { adding: 'add', updating: 'update', removing: 'remove' } as const;
+/** The run counter each phase's accepted members add to. */
+const PHASE_COUNTERS = { adding: 'added', updating: 'updated', removing: 'removed' } as const;
 
 /** Adds a sent batch's members to the run's counts per identifier type (EMAIL, PHONE…). */
 function identifierCountsUpdate(context: RunContext, batch: EncodedMember[]) {
