@@ -3,14 +3,12 @@ import { unknownId } from './global-ids.js';
 import {
   BAD_SCHEDULES,
   BAD_WEBHOOK_URLS,
-  CONNECTION_SIZES,
   INJECTIONS,
   INVALID_MEMBERS,
   MEGABYTE,
   NUL_TEXT,
   RESULT,
   WRONG_TYPES,
-  cursor,
   extraFieldFault,
   foreignOrBadId,
   graphqlRequest,
@@ -18,6 +16,7 @@ import {
   idFault,
   nameFault,
   nulFault,
+  pageArguments,
   setPath,
   text,
   validMember,
@@ -486,16 +485,7 @@ export function engineQueryRequest(random: Random, caller: Caller): HostileReque
     request.body = withHugeNumbers(request.body as string);
     return request;
   }
-  const variables: Record<string, unknown> = {};
-  const tags: string[] = [];
-  if (random.chance(0.6)) variables.first = random.pick(CONNECTION_SIZES);
-  if (random.chance(0.3)) variables.last = random.pick(CONNECTION_SIZES);
-  for (const position of ['after', 'before'] as const) {
-    if (!random.chance(0.5)) continue;
-    const { value, tag } = cursor(random, caller);
-    variables[position] = value;
-    tags.push(tag);
-  }
+  const { variables, tags } = pageArguments(random, caller, { first: 0.6, last: 0.3, cursor: 0.5 });
   return graphqlRequest(
     caller,
     `contacts(${JSON.stringify(variables).slice(0, 120)})`,

@@ -577,9 +577,29 @@ export function mutationRequest(random: Random, caller: Caller): HostileRequest 
 
 // ---- Queries ------------------------------------------------------------------------------------
 
-export const CONNECTION_SIZES: unknown[] = [-1, 0, 1, 100, 101, 1000, 2 ** 31 - 1, 2 ** 31, -(2 ** 31) - 1, 1.5, '10', true, null];
+const CONNECTION_SIZES: unknown[] = [-1, 0, 1, 100, 101, 1000, 2 ** 31 - 1, 2 ** 31, -(2 ** 31) - 1, 1.5, '10', true, null];
 
-export function cursor(random: Random, caller: Caller): { value: unknown; tag: string } {
+/** Paging arguments of a connection, each present with its own chance: sizes from CONNECTION_SIZES,
+ * cursors from `cursor`; `tags` names the cursors' faults. */
+export function pageArguments(
+  random: Random,
+  caller: Caller,
+  chances: { first: number; last: number; cursor: number },
+): { variables: Record<string, unknown>; tags: string[] } {
+  const variables: Record<string, unknown> = {};
+  const tags: string[] = [];
+  if (random.chance(chances.first)) variables.first = random.pick(CONNECTION_SIZES);
+  if (random.chance(chances.last)) variables.last = random.pick(CONNECTION_SIZES);
+  for (const position of ['after', 'before'] as const) {
+    if (!random.chance(chances.cursor)) continue;
+    const { value, tag } = cursor(random, caller);
+    variables[position] = value;
+    tags.push(tag);
+  }
+  return { variables, tags };
+}
+
+function cursor(random: Random, caller: Caller): { value: unknown; tag: string } {
   return random.pick<() => { value: unknown; tag: string }>([
     () => ({ value: text(random), tag: 'garbage-cursor' }),
     () => ({ value: '', tag: 'garbage-cursor' }),
@@ -622,16 +642,7 @@ export function queryRequest(random: Random, caller: Caller): HostileRequest {
     return graphqlRequest(caller, `task(${id.tag})`, ['query', id.tag], 'query Task($id: ID!) { task(id: $id) { id status run { id } } }', { id: id.value });
   }
   const connection = random.pick(['audiences', 'destinations', 'audienceSyncs']);
-  const variables: Record<string, unknown> = {};
-  const tags: string[] = [];
-  if (random.chance(0.5)) variables.first = random.pick(CONNECTION_SIZES);
-  if (random.chance(0.3)) variables.last = random.pick(CONNECTION_SIZES);
-  for (const position of ['after', 'before'] as const) {
-    if (!random.chance(0.4)) continue;
-    const { value, tag } = cursor(random, caller);
-    variables[position] = value;
-    tags.push(tag);
-  }
+  const { variables, tags } = pageArguments(random, caller, { first: 0.5, last: 0.3, cursor: 0.4 });
   let filters = '';
   let filterArgs = '';
   if (connection === 'destinations') {
