@@ -14,6 +14,7 @@ import {
   graphqlRequest,
   hugeString,
   idFault,
+  invalidMemberFault,
   nameFault,
   nulFault,
   pageArguments,
@@ -223,12 +224,7 @@ export const BAD_CONTACTS: unknown[] = [
 ];
 
 const contactsFaults: Fault[] = [
-  (variables, random) => {
-    const contacts = Array.isArray(variables.contacts) ? (variables.contacts as unknown[]) : [];
-    contacts.splice(random.int(contacts.length + 1), 0, random.pick(BAD_CONTACTS));
-    variables.contacts = contacts;
-    return 'invalid-member';
-  },
+  invalidMemberFault('contacts', BAD_CONTACTS),
   (variables, random) => {
     // (A single object would be valid: GraphQL coerces it to a list of one.)
     variables.contacts = random.pick([[], 'x', 5, [null], [[]]]);

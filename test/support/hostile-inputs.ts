@@ -228,6 +228,16 @@ export const idFault =
     return tag;
   };
 
+/** Puts one of `invalid` at a random place in the list `field` (made a list if it is not). */
+export const invalidMemberFault =
+  (field: string, invalid: readonly unknown[]): Fault =>
+  (variables, random) => {
+    const list = Array.isArray(variables[field]) ? (variables[field] as unknown[]) : [];
+    list.splice(random.int(list.length + 1), 0, random.pick(invalid));
+    variables[field] = list;
+    return 'invalid-member';
+  };
+
 /** Sets `value` at a dotted path, creating objects on the way (a numeric key indexes into a list). */
 export function setPath(target: Record<string, any>, path: string, value: unknown): void {
   const keys = path.split('.');
@@ -295,12 +305,7 @@ const memberFaults: Fault[] = [
     variables.members = [];
     return 'no-members';
   },
-  (variables, random) => {
-    const members = Array.isArray(variables.members) ? (variables.members as unknown[]) : [];
-    members.splice(random.int(members.length + 1), 0, random.pick(INVALID_MEMBERS));
-    variables.members = members;
-    return 'invalid-member';
-  },
+  invalidMemberFault('members', INVALID_MEMBERS),
   (variables, random) => {
     variables.members = random.pick([123, 'x', true, [[]], [null]]);
     return 'wrong-type-members';
