@@ -1,6 +1,7 @@
 import { decodeGlobalID, encodeGlobalID } from '@pothos/plugin-relay';
 import { isSha256Hex } from '../destinations/hashing.js';
 import { webhookUrlPolicy, webhookUrlProblem } from '../destinations/webhook/url-policy.js';
+import { SIGNING_SECRET_LENGTH } from '../destinations/webhook/signature.js';
 import type { Prisma } from '../generated/prisma/client.js';
 import type { ConsentBasis } from '../generated/prisma/enums.js';
 import { normalizeContact, type NormalizedContact } from './contact-input.js';
@@ -34,9 +35,6 @@ export interface SyncAudiencesInput {
   notifyUrl?: string | null;
   notifySecret?: string | null;
 }
-
-/** Shortest and longest secret accepted to sign a task's notification. */
-const NOTIFY_SECRET_LENGTH = { min: 32, max: 1024 };
 
 /** A member to add, as stored in the task's payload: [externalId, hashedEmail, hashedPhone, mobileAdId]. */
 type StoredMember = [string, string | null, string | null, string | null];
@@ -99,8 +97,8 @@ export function validateSyncAudiences(input: SyncAudiencesInput, root = 'input')
   if (input.notifySecret != null) {
     const { length } = input.notifySecret;
     if (input.notifyUrl == null) issue('notifySecret', 'signs the notifyUrl call: give notifyUrl too');
-    else if (length < NOTIFY_SECRET_LENGTH.min || length > NOTIFY_SECRET_LENGTH.max) {
-      issue('notifySecret', `must be ${NOTIFY_SECRET_LENGTH.min}–${NOTIFY_SECRET_LENGTH.max} characters (e.g. \`openssl rand -hex 32\`)`);
+    else if (length < SIGNING_SECRET_LENGTH.min || length > SIGNING_SECRET_LENGTH.max) {
+      issue('notifySecret', `must be ${SIGNING_SECRET_LENGTH.min}–${SIGNING_SECRET_LENGTH.max} characters (e.g. \`openssl rand -hex 32\`)`);
     } else if (!/^[\x21-\x7e]+$/.test(input.notifySecret)) issue('notifySecret', 'must be printable ASCII without spaces');
   }
 

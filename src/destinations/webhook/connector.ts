@@ -13,7 +13,7 @@ import { encodeByRule, mappingEncoder, type FieldRule } from '../encoding.js';
 import { sha256Hex } from '../hashing.js';
 import { parseJson } from '../../json.js';
 import { resolvesToForbiddenAddress, webhookUrlPolicy, webhookUrlProblem, type WebhookUrlPolicy } from './url-policy.js';
-import { signatureHeaders } from './signature.js';
+import { SIGNING_SECRET_LENGTH, signatureHeaders } from './signature.js';
 
 const MAX_WEBHOOK_BATCH_SIZE = 10_000;
 
@@ -52,8 +52,11 @@ const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 export const webhookCredentialsSchema = z.strictObject({
   signingSecret: z
     .string()
-    .min(32, 'signingSecret must be at least 32 characters (for example the output of `openssl rand -hex 32`)')
-    .max(1024, 'signingSecret must be at most 1024 characters'),
+    .min(
+      SIGNING_SECRET_LENGTH.min,
+      `signingSecret must be at least ${SIGNING_SECRET_LENGTH.min} characters (for example the output of \`openssl rand -hex 32\`)`,
+    )
+    .max(SIGNING_SECRET_LENGTH.max, `signingSecret must be at most ${SIGNING_SECRET_LENGTH.max} characters`),
   /** Sent with every request, e.g. `{ "Authorization": "Bearer …" }` for the receiver's own check. */
   headers: z
     .record(
