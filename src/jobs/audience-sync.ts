@@ -5,7 +5,7 @@ import { executeSyncRun } from '../sync/execute-run.js';
 import { FREQUENCY_CRON } from '../sync/schedule.js';
 import type { ScheduleFrequency } from '../generated/prisma/enums.js';
 import type { RetryPolicy } from '../sync/platform-retry.js';
-import { scheduler } from './scheduler.js';
+import { scheduler, whileHoldingLock } from './scheduler.js';
 
 export const RUN_SYNC_JOB = 'audience-sync.run';
 export const SCHEDULED_SYNC_JOB = 'audience-sync.scheduled';
@@ -27,13 +27,11 @@ export function defineAudienceSyncJobs(
   agenda.define<RunJobData>(
     RUN_SYNC_JOB,
     async (job: Job<RunJobData>) => {
-      // Extends the job's lock while the run makes progress; a killed worker's run is picked up
-      // again once the lock lapses, and resumes from the state it had committed.
-      const execution = await executeSyncRun(job.attrs.data.runId, {
-        heartbeat: () => job.touch(),
-        retryPolicy: options.retryPolicy,
-        leaseSeconds: options.leaseSeconds,
-      });
+      // A killed worker's run is picked up again once the lock lapses, and resumes from the state
+      // it had committed.
+      const execution = await whileHoldingLock(job, options.leaseSeconds * 1000, () =>
+        executeSyncRun(job.attrs.data.runId, { retryPolicy: options.retryPolicy, leaseSeconds: options.leaseSeconds }),
+      );
       // Another run of the same sync holds it: come back once it has had time to finish.
       if (execution === 'busy') {
         await scheduler().schedule(new Date(Date.now() + BUSY_RETRY_MS), RUN_SYNC_JOB, job.attrs.data);

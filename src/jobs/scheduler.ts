@@ -1,6 +1,6 @@
 import { MongoBackend } from '@agendajs/mongo-backend';
 import { PostgresBackend, getCreateIndexesSQL, getCreateTableSQL } from '@agendajs/postgres-backend';
-import { Agenda } from 'agenda';
+import { Agenda, type Job } from 'agenda';
 import pg from 'pg';
 import { Gauge } from 'prom-client';
 import { logger } from '../logger.js';
@@ -106,4 +106,20 @@ new Gauge({
 export function scheduler(): Agenda {
   if (!agenda) throw new Error('The job scheduler is not open: start the app first');
   return agenda;
+}
+
+/**
+ * Runs `work` while renewing `job`'s lock every third of `lockLifetimeMs`, however long one step of
+ * it takes (a large diff, a platform's long pause). A process that dies stops renewing: the lock
+ * lapses and another worker picks the job up.
+ */
+export async function whileHoldingLock<T>(job: Job, lockLifetimeMs: number, work: () => Promise<T>): Promise<T> {
+  const renew = () =>
+    job.touch().catch((error: unknown) => logger.warn({ err: error, job: job.attrs.name }, 'Could not renew a job lock'));
+  const timer = setInterval(renew, lockLifetimeMs / 3);
+  try {
+    return await work();
+  } finally {
+    clearInterval(timer);
+  }
 }

@@ -1,11 +1,10 @@
 import type { Agenda, Job } from 'agenda';
 import { SYNC_AUDIENCES_TASK, createMemberTask, runMemberTask } from '../audiences/member-tasks.js';
 import { db } from '../db.js';
-import { logger } from '../logger.js';
 import type { Task } from '../generated/prisma/client.js';
 import type { RetryPolicy } from '../sync/platform-retry.js';
 import { requestCleanup } from './housekeeping.js';
-import { scheduler } from './scheduler.js';
+import { scheduler, whileHoldingLock } from './scheduler.js';
 
 export const RUN_TASK_JOB = 'task.run';
 
@@ -25,13 +24,8 @@ export function defineTaskJobs(
   agenda.define<TaskJobData>(
     RUN_TASK_JOB,
     async (job: Job<TaskJobData>) => {
-      // The job's lock is renewed for as long as this process works on the task, however long a step takes.
-      const lock = setInterval(
-        () => void job.touch().catch((error: unknown) => logger.warn({ err: error }, 'Could not renew a task job lock')),
-        (options.leaseSeconds * 1000) / 3,
-      );
-      const outcome = await runMemberTask(job.attrs.data.taskId, { notifyRetry: options.notifyRetry }).finally(() =>
-        clearInterval(lock),
+      const outcome = await whileHoldingLock(job, options.leaseSeconds * 1000, () =>
+        runMemberTask(job.attrs.data.taskId, { notifyRetry: options.notifyRetry }),
       );
       if (outcome === 'busy') await scheduler().schedule(new Date(Date.now() + BUSY_RETRY_MS), RUN_TASK_JOB, job.attrs.data);
       // Audiences a sync deleted leave synced state behind (of their syncs): it goes in the background.

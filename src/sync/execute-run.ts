@@ -28,8 +28,6 @@ import { recordPlatformJob } from './platform-jobs.js';
 import { publishRunUpdated, publishTaskUpdated } from './run-events.js';
 
 export interface RunOptions {
-  /** Keeps the job's lock alive; called with the lease's renewals. */
-  heartbeat(): Promise<unknown>;
   retryPolicy: RetryPolicy;
   /** How long the run's claim lasts without a heartbeat before another worker may resume it. */
   leaseSeconds: number;
@@ -68,18 +66,17 @@ export async function executeSyncRun(runId: string, options: RunOptions): Promis
 }
 
 /**
- * Renews the run's lease and its job's lock every third of the lease for as long as this process
- * works on the run — through a long diff or a platform's long pause as much as between batches. A
- * process that dies stops renewing, so its run lapses and another worker resumes it.
+ * Renews the run's lease every third of it for as long as this process works on the run — through a
+ * long diff or a platform's long pause as much as between batches. A process that dies stops
+ * renewing, so its run lapses and another worker resumes it.
  */
 function keepLeaseAlive(runId: string, options: RunOptions): { stop(): void } {
   const renew = () =>
-    Promise.all([
-      db().$executeRaw`
+    db()
+      .$executeRaw`
         UPDATE sync_run SET lease_expires_at = now() + make_interval(secs => ${options.leaseSeconds})
-        WHERE id = ${runId}::uuid AND status = 'RUNNING'`,
-      options.heartbeat(),
-    ]).catch((error: unknown) => logger.warn({ err: error, runId }, 'Could not renew the lease of a sync run'));
+        WHERE id = ${runId}::uuid AND status = 'RUNNING'`
+      .catch((error: unknown) => logger.warn({ err: error, runId }, 'Could not renew the lease of a sync run'));
   const timer = setInterval(renew, (options.leaseSeconds * 1000) / 3);
   return { stop: () => clearInterval(timer) };
 }
