@@ -3,10 +3,10 @@
 // The key is printed once; only its hash is stored.
 import { parseArgs } from 'node:util';
 import { encodeGlobalID } from '@pothos/plugin-relay';
-import { createApiKey } from '../src/api-keys.js';
-import { connectDatabase, disconnectDatabase } from '../src/db.js';
-import { applyMigrations } from '../src/migrations.js';
-import { createWorkspaceWithKey, findWorkspace } from '../src/workspaces.js';
+import { createApiKey } from '../src/identity/api-keys.js';
+import { connectDatabase, disconnectDatabase } from '../src/infra/db.js';
+import { applyMigrations } from '../src/infra/migrations.js';
+import { createWorkspaceWithKey, findWorkspace } from '../src/identity/workspaces.js';
 
 const usage =
   'Usage: npm run api-key -- --workspace <name or id> --name <key name> [--role READ|WRITE] [--create-workspace]';

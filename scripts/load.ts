@@ -18,10 +18,10 @@ import { parseArgs } from 'node:util';
 import { createClient, type Client } from 'graphql-ws';
 import pg from 'pg';
 import WebSocket from 'ws';
-import { createApiKey } from '../src/api-keys.js';
+import { createApiKey } from '../src/identity/api-keys.js';
 import { startApp, type App } from '../src/app.js';
-import { loadConfig } from '../src/config.js';
-import { db } from '../src/db.js';
+import { loadConfig } from '../src/infra/config.js';
+import { db } from '../src/infra/db.js';
 import { startFakeMeta, type FakeMeta } from '../test/fakes/meta-server.js';
 
 const { values } = parseArgs({

@@ -1,6 +1,6 @@
 // Stand-in for `prisma migrate deploy | status | dev --create-only`, which need the native engine:
 //   tsx scripts/migrate.ts deploy | status | create <name>
-import { applyMigrations, createMigration, ensureDatabase, migrationStatus } from '../src/migrations.js';
+import { applyMigrations, createMigration, ensureDatabase, migrationStatus } from '../src/infra/migrations.js';
 
 const databaseUrl = process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/audience_sync';
 const usage = 'Usage: tsx scripts/migrate.ts deploy | status | create <name>';

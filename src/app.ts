@@ -7,38 +7,38 @@ import { createYoga, type Plugin } from 'graphql-yoga';
 import type { RateLimiterAbstract } from 'rate-limiter-flexible';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
-import { trackApiKeySockets } from './api-key-sockets.js';
-import { authenticateApiKey, isAdminToken, type Viewer } from './api-keys.js';
-import { bootstrapDefaultWorkspace } from './bootstrap.js';
-import type { Config } from './config.js';
-import { connectDatabase, disconnectDatabase } from './db.js';
+import { trackApiKeySockets } from './gateway/api-key-sockets.js';
+import { authenticateApiKey, isAdminToken, type Viewer } from './identity/api-keys.js';
+import { bootstrapDefaultWorkspace } from './identity/bootstrap.js';
+import type { Config } from './infra/config.js';
+import { connectDatabase, disconnectDatabase } from './infra/db.js';
 import { setWebhookUrlPolicy } from './destinations/webhook/url-policy.js';
-import { startEmbeddedDatabase, type EmbeddedDatabase } from './embedded-database.js';
+import { startEmbeddedDatabase, type EmbeddedDatabase } from './infra/embedded-database.js';
 import { defineAudienceSyncJobs } from './jobs/audience-sync.js';
 import { definePlatformJobChecks } from './jobs/platform-jobs.js';
 import { defineHousekeepingJobs } from './jobs/housekeeping.js';
 import { closeScheduler, openScheduler } from './jobs/scheduler.js';
 import { defineTaskJobs } from './jobs/tasks.js';
-import { logger } from './logger.js';
-import { metrics } from './metrics.js';
-import { applyMigrations } from './migrations.js';
-import { renderLocalGraphiQL, useGraphiQLAssets } from './graphiql.js';
-import { useMultipartGuard } from './multipart-guard.js';
-import { parseJson } from './json.js';
-import { handleOpsRequest } from './ops.js';
+import { logger } from './infra/logger.js';
+import { metrics } from './infra/metrics.js';
+import { applyMigrations } from './infra/migrations.js';
+import { renderLocalGraphiQL, useGraphiQLAssets } from './gateway/graphiql.js';
+import { useMultipartGuard } from './gateway/multipart-guard.js';
+import { parseJson } from './infra/json.js';
+import { handleOpsRequest } from './gateway/ops.js';
 import {
   openRateLimiter,
   operationLimitPlugins,
   tooManySubscriptionsError,
   useRateLimit,
   type OperationLimits,
-} from './operation-limits.js';
-import { closeEventBus, openEventBus } from './pubsub.js';
-import { INTERNAL_ERROR_MESSAGE, maskInternalError, requestIdOf, useRequestIds, withRequestId } from './request-ids.js';
+} from './gateway/operation-limits.js';
+import { closeEventBus, openEventBus } from './infra/pubsub.js';
+import { INTERNAL_ERROR_MESSAGE, maskInternalError, requestIdOf, useRequestIds, withRequestId } from './gateway/request-ids.js';
 import type { Context } from './schema/context.js';
 import { schema } from './schema/index.js';
-import { DEFAULT_RETRY_POLICY } from './sync/platform-retry.js';
-import { loadSecretBox } from './secrets.js';
+import { DEFAULT_RETRY_POLICY } from './infra/retry-policy.js';
+import { loadSecretBox } from './infra/secrets.js';
 
 /** How long shutdown waits for running sync batches before handing their jobs back. */
 const DRAIN_TIMEOUT_MS = 30_000;

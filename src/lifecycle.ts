@@ -1,6 +1,6 @@
 import { startApp } from './app.js';
-import { ConfigError, loadConfig, type Config } from './config.js';
-import { logger } from './logger.js';
+import { ConfigError, loadConfig, type Config } from './infra/config.js';
+import { logger } from './infra/logger.js';
 
 /** Runs the app until SIGTERM or SIGINT, then shuts down gracefully and exits 0. A bad
  * configuration, or a port already taken, exits 1 with a message saying what to fix. */

@@ -1,4 +1,4 @@
-import type { DirectSql } from '../db.js';
+import type { DirectSql } from '../infra/db.js';
 import { Prisma } from '../generated/prisma/client.js';
 import type { NormalizedContact } from './contact-input.js';
 

@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import type { Platform } from '../generated/prisma/enums.js';
-import { secretBox } from '../secrets.js';
+import { secretBox } from '../infra/secrets.js';
 import type { DestinationConnector, FieldMapping } from './destination.js';
 import { META_FIELDS, createMetaConnector, metaConfigSchema, metaCredentialsSchema } from './meta/connector.js';
 import { GOOGLE_FIELDS, createGoogleConnector, googleConfigSchema, googleCredentialsSchema } from './google/connector.js';

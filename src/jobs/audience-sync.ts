@@ -1,10 +1,10 @@
 import type { Agenda, Job } from 'agenda';
-import { logger } from '../logger.js';
+import { logger } from '../infra/logger.js';
 import { requestSyncRun } from '../sync/request-run.js';
 import { executeSyncRun } from '../sync/execute-run.js';
 import { FREQUENCY_CRON } from '../sync/schedule.js';
 import type { ScheduleFrequency } from '../generated/prisma/enums.js';
-import type { RetryPolicy } from '../sync/platform-retry.js';
+import type { RetryPolicy } from '../infra/retry-policy.js';
 import { scheduler, whileHoldingLock } from './scheduler.js';
 
 export const RUN_SYNC_JOB = 'audience-sync.run';

@@ -1,5 +1,5 @@
 import type { Agenda, Job } from 'agenda';
-import { logger } from '../logger.js';
+import { logger } from '../infra/logger.js';
 import { cleanUpStaleState } from '../sync/cleanup.js';
 import { findStrandedRuns } from '../sync/request-run.js';
 import { enqueueSyncRun } from './audience-sync.js';

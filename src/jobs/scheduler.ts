@@ -3,8 +3,8 @@ import { PostgresBackend, getCreateIndexesSQL, getCreateTableSQL } from '@agenda
 import { Agenda, type Job } from 'agenda';
 import pg from 'pg';
 import { Gauge } from 'prom-client';
-import { logger } from '../logger.js';
-import { metrics } from '../metrics.js';
+import { logger } from '../infra/logger.js';
+import { metrics } from '../infra/metrics.js';
 
 const JOBS_TABLE = 'agenda_jobs';
 

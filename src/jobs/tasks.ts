@@ -1,8 +1,8 @@
 import type { Agenda, Job } from 'agenda';
-import { SYNC_AUDIENCES_TASK, createMemberTask, runMemberTask } from '../audiences/member-tasks.js';
-import { db } from '../db.js';
+import { SYNC_AUDIENCES_TASK, createMemberTask, runMemberTask } from '../workflows/member-tasks.js';
+import { db } from '../infra/db.js';
 import type { Task } from '../generated/prisma/client.js';
-import type { RetryPolicy } from '../sync/platform-retry.js';
+import type { RetryPolicy } from '../infra/retry-policy.js';
 import { requestCleanup } from './housekeeping.js';
 import { scheduler, whileHoldingLock } from './scheduler.js';
 

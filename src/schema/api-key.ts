@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { createApiKey, revokeApiKey } from '../api-keys.js';
-import { db } from '../db.js';
+import { createApiKey, revokeApiKey } from '../identity/api-keys.js';
+import { db } from '../infra/db.js';
 import { ApiKeyRole } from '../generated/prisma/enums.js';
 import { builder } from './builder.js';
 import { NotFoundError, ValidationError, parseInput } from './errors.js';

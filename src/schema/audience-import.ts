@@ -1,7 +1,7 @@
-import { readCsvHeader } from '../audiences/csv-import.js';
-import { IMPORT_MEMBERS_TASK } from '../audiences/member-tasks.js';
-import { encodeTaskPayload } from '../audiences/task-run.js';
-import { db } from '../db.js';
+import { readCsvHeader } from '../workflows/csv-import.js';
+import { IMPORT_MEMBERS_TASK } from '../workflows/member-tasks.js';
+import { encodeTaskPayload } from '../workflows/task-run.js';
+import { db } from '../infra/db.js';
 import { submitMemberTask } from '../jobs/tasks.js';
 import { builder } from './builder.js';
 import { NotFoundError, ValidationError } from './errors.js';

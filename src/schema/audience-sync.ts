@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { db } from '../db.js';
+import { db } from '../infra/db.js';
 import { SOURCE_FIELDS, type FieldMapping } from '../destinations/destination.js';
 import { platformSpec } from '../destinations/registry.js';
 import type { AudienceSync } from '../generated/prisma/client.js';

@@ -5,8 +5,8 @@ import { audienceDefinition, countAudienceMembers } from '../audiences/audience-
 import { segmentRuleSchema } from '../audiences/segment-rule.js';
 import { SEGMENT_TEMPLATES, SEGMENT_TEMPLATE_KEYS } from '../audiences/segment-templates.js';
 import { splitGroupsSchema } from '../audiences/split-groups.js';
-import { deleteAudiences } from '../audiences/delete-audiences.js';
-import { db, directTransaction } from '../db.js';
+import { deleteAudiences } from '../workflows/delete-audiences.js';
+import { db, directTransaction } from '../infra/db.js';
 import { requestCleanup } from '../jobs/housekeeping.js';
 import type { Prisma } from '../generated/prisma/client.js';
 import { AudienceKind, ConsentBasis } from '../generated/prisma/enums.js';

@@ -1,5 +1,5 @@
 import { upsertContacts } from '../audiences/membership.js';
-import { db, directTransaction } from '../db.js';
+import { db, directTransaction } from '../infra/db.js';
 import { MAX_MEMBERS_PER_CALL, MemberInput, normalizeMembers } from './audience.js';
 import { builder } from './builder.js';
 import { ValidationError } from './errors.js';

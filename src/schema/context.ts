@@ -1,4 +1,4 @@
-import type { Viewer } from '../api-keys.js';
+import type { Viewer } from '../identity/api-keys.js';
 
 /** Per-operation context, shared by HTTP, SSE and WebSocket operations. */
 export interface Context {

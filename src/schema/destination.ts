@@ -1,9 +1,9 @@
 import { z } from 'zod';
-import { db } from '../db.js';
+import { db } from '../infra/db.js';
 import { DestinationError } from '../destinations/destination.js';
 import { MissingCredentialsError, connectorFor, platformSpec } from '../destinations/registry.js';
 import { Platform } from '../generated/prisma/enums.js';
-import { secretBox, secretHint } from '../secrets.js';
+import { secretBox, secretHint } from '../infra/secrets.js';
 import { builder } from './builder.js';
 import { ConflictError, NotFoundError, ValidationError, parseInput } from './errors.js';
 import { parseGlobalId } from './global-id.js';

@@ -9,7 +9,7 @@ import {
   type SegmentOperator,
 } from '../audiences/segment-rule.js';
 import { SEGMENT_TEMPLATES, SEGMENT_TEMPLATE_KEYS, type SegmentTemplateKey } from '../audiences/segment-templates.js';
-import { db } from '../db.js';
+import { db } from '../infra/db.js';
 import { builder } from './builder.js';
 import { parseInput } from './errors.js';
 

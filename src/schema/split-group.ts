@@ -1,6 +1,6 @@
 import { audienceDefinition, countSplitGroupMembers } from '../audiences/audience-members.js';
 import { SPLIT_BUCKETS, storedSplitGroups, type SplitGroup } from '../audiences/split-groups.js';
-import { db } from '../db.js';
+import { db } from '../infra/db.js';
 import type { AudienceKind } from '../generated/prisma/enums.js';
 import { builder } from './builder.js';
 

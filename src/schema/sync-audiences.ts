@@ -1,6 +1,6 @@
-import { SYNC_AUDIENCES_TASK } from '../audiences/member-tasks.js';
-import { MAX_SYNC_MEMBERS, validateSyncAudiences } from '../audiences/sync-audiences.js';
-import { encodeTaskPayload } from '../audiences/task-run.js';
+import { SYNC_AUDIENCES_TASK } from '../workflows/member-tasks.js';
+import { MAX_SYNC_MEMBERS, validateSyncAudiences } from '../workflows/sync-audiences.js';
+import { encodeTaskPayload } from '../workflows/task-run.js';
 import { submitMemberTask } from '../jobs/tasks.js';
 import { ConsentBasisEnum } from './audience.js';
 import { builder } from './builder.js';

@@ -1,10 +1,10 @@
 import { GraphQLError } from 'graphql';
-import { db } from '../db.js';
+import { db } from '../infra/db.js';
 import type { SyncRun, Task } from '../generated/prisma/client.js';
 import { SyncRunStatus, SyncRunTrigger } from '../generated/prisma/enums.js';
 import { filter, pipe } from 'graphql-yoga';
-import { trackSubscription } from '../metrics.js';
-import { eventBus } from '../pubsub.js';
+import { trackSubscription } from '../infra/metrics.js';
+import { eventBus } from '../infra/pubsub.js';
 import { builder } from './builder.js';
 import { IdentifierCountRef, identifierCountList } from './identifier-count.js';
 import type { Context } from './context.js';

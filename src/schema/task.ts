@@ -1,8 +1,8 @@
-import { db } from '../db.js';
+import { db } from '../infra/db.js';
 import { TaskStatus } from '../generated/prisma/enums.js';
 import { filter, pipe } from 'graphql-yoga';
-import { trackSubscription } from '../metrics.js';
-import { eventBus } from '../pubsub.js';
+import { trackSubscription } from '../infra/metrics.js';
+import { eventBus } from '../infra/pubsub.js';
 import { builder } from './builder.js';
 import { parseGlobalId } from './global-id.js';
 import { requireWorkspace } from './sync-run.js';

@@ -1,5 +1,5 @@
 import type { ApiKeyRole } from '../generated/prisma/enums.js';
-import { db } from '../db.js';
+import { db } from '../infra/db.js';
 import { ApiKeyRoleEnum } from './api-key.js';
 import { builder } from './builder.js';
 

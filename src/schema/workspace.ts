@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { db } from '../db.js';
-import { createWorkspaceWithKey } from '../workspaces.js';
+import { db } from '../infra/db.js';
+import { createWorkspaceWithKey } from '../identity/workspaces.js';
 import { builder } from './builder.js';
 import { ConflictError, ValidationError, parseInput } from './errors.js';
 

@@ -1,4 +1,4 @@
-import { db } from '../db.js';
+import { db } from '../infra/db.js';
 import { Prisma } from '../generated/prisma/client.js';
 
 /** Rows one DELETE removes at most: each chunk is its own short statement, so the state of a sync

@@ -1,6 +1,6 @@
 import { audienceDefinition, audienceMembersSql, type AudienceDefinition } from '../audiences/audience-members.js';
 import { bucketRanges, storedSplitGroups, type BucketRange } from '../audiences/split-groups.js';
-import { db } from '../db.js';
+import { db } from '../infra/db.js';
 import type { Prisma } from '../generated/prisma/client.js';
 
 /** What decides which contacts a sync should hold on its destination: the audience's members

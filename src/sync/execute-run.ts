@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { db, sqlDirect } from '../db.js';
+import { db, sqlDirect } from '../infra/db.js';
 import {
   DestinationError,
   type BatchOutcome,
@@ -11,8 +11,8 @@ import {
 } from '../destinations/destination.js';
 import { MissingCredentialsError, connectorFor } from '../destinations/registry.js';
 import { Prisma, type AudienceSync, type Destination, type SyncRun } from '../generated/prisma/client.js';
-import { logger } from '../logger.js';
-import { membersSent, platformErrors, syncRunsFinished } from '../metrics.js';
+import { logger } from '../infra/logger.js';
+import { membersSent, platformErrors, syncRunsFinished } from '../infra/metrics.js';
 import { loadDesiredMembersSource, desiredMembersSql } from './desired-members.js';
 import {
   clearRunDiff,
@@ -23,9 +23,10 @@ import {
   type DiffCounts,
   type DiffContact,
 } from './membership-diff.js';
-import { callWithRetries, type RetryPolicy } from './platform-retry.js';
+import type { RetryPolicy } from '../infra/retry-policy.js';
+import { callWithRetries } from './platform-retry.js';
 import { recordPlatformJob } from './platform-jobs.js';
-import { publishRunUpdated, publishTaskUpdated } from './run-events.js';
+import { publishRunUpdated, publishTaskUpdated } from '../infra/change-events.js';
 
 export interface RunOptions {
   retryPolicy: RetryPolicy;

@@ -1,5 +1,5 @@
 import type { ContactIdentity, EncodedIdentifiers } from '../destinations/destination.js';
-import { sqlDirect } from '../db.js';
+import { sqlDirect } from '../infra/db.js';
 import { Prisma, type PrismaClient } from '../generated/prisma/client.js';
 import type { SyncMode } from '../generated/prisma/enums.js';
 

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { db } from '../db.js';
+import { db } from '../infra/db.js';
 import {
   DestinationError,
   type BatchOutcome,
@@ -10,7 +10,7 @@ import {
 import { MissingCredentialsError, connectorFor } from '../destinations/registry.js';
 import { Prisma } from '../generated/prisma/client.js';
 import type { Platform } from '../generated/prisma/enums.js';
-import { logger } from '../logger.js';
+import { logger } from '../infra/logger.js';
 
 // Platforms that apply an upload later, in a job of their own (the Google Ads API), report the job
 // with each batch added to it. Each batch's members are recorded against the job (platform_job_member)

@@ -1,23 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import pRetry from 'p-retry';
 import { DestinationError } from '../destinations/destination.js';
-
-export interface RetryPolicy {
-  /** Retries after the first attempt. */
-  retries: number;
-  /** First backoff delay; doubles on each retry, with jitter, up to `maxBackoffMs`. */
-  minBackoffMs: number;
-  maxBackoffMs: number;
-  /** A platform asking for a longer pause than this fails the run instead (its message says how long). */
-  maxRetryAfterMs: number;
-}
-
-export const DEFAULT_RETRY_POLICY: RetryPolicy = {
-  retries: 6,
-  minBackoffMs: 1_000,
-  maxBackoffMs: 60_000,
-  maxRetryAfterMs: 15 * 60_000,
-};
+import { DEFAULT_RETRY_POLICY, type RetryPolicy } from '../infra/retry-policy.js';
 
 /**
  * Calls a platform, retrying what the platform reported as passing — throttling, 5xx, timeouts,

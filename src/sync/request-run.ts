@@ -1,6 +1,6 @@
-import { db } from '../db.js';
+import { db } from '../infra/db.js';
 import type { SyncRunTrigger } from '../generated/prisma/enums.js';
-import { publishRunUpdated, publishTaskUpdated } from './run-events.js';
+import { publishRunUpdated, publishTaskUpdated } from '../infra/change-events.js';
 
 export const TRIGGER_TASK_KIND = 'TRIGGER_AUDIENCE_SYNC';
 

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeGlobalID } from '@pothos/plugin-relay';
 import { expect, test } from 'vitest';
-import { db } from '../../src/db.js';
+import { db } from '../../src/infra/db.js';
 import { SCHEDULED_SYNC_JOB, findSyncScheduleJob } from '../../src/jobs/audience-sync.js';
 import { CLEANUP_JOB } from '../../src/jobs/housekeeping.js';
 import { scheduler } from '../../src/jobs/scheduler.js';

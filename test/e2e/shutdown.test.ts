@@ -3,8 +3,8 @@ import { createServer } from 'node:net';
 import { createClient } from 'graphql-ws';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import WebSocket from 'ws';
-import { createApiKey } from '../../src/api-keys.js';
-import { connectDatabase, db, disconnectDatabase } from '../../src/db.js';
+import { createApiKey } from '../../src/identity/api-keys.js';
+import { connectDatabase, db, disconnectDatabase } from '../../src/infra/db.js';
 import { createTestDatabase } from '../support/database.js';
 import { runEntryPoint } from '../support/process.js';
 

@@ -8,8 +8,8 @@ import {
   type IntrospectionQuery,
 } from 'graphql';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { createApiKey } from '../../src/api-keys.js';
-import { db } from '../../src/db.js';
+import { createApiKey } from '../../src/identity/api-keys.js';
+import { db } from '../../src/infra/db.js';
 import { schema } from '../../src/schema/index.js';
 import type { FakeMeta } from '../fakes/meta-server.js';
 import { graphql } from '../generated/gql.js';

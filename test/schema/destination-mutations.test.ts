@@ -1,7 +1,7 @@
 import { decodeGlobalID } from '@pothos/plugin-relay';
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
-import { db } from '../../src/db.js';
-import { secretBox } from '../../src/secrets.js';
+import { db } from '../../src/infra/db.js';
+import { secretBox } from '../../src/infra/secrets.js';
 import { startFakeMeta, type FakeMeta } from '../fakes/meta-server.js';
 import type { CreateDestinationInput, UpdateDestinationInput } from '../generated/graphql.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';

@@ -1,6 +1,6 @@
 import { decodeGlobalID } from '@pothos/plugin-relay';
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
-import { db } from '../../src/db.js';
+import { db } from '../../src/infra/db.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { malformedIds, unknownId } from '../support/global-ids.js';
 import { MemberTaskUpdated, holdMemberTasks, uploadMembers, waitForTaskEnd } from '../support/member-tasks.js';

@@ -1,6 +1,6 @@
 import { decodeGlobalID } from '@pothos/plugin-relay';
 import { describe, expect, test } from 'vitest';
-import { db } from '../../src/db.js';
+import { db } from '../../src/infra/db.js';
 import { graphql } from '../generated/gql.js';
 import type {
   AudienceMemberInput,

@@ -1,6 +1,6 @@
 import { decodeGlobalID } from '@pothos/plugin-relay';
 import { describe, expect, test } from 'vitest';
-import { db } from '../../src/db.js';
+import { db } from '../../src/infra/db.js';
 import { findSyncScheduleJob } from '../../src/jobs/audience-sync.js';
 import { RUN_TASK_JOB } from '../../src/jobs/tasks.js';
 import { scheduler } from '../../src/jobs/scheduler.js';

@@ -1,7 +1,7 @@
 import { decodeGlobalID } from '@pothos/plugin-relay';
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
-import { hashApiKey, isAdminToken } from '../../src/api-keys.js';
-import { db } from '../../src/db.js';
+import { hashApiKey, isAdminToken } from '../../src/identity/api-keys.js';
+import { db } from '../../src/infra/db.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { CreateDestination, ListDestinations } from '../support/operations.js';
 import { dataOf, expectType } from '../support/scenario.js';

@@ -6,10 +6,10 @@ import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { print, type ExecutionResult, type FormattedExecutionResult } from 'graphql';
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
-import { createApiKey } from '../../src/api-keys.js';
+import { createApiKey } from '../../src/identity/api-keys.js';
 import { startApp, type App } from '../../src/app.js';
-import { loadConfig } from '../../src/config.js';
-import { db } from '../../src/db.js';
+import { loadConfig } from '../../src/infra/config.js';
+import { db } from '../../src/infra/db.js';
 import type { ApiKeyRole } from '../../src/generated/prisma/enums.js';
 import { createTestDatabase } from './database.js';
 

@@ -1,5 +1,5 @@
 import type { TestProject } from 'vitest/node';
-import { applyMigrations } from '../../src/migrations.js';
+import { applyMigrations } from '../../src/infra/migrations.js';
 import { databaseUrl, testDatabaseName, withServer } from './database.js';
 
 function isAlive(pid: number): boolean {

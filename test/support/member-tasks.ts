@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { expect } from 'vitest';
-import { db } from '../../src/db.js';
+import { db } from '../../src/infra/db.js';
 import { graphql } from '../generated/gql.js';
 import type { TestGateway } from './gateway.js';
 import { dataOf } from './scenario.js';

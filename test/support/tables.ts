@@ -1,5 +1,5 @@
 import { expect } from 'vitest';
-import { db } from '../../src/db.js';
+import { db } from '../../src/infra/db.js';
 
 /** The tables a refused request must leave alone (api_key is left out: authentication touches
  * `last_used_at`). */

@@ -1,5 +1,5 @@
 import { expect } from 'vitest';
-import { db } from '../../src/db.js';
+import { db } from '../../src/infra/db.js';
 import { graphql } from '../generated/gql.js';
 
 /** The admin token the tenancy tests start their gateway with. */

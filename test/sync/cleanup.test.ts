@@ -1,6 +1,6 @@
 import { decodeGlobalID, encodeGlobalID } from '@pothos/plugin-relay';
 import { describe, expect, test } from 'vitest';
-import { db } from '../../src/db.js';
+import { db } from '../../src/infra/db.js';
 import { CLEANUP_JOB } from '../../src/jobs/housekeeping.js';
 import { scheduler } from '../../src/jobs/scheduler.js';
 import { PLATFORM_JOB_HISTORY_DAYS, cleanUpStaleState } from '../../src/sync/cleanup.js';

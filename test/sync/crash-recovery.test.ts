@@ -1,6 +1,6 @@
 import { decodeGlobalID } from '@pothos/plugin-relay';
 import { expect, test } from 'vitest';
-import { db } from '../../src/db.js';
+import { db } from '../../src/infra/db.js';
 import { startFakeMeta } from '../fakes/meta-server.js';
 import { AddAudienceMembers, RemoveAudienceMembers } from '../support/operations.js';
 import {

@@ -1,6 +1,6 @@
 import { decodeGlobalID } from '@pothos/plugin-relay';
 import { expect, test } from 'vitest';
-import { db } from '../../src/db.js';
+import { db } from '../../src/infra/db.js';
 import { checkPlatformJobs } from '../../src/sync/platform-jobs.js';
 import type { FakeGoogle, RecordedRequest } from '../fakes/google-server.js';
 import { graphql } from '../generated/gql.js';

@@ -1,5 +1,5 @@
 import { expect, test } from 'vitest';
-import { db } from '../../src/db.js';
+import { db } from '../../src/infra/db.js';
 import { hashedEmails, heldEmails } from '../support/scenario.js';
 import { runSync, usersRequests } from '../support/sync-runs.js';
 import { useGatewaySuite } from '../support/suite.js';

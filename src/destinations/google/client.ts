@@ -1,6 +1,6 @@
 import { Platform } from '../../generated/prisma/enums.js';
 import { DestinationError } from '../destination.js';
-import { parseJson } from '../../json.js';
+import { parseJson } from '../../infra/json.js';
 import type { googleAccessTokens } from './oauth.js';
 import { toDestinationError, type ErrorContext } from './rpc-status.js';
 

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { Platform } from '../../generated/prisma/enums.js';
 import { DestinationError } from '../destination.js';
 import { sha256Hex } from '../hashing.js';
-import { parseJson } from '../../json.js';
+import { parseJson } from '../../infra/json.js';
 
 export const DATA_MANAGER_SCOPE = 'https://www.googleapis.com/auth/datamanager';
 export const ADS_SCOPE = 'https://www.googleapis.com/auth/adwords';

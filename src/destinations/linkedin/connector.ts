@@ -10,7 +10,7 @@ import {
 } from '../destination.js';
 import { mappingEncoder } from '../encoding.js';
 import { isSha256Hex, sha256Hex } from '../hashing.js';
-import { parseJson } from '../../json.js';
+import { parseJson } from '../../infra/json.js';
 
 export const linkedInConfigSchema = z.object({
   adAccountId: z.string().regex(/^\d+$/, 'adAccountId must be the LinkedIn ad account number (digits only)'),

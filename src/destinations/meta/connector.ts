@@ -9,7 +9,7 @@ import {
 } from '../destination.js';
 import { encodeByRule, mappingEncoder, type FieldRule } from '../encoding.js';
 import { sha256Hex } from '../hashing.js';
-import { parseJson } from '../../json.js';
+import { parseJson } from '../../infra/json.js';
 
 export const metaConfigSchema = z.object({
   adAccountId: z.string().regex(/^(act_)?\d+$/, 'adAccountId must be the ad account number, optionally prefixed with act_'),

@@ -11,7 +11,7 @@ import {
 } from '../destination.js';
 import { encodeByRule, mappingEncoder, type FieldRule } from '../encoding.js';
 import { sha256Hex } from '../hashing.js';
-import { parseJson } from '../../json.js';
+import { parseJson } from '../../infra/json.js';
 import { resolvesToForbiddenAddress, webhookUrlPolicy, webhookUrlProblem, type WebhookUrlPolicy } from './url-policy.js';
 import { SIGNING_SECRET_LENGTH, signatureHeaders } from './signature.js';
 

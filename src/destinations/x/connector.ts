@@ -9,7 +9,7 @@ import {
   type EncodedMember,
 } from '../destination.js';
 import { encodeByRule, mappingEncoder, type FieldRule } from '../encoding.js';
-import { parseJson } from '../../json.js';
+import { parseJson } from '../../infra/json.js';
 
 export const xConfigSchema = z.object({
   accountId: z.string().regex(/^[0-9a-z]+$/, 'accountId must be the X ads account id, such as 18ce54d4x5t'),

@@ -1,8 +1,8 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { Prisma } from './generated/prisma/client.js';
-import type { ApiKeyRole } from './generated/prisma/enums.js';
-import { db } from './db.js';
-import { eventBus } from './pubsub.js';
+import type { Prisma } from '../generated/prisma/client.js';
+import type { ApiKeyRole } from '../generated/prisma/enums.js';
+import { db } from '../infra/db.js';
+import { eventBus } from '../infra/pubsub.js';
 
 /** Who is calling: the workspace an API key belongs to, and what it may do. */
 export interface Viewer {

@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { createTestDatabase } from './support/database.js';
-import { SyncRunUpdated } from './support/operations.js';
-import { runEntryPoint } from './support/process.js';
-import { runSync } from './support/sync-runs.js';
-import { useGatewaySuite } from './support/suite.js';
+import { createTestDatabase } from '../support/database.js';
+import { SyncRunUpdated } from '../support/operations.js';
+import { runEntryPoint } from '../support/process.js';
+import { runSync } from '../support/sync-runs.js';
+import { useGatewaySuite } from '../support/suite.js';
 
 const suite = useGatewaySuite();
 const base = () => suite.gateway.app.url.replace(/\/graphql$/, '');

@@ -1,8 +1,8 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createApiKey } from './api-keys.js';
-import { db } from './db.js';
-import { logger } from './logger.js';
+import { db } from '../infra/db.js';
+import { logger } from '../infra/logger.js';
 
 /** First start of an empty database: creates the `default` workspace and an API key, prints the
  * key once and writes it to `$DATA_DIR/api-key`. Does nothing when any workspace exists. */

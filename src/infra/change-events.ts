@@ -1,4 +1,4 @@
-import { eventBus } from '../pubsub.js';
+import { eventBus } from './pubsub.js';
 
 /** Tells subscribers that a run changed (they load it fresh). */
 export function publishRunUpdated(run: { id: string; syncId: string; workspaceId: string }): void {

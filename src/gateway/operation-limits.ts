@@ -16,8 +16,8 @@ import {
 import type { Plugin } from 'graphql-yoga';
 import { Redis } from 'ioredis';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
-import type { Config } from './config.js';
-import type { Context } from './schema/context.js';
+import type { Config } from '../infra/config.js';
+import type { Context } from '../schema/context.js';
 
 /** The settings that bound what one operation, one connection and one API key may ask of the gateway. */
 export type OperationLimits = Pick<

@@ -1,5 +1,5 @@
 import type { WebSocket } from 'ws';
-import { eventBus } from './pubsub.js';
+import { eventBus } from '../infra/pubsub.js';
 
 /** graphql-ws close code for a socket whose API key was revoked (the code graphql-ws uses for a refused key). */
 export const REVOKED_KEY_CLOSE_CODE = 4403;

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { GraphQLError, type ExecutionResult } from 'graphql';
 import { isAsyncIterable, mapAsyncIterator, maskError, type Plugin } from 'graphql-yoga';
-import { logger } from './logger.js';
+import { logger } from '../infra/logger.js';
 
 /** What a client reads instead of an unexpected error's message; the details go to the logs. */
 export const INTERNAL_ERROR_MESSAGE = 'Internal server error: the gateway logged the details under this request id.';

@@ -1,7 +1,7 @@
 import { createApiKey } from './api-keys.js';
-import { db } from './db.js';
-import { Prisma } from './generated/prisma/client.js';
-import type { ApiKeyRole } from './generated/prisma/enums.js';
+import { db } from '../infra/db.js';
+import { Prisma } from '../generated/prisma/client.js';
+import type { ApiKeyRole } from '../generated/prisma/enums.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { RateLimiterRes } from 'rate-limiter-flexible';
 import { expect, test } from 'vitest';
-import { openRateLimiter } from '../src/operation-limits.js';
+import { openRateLimiter } from '../../src/gateway/operation-limits.js';
 
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 

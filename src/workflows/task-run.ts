@@ -1,4 +1,4 @@
-import type { DirectSql } from '../db.js';
+import type { DirectSql } from '../infra/db.js';
 import type { Prisma } from '../generated/prisma/client.js';
 
 /** A problem with the task's input found while running it: its message goes to the caller as the task's error. */

@@ -1,8 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { db } from './db.js';
-import { schedulerReachable } from './jobs/scheduler.js';
-import { logger } from './logger.js';
-import { metrics } from './metrics.js';
+import { db } from '../infra/db.js';
+import { schedulerReachable } from '../jobs/scheduler.js';
+import { logger } from '../infra/logger.js';
+import { metrics } from '../infra/metrics.js';
 
 /**
  * Endpoints for operators, served by every role on its HTTP port:

@@ -1,9 +1,9 @@
-import { db, directTransaction } from '../db.js';
+import { db, directTransaction } from '../infra/db.js';
 import { Prisma, type Task } from '../generated/prisma/client.js';
-import { logger } from '../logger.js';
-import { secretBox } from '../secrets.js';
-import { publishTaskUpdated } from '../sync/run-events.js';
-import type { RetryPolicy } from '../sync/platform-retry.js';
+import { logger } from '../infra/logger.js';
+import { secretBox } from '../infra/secrets.js';
+import { publishTaskUpdated } from '../infra/change-events.js';
+import type { RetryPolicy } from '../infra/retry-policy.js';
 import { importCsvMembers } from './csv-import.js';
 import { syncAudienceMembers } from './sync-audiences.js';
 import { TaskFailure, decodeTaskPayload, type Checkpoint, type TaskRun } from './task-run.js';

@@ -12,7 +12,7 @@ import { PrismaPg } from '@prisma/adapter-pg';
 import { bindMigrationAwareSqlAdapterFactory } from '@prisma/driver-adapter-utils';
 import type { MigrationList, SchemaEngine, SchemaFilter } from '@prisma/schema-engine-wasm';
 
-const prismaDir = fileURLToPath(new URL('../prisma/', import.meta.url));
+const prismaDir = fileURLToPath(new URL('../../prisma/', import.meta.url));
 const schemaPath = path.join(prismaDir, 'schema.prisma');
 const migrationsDir = path.join(prismaDir, 'migrations');
 const lockfileName = 'migration_lock.toml';

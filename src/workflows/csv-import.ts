@@ -3,8 +3,8 @@ import { encodeGlobalID } from '@pothos/plugin-relay';
 import { CsvError, parse, type Info, type Options } from 'csv-parse';
 import { parse as parseSync } from 'csv-parse/sync';
 import { isSha256Hex } from '../destinations/hashing.js';
-import { normalizeContact, type ContactInput, type NormalizedContact } from './contact-input.js';
-import { addMembers, lockLiveAudience } from './membership.js';
+import { normalizeContact, type ContactInput, type NormalizedContact } from '../audiences/contact-input.js';
+import { addMembers, lockLiveAudience } from '../audiences/membership.js';
 import { TaskFailure, type Checkpoint, type TaskRun } from './task-run.js';
 
 /** Rows upserted and added per committed step. */

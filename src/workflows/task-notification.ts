@@ -3,7 +3,7 @@ import pRetry, { AbortError } from 'p-retry';
 import { signatureHeaders } from '../destinations/webhook/signature.js';
 import { resolvesToForbiddenAddress, webhookUrlPolicy } from '../destinations/webhook/url-policy.js';
 import type { Task } from '../generated/prisma/client.js';
-import type { RetryPolicy } from '../sync/platform-retry.js';
+import type { RetryPolicy } from '../infra/retry-policy.js';
 
 const REQUEST_TIMEOUT_MS = 10_000;
 

@@ -1,6 +1,6 @@
 import { expect, test } from 'vitest';
 import { readFile } from 'node:fs/promises';
-import { CONFIG_VARIABLES, ConfigError, loadConfig } from '../src/config.js';
+import { CONFIG_VARIABLES, ConfigError, loadConfig } from '../../src/infra/config.js';
 
 test('defaults: port 4000, embedded database in ./.data, both roles', () => {
   const config = loadConfig({});
@@ -33,7 +33,7 @@ test('empty values count as unset', () => {
 });
 
 test('.env.example lists every variable the app reads, and nothing else', async () => {
-  const example = await readFile(new URL('../.env.example', import.meta.url), 'utf8');
+  const example = await readFile(new URL('../../.env.example', import.meta.url), 'utf8');
   const listed = [...example.matchAll(/^#? ?([A-Z][A-Z_]+)=/gm)].map((match) => match[1]);
   expect(listed.sort()).toEqual([...CONFIG_VARIABLES].sort());
   expect(() => loadConfig(Object.fromEntries(example.split('\n').filter((line) => /^[A-Z]/.test(line)).map((line) => line.split('=') as [string, string])))).not.toThrow();

@@ -4,10 +4,10 @@ import { webhookUrlPolicy, webhookUrlProblem } from '../destinations/webhook/url
 import { SIGNING_SECRET_LENGTH } from '../destinations/webhook/signature.js';
 import type { Prisma } from '../generated/prisma/client.js';
 import type { ConsentBasis } from '../generated/prisma/enums.js';
-import { normalizeContact, type NormalizedContact } from './contact-input.js';
+import { normalizeContact, type NormalizedContact } from '../audiences/contact-input.js';
 import { deleteAudiences } from './delete-audiences.js';
 import { TaskFailure, type Checkpoint, type TaskRun } from './task-run.js';
-import { addMembers, lockLiveAudience, removeMembers } from './membership.js';
+import { addMembers, lockLiveAudience, removeMembers } from '../audiences/membership.js';
 
 /** Most members (adds and removes, over all audiences) one syncAudiences request carries. */
 export const MAX_SYNC_MEMBERS = 100_000;

@@ -1,8 +1,8 @@
 import { decodeGlobalID } from '@pothos/plugin-relay';
 import { expect, test } from 'vitest';
-import { runMemberTask } from '../../src/audiences/member-tasks.js';
-import { db } from '../../src/db.js';
-import { DEFAULT_RETRY_POLICY } from '../../src/sync/platform-retry.js';
+import { runMemberTask } from '../../src/workflows/member-tasks.js';
+import { db } from '../../src/infra/db.js';
+import { DEFAULT_RETRY_POLICY } from '../../src/infra/retry-policy.js';
 import { waitForTaskEnd } from '../support/member-tasks.js';
 import { SyncAudiences } from '../support/operations.js';
 import { dataOf, expectType, sha256 } from '../support/scenario.js';
