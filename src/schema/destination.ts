@@ -5,7 +5,7 @@ import { MissingCredentialsError, connectorFor, platformSpec } from '../destinat
 import { Platform } from '../generated/prisma/enums.js';
 import { secretBox, secretHint } from '../infra/secrets.js';
 import { builder } from './builder.js';
-import { ConflictError, NotFoundError, ValidationError, parseInput } from './errors.js';
+import { ConflictError, NotFoundError, ValidationError, parseInput, refusePrototypeKeys } from './errors.js';
 import { parseGlobalId } from './global-id.js';
 
 export const PlatformEnum = builder.enumType(Platform, {
@@ -95,6 +95,8 @@ const UpdateDestinationInput = builder.inputType('UpdateDestinationInput', {
 /** Validates config and credentials against the platform's rules and seals the credentials. */
 function prepareSettings(platform: Platform, config: unknown, credentials: unknown) {
   const spec = platformSpec(platform);
+  refusePrototypeKeys(config, 'input.config');
+  refusePrototypeKeys(credentials, 'input.credentials');
   const parsedConfig = parseInput(spec.configSchema, config ?? {}, 'input.config');
   if (credentials === undefined || credentials === null) return { config: parsedConfig, credentials: undefined };
   const parsedCredentials = parseInput(spec.credentialsSchema, credentials, 'input.credentials');
@@ -116,6 +118,7 @@ builder.mutationField('createDestination', (t) =>
     args: { input: t.arg({ type: CreateDestinationInput, required: true, description: 'The destination.' }) },
     resolve: async (_root, { input }, context) => {
       const name = parseInput(nameSchema, input.name, 'input.name');
+      refusePrototypeKeys(input.config, 'input.config');
       const settings = prepareSettings(input.platform, parseInput(jsonObject.optional().nullable(), input.config, 'input.config'), input.credentials);
       return db().destination.create({
         data: {
