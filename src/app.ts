@@ -10,6 +10,7 @@ import { WebSocketServer } from 'ws';
 import { trackApiKeySockets } from './gateway/api-key-sockets.js';
 import { authenticateApiKey, isAdminToken, type Viewer } from './identity/api-keys.js';
 import { bootstrapDefaultWorkspace } from './identity/bootstrap.js';
+import { systemClock, type Clock } from './infra/clock.js';
 import type { Config } from './infra/config.js';
 import { connectDatabase, disconnectDatabase } from './infra/db.js';
 import { setWebhookUrlPolicy } from './destinations/webhook/url-policy.js';
@@ -56,6 +57,7 @@ export interface GraphQLHandlerOptions {
   limits: OperationLimits & Pick<Config, 'MAX_REQUEST_BODY_BYTES' | 'GRAPHIQL'>;
   /** Counts operations per API key; null: no rate limit. */
   rateLimiter: RateLimiterAbstract | null;
+  clock?: Clock;
 }
 
 export function createGraphQLHandler(options: GraphQLHandlerOptions) {
@@ -94,6 +96,7 @@ export function createGraphQLHandler(options: GraphQLHandlerOptions) {
         viewer: socketViewer !== undefined ? socketViewer : admin ? null : await authenticateApiKey(authorization),
         admin,
         requestId: request ? requestIdOf(request) : randomUUID(),
+        clock: options.clock ?? systemClock,
       };
     },
   });
@@ -118,7 +121,8 @@ export interface App {
  * migrations, database, event bus, job scheduler, then (gateway) the HTTP and WebSocket server
  * and (worker) the job definitions. Nothing happens on import.
  */
-export async function startApp(config: Config): Promise<App> {
+export async function startApp(config: Config, options: { clock?: Clock } = {}): Promise<App> {
+  const clock = options.clock ?? systemClock;
   let embedded: EmbeddedDatabase | undefined;
   const stops: (() => Promise<unknown>)[] = [];
   const stop = async () => {
@@ -154,6 +158,7 @@ export async function startApp(config: Config): Promise<App> {
       defineAudienceSyncJobs(agenda, {
         concurrency: WORKER_CONCURRENCY,
         leaseSeconds: config.RUN_LEASE_SECONDS,
+        clock,
         retryPolicy: {
           ...DEFAULT_RETRY_POLICY,
           retries: config.PLATFORM_RETRIES,
@@ -174,7 +179,7 @@ export async function startApp(config: Config): Promise<App> {
     const rateLimiter = config.ROLES.includes('gateway') ? openRateLimiter(config) : null;
     if (rateLimiter) stops.push(() => rateLimiter.close());
     const yoga = config.ROLES.includes('gateway')
-      ? createGraphQLHandler({ adminToken: config.ADMIN_TOKEN, limits: config, rateLimiter: rateLimiter?.limiter ?? null })
+      ? createGraphQLHandler({ adminToken: config.ADMIN_TOKEN, limits: config, rateLimiter: rateLimiter?.limiter ?? null, clock })
       : null;
     const server = createServer((request, response) => {
       void handleOpsRequest(request, response).then((handled) => {
