@@ -8,7 +8,7 @@ import type { RateLimiterAbstract } from 'rate-limiter-flexible';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import { trackApiKeySockets } from './gateway/api-key-sockets.js';
-import { authenticateApiKey, isAdminToken, type Viewer } from './identity/api-keys.js';
+import { authenticateApiKey, forgetRevokedKeys, isAdminToken, type Viewer } from './identity/api-keys.js';
 import { bootstrapDefaultWorkspace } from './identity/bootstrap.js';
 import type { Config } from './infra/config.js';
 import { connectDatabase, disconnectDatabase } from './infra/db.js';
@@ -171,6 +171,7 @@ export async function startApp(config: Config): Promise<App> {
     await agenda.start();
 
     // Every role listens: the gateway serves GraphQL, and all serve /healthz, /readyz and /metrics.
+    if (config.ROLES.includes('gateway')) stops.push(forgetRevokedKeys());
     const rateLimiter = config.ROLES.includes('gateway') ? openRateLimiter(config) : null;
     if (rateLimiter) stops.push(() => rateLimiter.close());
     const yoga = config.ROLES.includes('gateway')
