@@ -10,9 +10,9 @@ import { WebSocketServer } from 'ws';
 import { trackApiKeySockets } from './gateway/api-key-sockets.js';
 import { authenticateApiKey, forgetRevokedKeys, isAdminToken, type Viewer } from './identity/api-keys.js';
 import { bootstrapDefaultWorkspace } from './identity/bootstrap.js';
+import { setAddressPolicy } from './infra/address-policy.js';
 import type { Config } from './infra/config.js';
 import { connectDatabase, disconnectDatabase } from './infra/db.js';
-import { setWebhookUrlPolicy } from './destinations/webhook/url-policy.js';
 import { startEmbeddedDatabase, type EmbeddedDatabase } from './infra/embedded-database.js';
 import { defineAudienceSyncJobs } from './jobs/audience-sync.js';
 import { definePlatformJobChecks } from './jobs/platform-jobs.js';
@@ -126,7 +126,7 @@ export async function startApp(config: Config): Promise<App> {
     await embedded?.stop();
   };
   logger.level = config.LOG_LEVEL;
-  setWebhookUrlPolicy({ allowPrivate: config.ALLOW_PRIVATE_WEBHOOK_URLS });
+  setAddressPolicy({ allowPrivate: config.ALLOW_PRIVATE_URLS, allowCustomPlatformUrls: config.ALLOW_CUSTOM_PLATFORM_URLS });
   try {
     if (!config.DATABASE_URL) embedded = await startEmbeddedDatabase(config.DATA_DIR);
     const databaseUrl = config.DATABASE_URL ?? embedded!.url;
