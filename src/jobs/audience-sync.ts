@@ -37,8 +37,10 @@ export function defineAudienceSyncJobs(
           clock: options.clock,
         }),
       );
-      // Another run of the same sync holds it: come back once it has had time to finish.
-      if (execution === 'busy') {
+      // Another run of the same sync holds it: come back once it has had time to finish. An
+      // execution that lost its run comes back too: if no other worker took the run over, the lease
+      // has lapsed and the next claim resumes it.
+      if (execution === 'busy' || execution === 'lost') {
         await scheduler().schedule(new Date(Date.now() + BUSY_RETRY_MS), RUN_SYNC_JOB, job.attrs.data);
       }
     },

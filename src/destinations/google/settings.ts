@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { newestVersion, supportedVersions, type VersionTable } from '../api-versions.js';
 import type { DestinationConnector } from '../destination.js';
+import { platformUrl } from '../platform-url.js';
 import { strictConfig } from '../strict-config.js';
 import type { GoogleCredentials } from './oauth.js';
 
@@ -56,8 +57,6 @@ export const consentFields = z.object({
   adPersonalization: consentStatusSchema.describe('Consent to personalized advertising.'),
 });
 
-const httpUrl = (name: string) => z.url({ protocol: /^https?$/, error: `${name} must be an http(s) URL` });
-
 /** A Google destination's settings. */
 export const googleConfigFields = z.object({
   /** DATA_MANAGER (the default, what Google requires of new integrations) or ADS_API: the Google
@@ -80,14 +79,14 @@ export const googleConfigFields = z.object({
     })
     .describe('Must be true: the Customer Match terms are accepted in Google Ads.'),
   /** The API's root; by default Google's for the chosen api. */
-  baseUrl: httpUrl('baseUrl').optional(),
+  baseUrl: platformUrl('baseUrl', ['https://datamanager.googleapis.com', 'https://googleads.googleapis.com']).optional(),
   adsApiVersion: z
     .enum(ADS_API_VERSIONS, {
       error: `adsApiVersion must be a Google Ads API version this gateway supports: ${ADS_API_VERSIONS.join(', ')}`,
     })
     .default(newestVersion(GOOGLE_ADS_API_VERSIONS))
     .describe('The Google Ads API version (api: ADS_API); the newest supported one unless given.'),
-  tokenUrl: httpUrl('tokenUrl').default('https://oauth2.googleapis.com/token'),
+  tokenUrl: platformUrl('tokenUrl', ['https://oauth2.googleapis.com/token']).default('https://oauth2.googleapis.com/token'),
 });
 
 export const googleConfigSchema = strictConfig(googleConfigFields).refine(

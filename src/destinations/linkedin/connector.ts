@@ -10,8 +10,10 @@ import {
 } from '../destination.js';
 import { mappingEncoder } from '../encoding.js';
 import { isSha256Hex, sha256Hex } from '../hashing.js';
+import { outboundFetch } from '../../infra/address-policy.js';
 import { parseJson } from '../../infra/json.js';
 import { newestVersion, supportedVersions, type VersionTable } from '../api-versions.js';
+import { platformUrl } from '../platform-url.js';
 import { strictConfig } from '../strict-config.js';
 
 /**
@@ -46,7 +48,7 @@ export const linkedInConfigFields = z.object({
     })
     .default(newestVersion(LINKEDIN_API_VERSIONS))
     .describe('The LinkedIn-Version header (YYYYMM); the newest supported one unless given.'),
-  baseUrl: z.url({ protocol: /^https?$/, error: 'baseUrl must be an http(s) URL' }).default('https://api.linkedin.com'),
+  baseUrl: platformUrl('baseUrl', ['https://api.linkedin.com']).default('https://api.linkedin.com'),
   /** The partner value LinkedIn assigns with Audiences API access; only needed to create segments. */
   sourcePlatform: z
     .string()
@@ -187,7 +189,7 @@ export function createLinkedInConnector(config: LinkedInConfig, credentials: Lin
     let response: Response;
     let text: string;
     try {
-      response = await fetch(`${restUrl}/${request.path}`, {
+      response = await outboundFetch(`${restUrl}/${request.path}`, {
         method: request.method,
         headers: {
           authorization: `Bearer ${credentials.accessToken}`,

@@ -9,8 +9,10 @@ import {
 } from '../destination.js';
 import { encodeByRule, mappingEncoder, type FieldRule } from '../encoding.js';
 import { sha256Hex } from '../hashing.js';
+import { outboundFetch } from '../../infra/address-policy.js';
 import { parseJson } from '../../infra/json.js';
 import { newestVersion, supportedVersions, type VersionTable } from '../api-versions.js';
+import { platformUrl } from '../platform-url.js';
 import { strictConfig } from '../strict-config.js';
 
 /**
@@ -46,8 +48,7 @@ export const metaConfigFields = z.object({
     })
     .default(newestVersion(META_API_VERSIONS))
     .describe('The Marketing API version; the newest supported one unless given.'),
-  baseUrl: z
-    .url({ protocol: /^https?$/, error: 'baseUrl must be an http(s) URL' })
+  baseUrl: platformUrl('baseUrl', ['https://graph.facebook.com'])
     .default('https://graph.facebook.com')
     .describe("The Graph API's root URL."),
 });
@@ -234,7 +235,7 @@ export function createMetaConnector(config: MetaConfig, credentials: MetaCredent
     let response: Response;
     let text: string;
     try {
-      response = await fetch(`${graphUrl}/${path}`, {
+      response = await outboundFetch(`${graphUrl}/${path}`, {
         method,
         headers: {
           authorization: `Bearer ${credentials.accessToken}`,

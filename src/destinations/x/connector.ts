@@ -9,7 +9,9 @@ import {
   type EncodedMember,
 } from '../destination.js';
 import { encodeByRule, mappingEncoder, type FieldRule } from '../encoding.js';
+import { outboundFetch } from '../../infra/address-policy.js';
 import { parseJson } from '../../infra/json.js';
+import { platformUrl } from '../platform-url.js';
 import { strictConfig } from '../strict-config.js';
 
 /** An X destination's settings. */
@@ -18,7 +20,7 @@ export const xConfigFields = z.object({
     .string()
     .regex(/^[0-9a-z]+$/, 'accountId must be the X ads account id, such as 18ce54d4x5t')
     .describe('The X ads account id.'),
-  baseUrl: z.url({ protocol: /^https?$/, error: 'baseUrl must be an http(s) URL' }).default('https://ads-api.x.com'),
+  baseUrl: platformUrl('baseUrl', ['https://ads-api.x.com']).default('https://ads-api.x.com'),
 });
 export const xConfigSchema = strictConfig(xConfigFields);
 export type XConfig = z.infer<typeof xConfigSchema>;
@@ -176,7 +178,7 @@ export function createXConnector(config: XConfig, credentials: XCredentials): De
       .join('&');
     const url = `${apiUrl}/${path}${query ? `?${query}` : ''}`;
     try {
-      const response = await fetch(url, {
+      const response = await outboundFetch(url, {
         method,
         headers: {
           authorization: oauth.toHeader(oauth.authorize({ url, method }, token)).Authorization,
