@@ -24,6 +24,7 @@ import { logger } from './infra/logger.js';
 import { metrics } from './infra/metrics.js';
 import { applyMigrations } from './infra/migrations.js';
 import { renderLocalGraphiQL, useGraphiQLAssets } from './gateway/graphiql.js';
+import { useAdmission } from './gateway/load-shedding.js';
 import { useMultipartGuard } from './gateway/multipart-guard.js';
 import { parseJson } from './infra/json.js';
 import { handleOpsRequest } from './gateway/ops.js';
@@ -54,7 +55,7 @@ interface ServerContext {
 export interface GraphQLHandlerOptions {
   /** ADMIN_TOKEN, the bearer token that manages workspaces and API keys (HTTP only). */
   adminToken?: string;
-  limits: OperationLimits & Pick<Config, 'MAX_REQUEST_BODY_BYTES' | 'GRAPHIQL'>;
+  limits: OperationLimits & Pick<Config, 'MAX_REQUEST_BODY_BYTES' | 'GRAPHIQL' | 'MAX_CONCURRENT_REQUESTS' | 'MAX_QUEUE_WAIT_MS'>;
   /** Counts operations per API key; null: no rate limit. */
   rateLimiter: RateLimiterAbstract | null;
   clock?: Clock;
@@ -75,17 +76,28 @@ export function createGraphQLHandler(options: GraphQLHandlerOptions) {
       useRequestIds(),
       useMalformedGetGuard(),
       useMultipartGuard(),
+      useAdmission({ concurrency: options.limits.MAX_CONCURRENT_REQUESTS, maxWaitMs: options.limits.MAX_QUEUE_WAIT_MS }),
       ...(options.limits.GRAPHIQL ? [useGraphiQLAssets()] : []),
       ...operationLimitPlugins(options.limits),
       ...(options.rateLimiter ? [useRateLimit(options.rateLimiter)] : []),
       usePrometheus({
         registry: metrics,
         endpoint: false,
+        // The plugin turns on every metric not named here; the others cost each request a walk of its
+        // document (deprecated fields) or another histogram per phase.
         metrics: {
           graphql_yoga_http_duration: true,
           graphql_envelop_request_duration: true,
           graphql_envelop_phase_execute: true,
           graphql_envelop_error_result: true,
+          graphql_envelop_deprecated_field: false,
+          graphql_envelop_request: false,
+          graphql_envelop_request_time_summary: false,
+          graphql_envelop_phase_parse: false,
+          graphql_envelop_phase_validate: false,
+          graphql_envelop_phase_context: false,
+          graphql_envelop_phase_subscribe: false,
+          graphql_envelop_schema_change: false,
         },
       }),
     ],

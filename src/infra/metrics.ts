@@ -40,6 +40,18 @@ export const activeSubscriptions = new Gauge({
   registers: [metrics],
 });
 
+export const requestsWaiting = new Gauge({
+  name: 'graphql_http_requests_waiting',
+  help: 'GraphQL HTTP requests waiting for their turn (MAX_CONCURRENT_REQUESTS are handled at once).',
+  registers: [metrics],
+});
+
+export const requestsShed = new Counter({
+  name: 'graphql_http_requests_shed_total',
+  help: 'GraphQL HTTP requests answered 503 (with Retry-After) because the gateway was at capacity.',
+  registers: [metrics],
+});
+
 /** Counts a subscription as active until its stream ends or the client leaves. The wrapper passes
  * `return()` straight through (an async generator would hold it until the next event, leaving a
  * quiet subscription registered forever). */
