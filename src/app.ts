@@ -23,6 +23,7 @@ import { logger } from './infra/logger.js';
 import { metrics } from './infra/metrics.js';
 import { applyMigrations } from './infra/migrations.js';
 import { renderLocalGraphiQL, useGraphiQLAssets } from './gateway/graphiql.js';
+import { CONSOLE_PATH, useConsole } from './gateway/console.js';
 import { useMultipartGuard } from './gateway/multipart-guard.js';
 import { parseJson } from './infra/json.js';
 import { handleOpsRequest } from './gateway/ops.js';
@@ -53,7 +54,7 @@ interface ServerContext {
 export interface GraphQLHandlerOptions {
   /** ADMIN_TOKEN, the bearer token that manages workspaces and API keys (HTTP only). */
   adminToken?: string;
-  limits: OperationLimits & Pick<Config, 'MAX_REQUEST_BODY_BYTES' | 'GRAPHIQL'>;
+  limits: OperationLimits & Pick<Config, 'MAX_REQUEST_BODY_BYTES' | 'GRAPHIQL' | 'CONSOLE'>;
   /** Counts operations per API key; null: no rate limit. */
   rateLimiter: RateLimiterAbstract | null;
 }
@@ -66,6 +67,8 @@ export function createGraphQLHandler(options: GraphQLHandlerOptions) {
     // key) in the connection params. Applications use graphql-ws or SSE as they like.
     graphiql: options.limits.GRAPHIQL ? { subscriptionsProtocol: 'SSE', title: 'Audience sync gateway' } : false,
     renderGraphiQL: renderLocalGraphiQL,
+    // Yoga's landing page for other paths loads images from the internet; unknown paths answer 404.
+    landingPage: false,
     logging: false,
     maxRequestBodySize: options.limits.MAX_REQUEST_BODY_BYTES,
     maskedErrors: { errorMessage: INTERNAL_ERROR_MESSAGE, maskError: maskInternalError },
@@ -74,6 +77,7 @@ export function createGraphQLHandler(options: GraphQLHandlerOptions) {
       useMalformedGetGuard(),
       useMultipartGuard(),
       ...(options.limits.GRAPHIQL ? [useGraphiQLAssets()] : []),
+      ...(options.limits.CONSOLE ? [useConsole()] : []),
       ...operationLimitPlugins(options.limits),
       ...(options.rateLimiter ? [useRateLimit(options.rateLimiter)] : []),
       usePrometheus({
@@ -200,7 +204,11 @@ export async function startApp(config: Config): Promise<App> {
     }
     const { port } = server.address() as AddressInfo;
     const url = `http://localhost:${port}${yoga?.graphqlEndpoint ?? ''}`;
-    logger.info({ url, roles: config.ROLES, embedded: Boolean(embedded) }, yoga ? 'Gateway listening' : 'Worker listening');
+    const consoleUrl = yoga && config.CONSOLE ? `http://localhost:${port}${CONSOLE_PATH}` : undefined;
+    logger.info(
+      { url, console: consoleUrl, roles: config.ROLES, embedded: Boolean(embedded) },
+      yoga ? 'Gateway listening' : 'Worker listening',
+    );
     return { url, yoga, stop };
   } catch (error) {
     await stop();
