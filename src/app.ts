@@ -8,11 +8,11 @@ import type { RateLimiterAbstract } from 'rate-limiter-flexible';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import { trackApiKeySockets } from './gateway/api-key-sockets.js';
-import { authenticateApiKey, isAdminToken, type Viewer } from './identity/api-keys.js';
+import { authenticateApiKey, forgetRevokedKeys, isAdminToken, type Viewer } from './identity/api-keys.js';
 import { bootstrapDefaultWorkspace } from './identity/bootstrap.js';
+import { setAddressPolicy } from './infra/address-policy.js';
 import type { Config } from './infra/config.js';
 import { connectDatabase, disconnectDatabase } from './infra/db.js';
-import { setWebhookUrlPolicy } from './destinations/webhook/url-policy.js';
 import { startEmbeddedDatabase, type EmbeddedDatabase } from './infra/embedded-database.js';
 import { defineAudienceSyncJobs } from './jobs/audience-sync.js';
 import { definePlatformJobChecks } from './jobs/platform-jobs.js';
@@ -130,7 +130,7 @@ export async function startApp(config: Config): Promise<App> {
     await embedded?.stop();
   };
   logger.level = config.LOG_LEVEL;
-  setWebhookUrlPolicy({ allowPrivate: config.ALLOW_PRIVATE_WEBHOOK_URLS });
+  setAddressPolicy({ allowPrivate: config.ALLOW_PRIVATE_URLS, allowCustomPlatformUrls: config.ALLOW_CUSTOM_PLATFORM_URLS });
   try {
     if (!config.DATABASE_URL) embedded = await startEmbeddedDatabase(config.DATA_DIR);
     const databaseUrl = config.DATABASE_URL ?? embedded!.url;
@@ -175,6 +175,7 @@ export async function startApp(config: Config): Promise<App> {
     await agenda.start();
 
     // Every role listens: the gateway serves GraphQL, and all serve /healthz, /readyz and /metrics.
+    if (config.ROLES.includes('gateway')) stops.push(forgetRevokedKeys());
     const rateLimiter = config.ROLES.includes('gateway') ? openRateLimiter(config) : null;
     if (rateLimiter) stops.push(() => rateLimiter.close());
     const yoga = config.ROLES.includes('gateway')

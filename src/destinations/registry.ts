@@ -1,7 +1,7 @@
 import type { z } from 'zod';
 import type { Platform } from '../generated/prisma/enums.js';
 import { secretBox } from '../infra/secrets.js';
-import type { DestinationConnector, FieldMapping } from './destination.js';
+import { DestinationError, type DestinationConnector, type FieldMapping } from './destination.js';
 import { META_FIELDS, createMetaConnector, metaConfigSchema, metaCredentialsSchema } from './meta/connector.js';
 import { GOOGLE_FIELDS, createGoogleConnector, googleConfigSchema, googleCredentialsSchema } from './google/connector.js';
 import {
@@ -114,5 +114,14 @@ export function connectorFor(destination: {
     throw new MissingCredentialsError('The destination has no credentials: add them with updateDestination');
   }
   const credentials = platform.credentialsSchema.parse(JSON.parse(secretBox().open(destination.credentials)));
-  return platform.create(platform.configSchema.parse(destination.config), credentials);
+  // Stored settings are checked again: the operator may have changed what is allowed (custom platform URLs).
+  const config = platform.configSchema.safeParse(destination.config);
+  if (!config.success) {
+    const problems = config.error.issues.map((issue) => [...issue.path, issue.message].join(': ')).join('; ');
+    throw new DestinationError(`The destination's config is not allowed on this gateway (${problems}) — change it with updateDestination`, {
+      platform: destination.platform,
+      retryable: false,
+    });
+  }
+  return platform.create(config.data, credentials);
 }

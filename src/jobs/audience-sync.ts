@@ -32,8 +32,10 @@ export function defineAudienceSyncJobs(
       const execution = await whileHoldingLock(job, options.leaseSeconds * 1000, () =>
         executeSyncRun(job.attrs.data.runId, { retryPolicy: options.retryPolicy, leaseSeconds: options.leaseSeconds }),
       );
-      // Another run of the same sync holds it: come back once it has had time to finish.
-      if (execution === 'busy') {
+      // Another run of the same sync holds it: come back once it has had time to finish. An
+      // execution that lost its run comes back too: if no other worker took the run over, the lease
+      // has lapsed and the next claim resumes it.
+      if (execution === 'busy' || execution === 'lost') {
         await scheduler().schedule(new Date(Date.now() + BUSY_RETRY_MS), RUN_SYNC_JOB, job.attrs.data);
       }
     },

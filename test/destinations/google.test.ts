@@ -18,7 +18,9 @@ import {
   THROTTLE_RETRY_DELAY_SECONDS,
   type FakeGoogle,
 } from '../fakes/google-server.js';
-import { contact, rejection, sha256, uploadSession } from '../support/connectors.js';
+import { contact, rejection, sha256, uploadSession, useLoopbackFakes } from '../support/connectors.js';
+
+useLoopbackFakes();
 
 const CLIENT = { clientId: 'client-123.apps.googleusercontent.com', clientSecret: 'GOCSPX-client-secret' };
 const REFRESH_TOKEN = '1//refresh-token-secret';

@@ -3,7 +3,9 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { DestinationConnector, EncodedMember, FieldMapping } from '../../src/destinations/destination.js';
 import { createLinkedInConnector, linkedInConfigSchema } from '../../src/destinations/linkedin/connector.js';
 import { startFakeLinkedIn, type FakeLinkedIn, type FakeLinkedInOptions } from '../fakes/linkedin-server.js';
-import { contact, rejection, sha256, uploadSession } from '../support/connectors.js';
+import { contact, rejection, sha256, uploadSession, useLoopbackFakes } from '../support/connectors.js';
+
+useLoopbackFakes();
 
 const TOKEN = 'AQV-secret-linkedin-token';
 const AD_ACCOUNT = '508000123';

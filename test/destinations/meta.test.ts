@@ -2,7 +2,9 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { DestinationConnector, EncodedMember, FieldMapping } from '../../src/destinations/destination.js';
 import { createMetaConnector, metaConfigSchema } from '../../src/destinations/meta/connector.js';
 import { startFakeMeta, THROTTLE_REGAIN_MINUTES, type FakeMeta } from '../fakes/meta-server.js';
-import { contact, rejection, sha256, uploadSession } from '../support/connectors.js';
+import { contact, rejection, sha256, uploadSession, useLoopbackFakes } from '../support/connectors.js';
+
+useLoopbackFakes();
 
 const TOKEN = 'EAAG-secret-test-token';
 const AUDIENCE_ID = '23850000000000777';

@@ -1,14 +1,17 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { failureQueue, isRecord, parseJson, readBody, serveFake } from './fake-server.js';
 
-/** Canned failures the fake returns, in order, before looking at the request. */
+/** Canned failures the fake returns, in order, before looking at the request — except
+ * `drop-after-apply`, which applies the request and then drops the connection without answering
+ * (applied, but the client cannot know). */
 export type FakeMetaFailure =
   | 'token-expired'
   | 'permission-denied'
   | 'throttle'
   | 'http-429'
   | 'server-error'
-  | 'audience-too-small';
+  | 'audience-too-small'
+  | 'drop-after-apply';
 
 /** Picks the requests a queued failure applies to. */
 export type RequestFilter = (request: { method: string; url: string }) => boolean;
@@ -80,7 +83,7 @@ class GraphError extends Error {
 
 const INVALID_TOKEN_HEADERS = { 'www-authenticate': 'OAuth "Facebook Platform" "invalid_token" "Invalid OAuth access token"' };
 
-const FAILURES: Record<FakeMetaFailure, () => GraphReply> = {
+const FAILURES: Record<Exclude<FakeMetaFailure, 'drop-after-apply'>, () => GraphReply> = {
   'token-expired': () =>
     new GraphError('Error validating access token: Session has expired.', 190, {
       subcode: 463,
@@ -261,10 +264,8 @@ export async function startFakeMeta(options: { accessToken: string }): Promise<F
     return { status: 200, body: Object.fromEntries(fields.map((field) => [field, known[field]])) };
   }
 
-  function route(req: IncomingMessage, body: unknown): GraphReply {
-    const request = { method: req.method ?? '', url: req.url ?? '' };
-    const failure = failures.take(request);
-    if (failure) return FAILURES[failure]();
+  function route(req: IncomingMessage, body: unknown, failure: FakeMetaFailure | undefined): GraphReply {
+    if (failure && failure !== 'drop-after-apply') return FAILURES[failure]();
 
     const url = new URL(req.url ?? '/', 'http://fake');
     if (req.method === 'GET') return readObject(req, url);
@@ -310,12 +311,17 @@ export async function startFakeMeta(options: { accessToken: string }): Promise<F
       await held.opened;
     }
 
+    const failure = failures.take({ method: recorded.method, url: recorded.url });
     let reply: GraphReply;
     try {
-      reply = route(req, body);
+      reply = route(req, body, failure);
     } catch (error) {
       if (!(error instanceof GraphError)) throw error;
       reply = error.toReply();
+    }
+    if (failure === 'drop-after-apply') {
+      res.socket?.destroy();
+      return;
     }
     const isJson = typeof reply.body !== 'string';
     res.writeHead(reply.status, {

@@ -3,6 +3,7 @@ import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import WebSocket, { type RawData } from 'ws';
 import { createApiKey } from '../../src/identity/api-keys.js';
+import { setAddressPolicy } from '../../src/infra/address-policy.js';
 import { db } from '../../src/infra/db.js';
 import { schema } from '../../src/schema/index.js';
 import { startFakeMeta, type FakeMeta } from '../fakes/meta-server.js';
@@ -15,6 +16,7 @@ import {
   documentRequest,
   hostileConnectionParams,
   mutationRequest,
+  privateUrlRequests,
   queryRequest,
   rawHttpRequest,
   twinRequests,
@@ -331,13 +333,16 @@ let before: string;
 let after: string;
 
 beforeAll(async () => {
-  gateway = await startTestGateway({ SECRETS_KEY: secretsKey, ALLOW_PRIVATE_WEBHOOK_URLS: 'false', RATE_LIMIT_POINTS: '0' });
+  gateway = await startTestGateway({ SECRETS_KEY: secretsKey, RATE_LIMIT_POINTS: '0' });
   fake = await startFakeMeta({ accessToken: META_TOKEN });
   const other = await gateway.createWorkspace();
   workspaces = [
     await populateWorkspace(gateway.apiKey, gateway.workspaceId),
     await populateWorkspace(other.apiKey, other.workspaceId),
   ];
+  // The fixtures talk to the Meta fake on loopback; the hostile inputs then meet an operator's setup that
+  // allows custom platform URLs but no private address, so every URL setting is held to the private-address rules.
+  setAddressPolicy({ allowPrivate: false, allowCustomPlatformUrls: true });
   const revoked = await createApiKey(gateway.workspaceId, 'revoked', 'WRITE');
   await db().apiKey.update({ where: { id: revoked.record.id }, data: { revokedAt: new Date() } });
   revokedKey = revoked.key;
@@ -388,6 +393,7 @@ beforeAll(async () => {
     return request;
   });
   await sendAll(requests);
+  await sendAll(privateUrlRequests(callers[0]!));
 
   const engineRandom = new Random(SEED + 1);
   const engineRequests = Array.from({ length: ENGINE_REQUESTS }, () => {
@@ -420,7 +426,7 @@ beforeAll(async () => {
     await connectWithParams(label, payload);
   }
   after = await snapshot();
-}, 180_000);
+}, 300_000);
 
 afterAll(async () => {
   await fake?.close();

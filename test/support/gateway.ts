@@ -13,6 +13,10 @@ import { db } from '../../src/infra/db.js';
 import type { ApiKeyRole } from '../../src/generated/prisma/enums.js';
 import { createTestDatabase } from './database.js';
 
+/** The platform fakes and receivers of the tests listen on loopback: the address policy must let the
+ * gateway and its workers reach them, and let destinations point their baseUrl at them. */
+export const LOOPBACK_FAKES = { ALLOW_PRIVATE_URLS: 'true', ALLOW_CUSTOM_PLATFORM_URLS: 'true' } as const;
+
 export interface TestGateway {
   app: App;
   /** The URL of the gateway's own database, for other processes to share. */
@@ -55,7 +59,7 @@ export async function startTestGateway(settings: Record<string, string> = {}): P
       JOB_POLL_INTERVAL_MS: '200',
       PLATFORM_RETRIES: '3',
       PLATFORM_RETRY_MIN_MS: '20',
-      ALLOW_PRIVATE_WEBHOOK_URLS: 'true',
+      ...LOOPBACK_FAKES,
       LOG_LEVEL: 'silent',
       NODE_ENV: 'test',
       ...settings,

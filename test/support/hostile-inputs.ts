@@ -369,6 +369,138 @@ export const BAD_WEBHOOK_URLS = [
   '//hooks.example.com/hook',
 ];
 
+// ---- Outbound URLs ------------------------------------------------------------------------------
+
+/**
+ * Hosts, as a URL writes them, that reach no public address. IPv4: loopback, "this network", private,
+ * CGN, link-local (cloud metadata), IETF protocol assignments, documentation, benchmarking, reserved,
+ * multicast and broadcast — also as one decimal, octal or hex number, in short forms, percent-encoded or
+ * in full-width digits. IPv6: loopback, unspecified, ULA, link-local, site-local, multicast, discard,
+ * documentation, IPv4-compatible, IPv4-mapped and -translated, NAT64 (well-known and local-use), 6to4
+ * and Teredo. Names: `localhost` and private-use domains.
+ */
+export const PRIVATE_HOSTS: readonly string[] = [
+  '127.0.0.1', '127.255.255.254', '2130706433', '0x7f000001', '0x7f.0.0.1', '0177.0.0.1', '017700000001', '127.1',
+  '%31%32%37.0.0.1', '\uff11\uff12\uff17.\uff10.\uff10.\uff11',
+  '0.0.0.0', '0', '10.0.0.5', '012.0.0.5', '172.16.3.4', '192.168.1.1', '100.64.0.1', '169.254.169.254', '0xa9fea9fe',
+  '2852039166', '192.0.0.8', '192.0.2.1', '198.18.0.1', '198.51.100.7', '203.0.113.9', '240.0.0.1', '224.0.0.1',
+  '255.255.255.255',
+  '[::1]', '[0:0:0:0:0:0:0:1]', '[::]', '[fd00::1]', '[fc00::1]', '[fe80::1]', '[febf::1]', '[fec0::1]', '[ff02::1]',
+  '[100::1]', '[2001:db8::1]', '[3fff::1]', '[::7f00:1]',
+  '[::ffff:127.0.0.1]', '[::ffff:7f00:1]', '[::ffff:169.254.169.254]', '[::ffff:10.0.0.1]', '[::ffff:0:7f00:1]',
+  '[::ffff:0:a9fe:a9fe]',
+  '[64:ff9b::7f00:1]', '[64:ff9b::127.0.0.1]', '[64:ff9b::a9fe:a9fe]', '[64:ff9b::a00:5]', '[64:ff9b:1::a00:5]',
+  '[64:ff9b:1::808:808]',
+  '[2002:7f00:1::]', '[2002:a9fe:a9fe::]', '[2002:a00:5::1]', '[2001:0:4136:e378:8000:63bf:3fff:fdd2]',
+  'localhost', 'LOCALHOST', 'localhost.', 'api.localhost', 'a.b.localhost.', 'metadata.google.internal', 'printer.local',
+  'router.home.arpa', 'ipv4only.arpa',
+];
+
+/** Hosts that are public (so that the rules are seen to let something through): names, public IPv4 and
+ * IPv6 addresses, and the IPv4-mapped and NAT64 forms of a public IPv4 address. */
+export const PUBLIC_HOSTS: readonly string[] = [
+  'hooks.example.com', 'hooks.example.com:8443', '93.184.216.34', '[2606:2800:220:1:248:1893:25c8:1946]',
+  '[::ffff:93.184.216.34]', '[64:ff9b::5db8:d822]',
+];
+
+/** Ways of writing a URL to `host` that hide it: a port, a fragment or a backslash that makes the URL read
+ * as if it went to a public host, a user name that does, and plain http. */
+export function disguisedUrls(host: string): string[] {
+  return [
+    `https://${host}/hook`,
+    `https://${host}:8443/hook?a=b`,
+    `https://${host}#@hooks.example.com/`,
+    `https://${host}\\@hooks.example.com/`,
+    `https://hooks.example.com@${host}/`,
+    `http://${host}/hook`,
+  ];
+}
+
+/** What a hostile DNS server answers for a public-looking name (checked on every connection). */
+export const PRIVATE_DNS_ANSWERS: readonly string[] = [
+  '127.0.0.1', '10.0.0.5', '169.254.169.254', '100.64.0.1', '0.0.0.0', '::1', 'fd00::1', 'fe80::1',
+  '::ffff:127.0.0.1', '64:ff9b::a9fe:a9fe', '2002:7f00:1::', '100::1',
+];
+
+/** Every setting that holds a URL the gateway calls, as the variables of a mutation putting `url` there. */
+export const URL_SETTINGS: { label: string; mutation: string; variables: (url: string, caller: Caller) => Record<string, unknown> }[] = [
+  {
+    label: 'WEBHOOK config.url',
+    mutation: 'createDestination',
+    variables: (url) => ({ input: { name: 'Hook', platform: 'WEBHOOK', config: { url }, credentials: { signingSecret: 's'.repeat(40) } } }),
+  },
+  {
+    label: 'META config.baseUrl',
+    mutation: 'createDestination',
+    variables: (url) => ({ input: { name: 'Meta', platform: 'META', config: { adAccountId: 'act_1', baseUrl: url }, credentials: { accessToken: 't' } } }),
+  },
+  {
+    label: 'META config.baseUrl (update)',
+    mutation: 'updateDestination',
+    variables: (url, caller) => ({ id: caller.own.ids.Destination, input: { config: { adAccountId: 'act_1', baseUrl: url } } }),
+  },
+  {
+    label: 'LINKEDIN config.baseUrl',
+    mutation: 'createDestination',
+    variables: (url) => ({ input: { name: 'LinkedIn', platform: 'LINKEDIN', config: { adAccountId: '123', baseUrl: url }, credentials: { accessToken: 't' } } }),
+  },
+  {
+    label: 'X config.baseUrl',
+    mutation: 'createDestination',
+    variables: (url) => ({
+      input: {
+        name: 'X',
+        platform: 'X',
+        config: { accountId: 'abc123', baseUrl: url },
+        credentials: { consumerKey: 'k', consumerSecret: 's', accessToken: 't', accessTokenSecret: 'u' },
+      },
+    }),
+  },
+  ...(['baseUrl', 'tokenUrl'] as const).map((setting) => ({
+    label: `GOOGLE config.${setting}`,
+    mutation: 'createDestination',
+    variables: (url: string) => ({
+      input: {
+        name: 'Google',
+        platform: 'GOOGLE',
+        config: {
+          operatingAccount: { accountId: '123-456-7890' },
+          consent: { adUserData: 'CONSENT_GRANTED', adPersonalization: 'CONSENT_GRANTED' },
+          customerMatchTermsAccepted: true,
+          [setting]: url,
+        },
+        credentials: { accessToken: 't' },
+      },
+    }),
+  })),
+  {
+    label: 'syncAudiences notifyUrl',
+    mutation: 'syncAudiences',
+    variables: (url) => ({ input: { audiences: [{ audienceId: 'ext-1', add: [{ externalId: 'p-1', hashedEmail: 'a'.repeat(64) }] }], notifyUrl: url } }),
+  },
+];
+
+const URL_MUTATIONS: Record<string, string> = {
+  createDestination: `mutation CreateDestination($input: CreateDestinationInput!) { createDestination(input: $input) { ${RESULT} } }`,
+  updateDestination: `mutation UpdateDestination($id: ID!, $input: UpdateDestinationInput!) { updateDestination(id: $id, input: $input) { ${RESULT} } }`,
+  syncAudiences: `mutation SyncAudiences($input: SyncAudiencesInput!) { syncAudiences(input: $input) { ${RESULT} } }`,
+};
+
+/**
+ * Every URL setting with every private host, each in one of its disguises (taken in turn, so that every
+ * setting meets every disguise): each must be refused when private URLs are not allowed. The rules all
+ * these settings share are checked on every host × disguise in test/infra/address-policy.test.ts.
+ */
+export function privateUrlRequests(caller: Caller): HostileRequest[] {
+  return URL_SETTINGS.flatMap((setting, settingIndex) =>
+    PRIVATE_HOSTS.map((host, hostIndex) => {
+      const disguises = disguisedUrls(host);
+      const url = disguises[(settingIndex + hostIndex) % disguises.length]!;
+      return graphqlRequest(caller, `${setting.label} = ${url}`, ['mutation', 'private-url'], URL_MUTATIONS[setting.mutation]!, setting.variables(url, caller));
+    }),
+  );
+}
+
 const destinationConfigFaults: Fault[] = [
   (variables, random) => {
     setPath(variables, 'input.config', random.pick(BAD_META_CONFIGS));

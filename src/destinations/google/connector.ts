@@ -8,6 +8,7 @@ import {
   type FieldMapping,
 } from '../destination.js';
 import { encodeByRule, mappingEncoder, type FieldRule } from '../encoding.js';
+import { platformUrl } from '../platform-url.js';
 import { ADS_API_MAX_OPERATIONS, adsApiOperations } from './ads-api.js';
 import { googleApiClient } from './client.js';
 import { DATA_MANAGER_MAX_MEMBERS, dataManagerOperations } from './data-manager.js';
@@ -30,8 +31,6 @@ export type ProductAccount = z.infer<typeof productAccountSchema>;
 
 const consentStatusSchema = z.enum(CONSENT_STATUSES, { error: 'must be CONSENT_GRANTED or CONSENT_DENIED' });
 
-const httpUrl = (name: string) => z.url({ protocol: /^https?$/, error: `${name} must be an http(s) URL` });
-
 export const googleConfigSchema = z
   .object({
     /** DATA_MANAGER (the default, what Google requires of new integrations) or ADS_API: the Google
@@ -47,9 +46,9 @@ export const googleConfigSchema = z
       error: 'accept the Customer Match terms in Google Ads (Audience manager), then set customerMatchTermsAccepted to true',
     }),
     /** The API's root; by default Google's for the chosen api. */
-    baseUrl: httpUrl('baseUrl').optional(),
+    baseUrl: platformUrl('baseUrl', ['https://datamanager.googleapis.com', 'https://googleads.googleapis.com']).optional(),
     adsApiVersion: z.string().regex(/^v\d+$/, 'adsApiVersion must look like v23').default('v23'),
-    tokenUrl: httpUrl('tokenUrl').default('https://oauth2.googleapis.com/token'),
+    tokenUrl: platformUrl('tokenUrl', ['https://oauth2.googleapis.com/token']).default('https://oauth2.googleapis.com/token'),
   })
   .refine((config) => config.api === 'DATA_MANAGER' || config.operatingAccount.accountType === 'GOOGLE_ADS', {
     path: ['operatingAccount', 'accountType'],

@@ -10,7 +10,9 @@ import {
 } from '../destination.js';
 import { mappingEncoder } from '../encoding.js';
 import { isSha256Hex, sha256Hex } from '../hashing.js';
+import { outboundFetch } from '../../infra/address-policy.js';
 import { parseJson } from '../../infra/json.js';
+import { platformUrl } from '../platform-url.js';
 
 export const linkedInConfigSchema = z.object({
   adAccountId: z.string().regex(/^\d+$/, 'adAccountId must be the LinkedIn ad account number (digits only)'),
@@ -18,7 +20,7 @@ export const linkedInConfigSchema = z.object({
     .string()
     .regex(/^20\d\d(0[1-9]|1[0-2])$/, 'apiVersion must be a LinkedIn version month such as 202510')
     .default('202510'),
-  baseUrl: z.url({ protocol: /^https?$/, error: 'baseUrl must be an http(s) URL' }).default('https://api.linkedin.com'),
+  baseUrl: platformUrl('baseUrl', ['https://api.linkedin.com']).default('https://api.linkedin.com'),
   /** The partner value LinkedIn assigns with Audiences API access; only needed to create segments. */
   sourcePlatform: z
     .string()
@@ -148,7 +150,7 @@ export function createLinkedInConnector(config: LinkedInConfig, credentials: Lin
     let response: Response;
     let text: string;
     try {
-      response = await fetch(`${restUrl}/${request.path}`, {
+      response = await outboundFetch(`${restUrl}/${request.path}`, {
         method: request.method,
         headers: {
           authorization: `Bearer ${credentials.accessToken}`,

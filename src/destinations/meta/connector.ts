@@ -9,12 +9,14 @@ import {
 } from '../destination.js';
 import { encodeByRule, mappingEncoder, type FieldRule } from '../encoding.js';
 import { sha256Hex } from '../hashing.js';
+import { outboundFetch } from '../../infra/address-policy.js';
 import { parseJson } from '../../infra/json.js';
+import { platformUrl } from '../platform-url.js';
 
 export const metaConfigSchema = z.object({
   adAccountId: z.string().regex(/^(act_)?\d+$/, 'adAccountId must be the ad account number, optionally prefixed with act_'),
   apiVersion: z.string().regex(/^v\d+\.\d+$/, 'apiVersion must look like v24.0').default('v24.0'),
-  baseUrl: z.url({ protocol: /^https?$/, error: 'baseUrl must be an http(s) URL' }).default('https://graph.facebook.com'),
+  baseUrl: platformUrl('baseUrl', ['https://graph.facebook.com']).default('https://graph.facebook.com'),
 });
 export type MetaConfig = z.infer<typeof metaConfigSchema>;
 
@@ -177,7 +179,7 @@ export function createMetaConnector(config: MetaConfig, credentials: MetaCredent
     let response: Response;
     let text: string;
     try {
-      response = await fetch(`${graphUrl}/${path}`, {
+      response = await outboundFetch(`${graphUrl}/${path}`, {
         method,
         headers: {
           authorization: `Bearer ${credentials.accessToken}`,

@@ -9,11 +9,13 @@ import {
   type EncodedMember,
 } from '../destination.js';
 import { encodeByRule, mappingEncoder, type FieldRule } from '../encoding.js';
+import { outboundFetch } from '../../infra/address-policy.js';
 import { parseJson } from '../../infra/json.js';
+import { platformUrl } from '../platform-url.js';
 
 export const xConfigSchema = z.object({
   accountId: z.string().regex(/^[0-9a-z]+$/, 'accountId must be the X ads account id, such as 18ce54d4x5t'),
-  baseUrl: z.url({ protocol: /^https?$/, error: 'baseUrl must be an http(s) URL' }).default('https://ads-api.x.com'),
+  baseUrl: platformUrl('baseUrl', ['https://ads-api.x.com']).default('https://ads-api.x.com'),
 });
 export type XConfig = z.infer<typeof xConfigSchema>;
 
@@ -165,7 +167,7 @@ export function createXConnector(config: XConfig, credentials: XCredentials): De
       .join('&');
     const url = `${apiUrl}/${path}${query ? `?${query}` : ''}`;
     try {
-      const response = await fetch(url, {
+      const response = await outboundFetch(url, {
         method,
         headers: {
           authorization: oauth.toHeader(oauth.authorize({ url, method }, token)).Authorization,
