@@ -163,7 +163,7 @@ test('sign in with the keyboard, make a first webhook sync through the forms, ru
   expect(offsite).toEqual([]);
   expect(errors).toEqual([]);
   await page.close();
-});
+}, 90_000);
 
 test('a failing run: its message on the sync page, and the sync in red with its error on the syncs list, live', async () => {
   const receiver = await startReceiver();
