@@ -25,6 +25,7 @@ import { metrics } from './infra/metrics.js';
 import { applyMigrations } from './infra/migrations.js';
 import { renderLocalGraphiQL, useGraphiQLAssets } from './gateway/graphiql.js';
 import { useAdmission } from './gateway/load-shedding.js';
+import { CONSOLE_PATH, useConsole } from './gateway/console.js';
 import { useMultipartGuard } from './gateway/multipart-guard.js';
 import { parseJson } from './infra/json.js';
 import { handleOpsRequest } from './gateway/ops.js';
@@ -55,7 +56,8 @@ interface ServerContext {
 export interface GraphQLHandlerOptions {
   /** ADMIN_TOKEN, the bearer token that manages workspaces and API keys (HTTP only). */
   adminToken?: string;
-  limits: OperationLimits & Pick<Config, 'MAX_REQUEST_BODY_BYTES' | 'GRAPHIQL' | 'MAX_CONCURRENT_REQUESTS' | 'MAX_QUEUE_WAIT_MS'>;
+  limits: OperationLimits &
+    Pick<Config, 'MAX_REQUEST_BODY_BYTES' | 'GRAPHIQL' | 'CONSOLE' | 'MAX_CONCURRENT_REQUESTS' | 'MAX_QUEUE_WAIT_MS'>;
   /** Counts operations per API key; null: no rate limit. */
   rateLimiter: RateLimiterAbstract | null;
   clock?: Clock;
@@ -69,6 +71,8 @@ export function createGraphQLHandler(options: GraphQLHandlerOptions) {
     // key) in the connection params. Applications use graphql-ws or SSE as they like.
     graphiql: options.limits.GRAPHIQL ? { subscriptionsProtocol: 'SSE', title: 'Audience sync gateway' } : false,
     renderGraphiQL: renderLocalGraphiQL,
+    // Yoga's landing page for other paths loads images from the internet; unknown paths answer 404.
+    landingPage: false,
     logging: false,
     maxRequestBodySize: options.limits.MAX_REQUEST_BODY_BYTES,
     maskedErrors: { errorMessage: INTERNAL_ERROR_MESSAGE, maskError: maskInternalError },
@@ -78,6 +82,7 @@ export function createGraphQLHandler(options: GraphQLHandlerOptions) {
       useMultipartGuard(),
       useAdmission({ concurrency: options.limits.MAX_CONCURRENT_REQUESTS, maxWaitMs: options.limits.MAX_QUEUE_WAIT_MS }),
       ...(options.limits.GRAPHIQL ? [useGraphiQLAssets()] : []),
+      ...(options.limits.CONSOLE ? [useConsole()] : []),
       ...operationLimitPlugins(options.limits),
       ...(options.rateLimiter ? [useRateLimit(options.rateLimiter)] : []),
       usePrometheus({
@@ -218,7 +223,11 @@ export async function startApp(config: Config, options: { clock?: Clock } = {}):
     }
     const { port } = server.address() as AddressInfo;
     const url = `http://localhost:${port}${yoga?.graphqlEndpoint ?? ''}`;
-    logger.info({ url, roles: config.ROLES, embedded: Boolean(embedded) }, yoga ? 'Gateway listening' : 'Worker listening');
+    const consoleUrl = yoga && config.CONSOLE ? `http://localhost:${port}${CONSOLE_PATH}` : undefined;
+    logger.info(
+      { url, console: consoleUrl, roles: config.ROLES, embedded: Boolean(embedded) },
+      yoga ? 'Gateway listening' : 'Worker listening',
+    );
     return { url, yoga, stop };
   } catch (error) {
     await stop();

@@ -67,6 +67,8 @@ const configSchema = z.object({
   MAX_QUEUE_WAIT_MS: z.coerce.number().int().min(0).max(60_000).default(1000),
   /** `false` turns off the GraphiQL page at GET /graphql. */
   GRAPHIQL: z.enum(['true', 'false']).default('true').transform((value) => value === 'true'),
+  /** `false` turns off the console (the web pages at /console) on gateways. */
+  CONSOLE: z.enum(['true', 'false']).default('true').transform((value) => value === 'true'),
   /** `false` refuses introspection queries (and "did you mean" suggestions), for production. */
   INTROSPECTION: z.enum(['true', 'false']).default('true').transform((value) => value === 'true'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
