@@ -276,7 +276,7 @@ describe('a revoked key’s WebSockets', () => {
     await survivor.return?.();
   });
 
-  test('are closed when the key is revoked through another gateway instance', async () => {
+  test('are closed, and the key refused, when it is revoked through another gateway instance', async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'asg-second-gateway-'));
     const second = runEntryPoint('src/server.ts', {
       DATABASE_URL: gateway.databaseUrl,
@@ -293,6 +293,8 @@ describe('a revoked key’s WebSockets', () => {
       const doomed = await createKey();
       const subscription = await gateway.subscribeOverWebSocket(TaskUpdated, { taskId: unknownId('Task') }, doomed.key);
       const closed = closeOf(subscription);
+      // This gateway has verified the key over HTTP too, and remembers it.
+      expect(errorCodes(await gateway.execute(ListDestinations, {}, { apiKey: doomed.key }))).toBeUndefined();
 
       const response = await fetch(secondUrl, {
         method: 'POST',
@@ -304,6 +306,8 @@ describe('a revoked key’s WebSockets', () => {
       });
       expect(await response.json()).toEqual({ data: { revokeApiKey: { __typename: 'RevokeApiKeySuccess' } } });
       expect(await closed).toMatchObject({ code: 4403 });
+      // The same event made it forget the key: its requests are refused, long before the key would expire.
+      expect(errorCodes(await gateway.execute(ListDestinations, {}, { apiKey: doomed.key }))).toEqual(['UNAUTHENTICATED']);
     } finally {
       await second.stop('SIGTERM');
       await rm(dataDir, { recursive: true, force: true });

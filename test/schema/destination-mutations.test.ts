@@ -71,7 +71,7 @@ describe('createDestination', () => {
     expect(destination).toMatchObject({
       name: 'Meta ads',
       platform: 'META',
-      config: { adAccountId: 'act_1234567890', baseUrl: fake.baseUrl, apiVersion: 'v24.0' },
+      config: { adAccountId: 'act_1234567890', baseUrl: fake.baseUrl, apiVersion: 'v27.0' },
       credentialsConfigured: true,
       credentialsHint: `…${META_TOKEN.slice(-4)}`,
     });

@@ -1,0 +1,66 @@
+import { formatCount, formatDateTime } from '../format.js';
+import { isActive, type Run } from '../run-fields.js';
+import { RunStatusBadge } from './status.js';
+
+const PHASES: Record<string, string> = {
+  queued: 'Queued, waiting for a worker',
+  starting: 'Starting',
+  preparing: 'Preparing',
+  computing: 'Computing what changed',
+  adding: 'Adding members',
+  updating: 'Updating members',
+  removing: 'Removing members',
+  waiting: 'Waiting on the platform',
+};
+
+export const describePhase = (phase: string): string => PHASES[phase] ?? phase;
+
+export function ProgressBar({ label, value, detail }: { label: string; value: number; detail?: string }) {
+  const percent = Math.round(Math.min(Math.max(value, 0), 1) * 100);
+  return (
+    <div class="progress">
+      <div class="progress-label">
+        <span>{label}</span>
+        <span>{detail ? `${detail} · ` : ''}{percent}%</span>
+      </div>
+      <div
+        class="progress-track"
+        role="progressbar"
+        aria-label={label}
+        aria-valuemin={0}
+        aria-valuemax={100}
+        aria-valuenow={percent}
+        aria-valuetext={`${percent}%${detail ? `, ${detail}` : ''}`}
+      >
+        <div class="progress-fill" style={{ width: `${percent}%` }} />
+      </div>
+    </div>
+  );
+}
+
+/** The latest run: what it is doing while under way, how far it got, its counts as they move;
+ * once ended, how it ended. */
+export function RunPanel({ run }: { run: Run }) {
+  const active = isActive(run);
+  const kind = run.dryRun ? 'dry run' : 'run';
+  return (
+    <section class={active ? 'run-panel active' : 'run-panel'} aria-labelledby="run-panel-title">
+      <h2 id="run-panel-title">
+        {active ? `${kind[0]!.toUpperCase()}${kind.slice(1)} in progress` : `Last ${kind}`} <RunStatusBadge status={run.status} />
+      </h2>
+      <p class={run.phase === 'waiting' ? 'phase waiting' : 'phase'} aria-live="polite">
+        {active ? describePhase(run.phase) : `Ended ${formatDateTime(run.finishedAt)}`}
+        {run.waitedSeconds > 0 && ` · waited ${run.waitedSeconds.toFixed(1)} s on the platform`}
+      </p>
+      <ProgressBar label={run.dryRun ? 'Changes counted' : 'Planned changes done'} value={run.progress} />
+      <dl class="counts">
+        <div><dt>Audience</dt><dd>{formatCount(run.totalMembers)}</dd></div>
+        <div><dt>{run.dryRun ? 'Would add' : 'Added'}</dt><dd>{formatCount(run.membersAdded)}</dd></div>
+        <div><dt>{run.dryRun ? 'Would remove' : 'Removed'}</dt><dd>{formatCount(run.membersRemoved)}</dd></div>
+        <div><dt>Invalid</dt><dd>{formatCount(run.membersInvalid)}</dd></div>
+        {run.membersReceived != null && <div><dt>Platform received</dt><dd>{formatCount(run.membersReceived)}</dd></div>}
+      </dl>
+      {run.errorMessage && <p class="error" role="alert">{run.errorMessage}</p>}
+    </section>
+  );
+}
