@@ -6,7 +6,7 @@ export const ConsoleRunFields = graphql(`
   fragment ConsoleRunFields on SyncRun {
     id status trigger dryRun phase progress
     membersAdded membersRemoved membersUpdated membersInvalid membersFailed membersRefused refusalReason
-    membersReceived totalMembers waitedSeconds invalidSamples errorMessage
+    membersReceived totalMembers plannedAdds plannedUpdates plannedRemoves waitedSeconds invalidSamples errorMessage
     createdAt startedAt finishedAt
   }
 `);

@@ -125,7 +125,12 @@ async function syncMembers(execution: Execution, options: RunOptions): Promise<D
   const { takenAt, ...plan } = await materializeRunDiff(db(), diffRun, desired, (tx) =>
     checkFence((statement) => tx.$queryRaw(statement), fence),
   );
-  await updateProgress(execution, { totalMembers: plan.desired });
+  await updateProgress(execution, {
+    totalMembers: plan.desired,
+    plannedAdds: plan.toAdd,
+    plannedUpdates: plan.toUpdate,
+    plannedRemoves: plan.toRemove,
+  });
 
   if (run.dryRun) {
     await updateProgress(execution, { membersAdded: plan.toAdd, membersRemoved: plan.toRemove });
@@ -505,7 +510,9 @@ function afterBatch(context: RunContext): void {
 /** Fenced, like every write of the run. */
 async function updateProgress(
   execution: Execution,
-  data: Partial<Pick<SyncRun, 'phase' | 'totalMembers' | 'membersAdded' | 'membersRemoved'>>,
+  data: Partial<
+    Pick<SyncRun, 'phase' | 'totalMembers' | 'plannedAdds' | 'plannedUpdates' | 'plannedRemoves' | 'membersAdded' | 'membersRemoved'>
+  >,
 ): Promise<void> {
   await fencedTransaction(execution.fence, (tx) => tx.syncRun.update({ where: { id: execution.run.id }, data }));
   publishRunUpdated(execution.run);

@@ -134,7 +134,11 @@ test('sign in with the keyboard, make a first webhook sync through the forms, ru
   await page.getByRole('button', { name: 'Run now' }).click();
   await page.getByText('Waiting on the platform').waitFor();
   await screenshot(page, '5-sync-running');
-  await page.locator('[role=progressbar][aria-valuenow="100"]').waitFor({ timeout: 15_000 });
+  // One bar per side with changes: this first run only adds.
+  const adding = page.getByRole('progressbar', { name: 'Adding' });
+  await page.locator('[role=progressbar][aria-label="Adding"][aria-valuenow="100"]').waitFor({ timeout: 20_000 });
+  expect(await adding.getAttribute('aria-valuetext')).toBe('100%, 5 of 5');
+  expect(await page.getByRole('progressbar', { name: 'Removing' }).count()).toBe(0);
   await page.locator('.run-panel').getByText('Succeeded').waitFor();
   expect(receiver.held('EMAIL_SHA256')).toEqual(hashedEmails(EMAILS));
 
