@@ -45,8 +45,10 @@ const json = (value: unknown) => value as Prisma.InputJsonValue;
 /**
  * Runs a member task from its payload. Safe to run again (jobs are at-least-once): an ended task is
  * only notified, if that is still due; a task that was interrupted resumes from its last committed
- * step, so nothing is applied or counted twice. Returns 'busy' while an older member task of the
- * workspace has not ended (the caller tries again later).
+ * step, so nothing is applied or counted twice. Starting raises the task's lease generation (its
+ * fencing token): an earlier execution still at work (paused past its job lock, or handed the same
+ * job) stops at its next step without applying it, and cannot end the task. Returns 'busy' while an
+ * older member task of the workspace has not ended (the caller tries again later).
  */
 export async function runMemberTask(
   taskId: string,
@@ -68,10 +70,12 @@ export async function runMemberTask(
   });
   if (older > 0) return 'busy';
 
-  const started = await db().task.update({
-    where: { id: taskId },
-    data: { status: 'RUNNING', startedAt: task.startedAt ?? new Date() },
+  // Waits for a step another execution is committing (it holds the row), and resumes after it.
+  const [started] = await db().task.updateManyAndReturn({
+    where: { id: taskId, status: { in: ['QUEUED', 'RUNNING'] } },
+    data: { status: 'RUNNING', startedAt: task.startedAt ?? new Date(), leaseGeneration: { increment: 1 } },
   });
+  if (!started) return 'done';
   publishTaskUpdated(started);
 
   let ended: Task;
@@ -81,18 +85,21 @@ export async function runMemberTask(
     if (!handler || !payload) throw new Error(`Task ${taskId} of kind ${task.kind} has no handler or no payload`);
     const { parameters, file } = decodeTaskPayload(payload.content);
     const result = await handler(taskRun(started), parameters, file);
-    ended = await endTask(taskId, { status: 'COMPLETED', result: json(result), progress: 1 });
+    ended = await endTask(started, { status: 'COMPLETED', result: json(result), progress: 1 });
   } catch (error) {
-    if (error instanceof TaskSuperseded) {
-      logger.warn({ taskId }, 'Another execution of this task moved on; this one stops');
+    try {
+      if (error instanceof TaskSuperseded) throw error;
+      if (!(error instanceof TaskFailure)) logger.error({ err: error, taskId, kind: task.kind }, 'Task failed');
+      const message =
+        error instanceof TaskFailure
+          ? error.message
+          : 'The task stopped on an internal error (see the gateway log); what it had committed stays applied. Send it again.';
+      ended = await endTask(started, { status: 'FAILED', error: message });
+    } catch (ending) {
+      if (!(ending instanceof TaskSuperseded)) throw ending;
+      logger.warn({ taskId, leaseGeneration: started.leaseGeneration }, 'Another execution took this task over; this one stopped without applying its step');
       return 'done';
     }
-    if (!(error instanceof TaskFailure)) logger.error({ err: error, taskId, kind: task.kind }, 'Task failed');
-    const message =
-      error instanceof TaskFailure
-        ? error.message
-        : 'The task stopped on an internal error (see the gateway log); what it had committed stays applied. Send it again.';
-    ended = await endTask(taskId, { status: 'FAILED', error: message });
   }
   await notifyIfDue(ended, options.notifyRetry);
   return 'done';
@@ -100,19 +107,24 @@ export async function runMemberTask(
 
 const progressOf = ({ processed, total }: Checkpoint<unknown>) => (total > 0 ? Math.min(1, processed / total) : 0);
 
-/** Thrown when another execution of the task (the job system is at-least-once) committed a step
- * this one had not seen: this one's step is rolled back and it stops, leaving the task to the other. */
+/** Thrown when another execution of the task (the job system is at-least-once) started after this
+ * one: this one's step is rolled back and it stops, leaving the task to the other. */
 class TaskSuperseded extends Error {}
 
+/** The statement that locks the task's row for a step and tells whether this execution still holds it. */
+const lockTask = (task: Task) => Prisma.sql`
+  SELECT 1 FROM task
+  WHERE id = ${task.id}::uuid AND lease_generation = ${task.leaseGeneration} AND status = 'RUNNING'
+  FOR UPDATE`;
+
+function checkHeld(task: Task, locked: unknown[]): void {
+  if (locked.length === 0) throw new TaskSuperseded(`Task ${task.id} was taken over by another execution`);
+}
+
 function taskRun(task: Task): TaskRun {
-  // What this execution last committed (or resumed from). Each step first locks the task's row and
-  // checks it still holds this: two executions of one task never both apply a step.
-  let processed = task.processed;
-  const checkNotSuperseded = (found: { processed: number } | undefined) => {
-    if (found?.processed !== processed) throw new TaskSuperseded(`Task ${task.id} was taken over by another execution`);
-  };
+  // Each step first locks the task's row and checks this execution still holds it: two executions of
+  // one task never both apply a step, and one that was taken over applies none.
   const committed = <Result>(checkpoint: Checkpoint<Result>) => {
-    processed = checkpoint.processed;
     publishTaskUpdated(task);
     return checkpoint;
   };
@@ -123,9 +135,7 @@ function taskRun(task: Task): TaskRun {
     async commit(apply) {
       const checkpoint = await db().$transaction(
         async (tx) => {
-          checkNotSuperseded(
-            (await tx.$queryRaw<{ processed: number }[]>`SELECT processed FROM task WHERE id = ${task.id}::uuid FOR UPDATE`)[0],
-          );
+          checkHeld(task, await tx.$queryRaw(lockTask(task)));
           const reached = await apply(tx);
           await tx.task.update({
             where: { id: task.id },
@@ -139,10 +149,7 @@ function taskRun(task: Task): TaskRun {
     },
     async commitMembers(apply) {
       const checkpoint = await directTransaction(async (sql) => {
-        const [locked] = await sql<{ processed: number }>(
-          Prisma.sql`SELECT processed FROM task WHERE id = ${task.id}::uuid FOR UPDATE`,
-        );
-        checkNotSuperseded(locked);
+        checkHeld(task, await sql(lockTask(task)));
         const reached = await apply(sql);
         await sql(Prisma.sql`
           UPDATE task SET processed = ${reached.processed}, total = ${reached.total}, progress = ${progressOf(reached)},
@@ -155,12 +162,13 @@ function taskRun(task: Task): TaskRun {
   };
 }
 
-/** Ends the task and drops its payload, in one transaction. */
-async function endTask(taskId: string, data: Prisma.TaskUpdateInput): Promise<Task> {
-  const [, ended] = await db().$transaction([
-    db().taskPayload.deleteMany({ where: { taskId } }),
-    db().task.update({ where: { id: taskId }, data: { ...data, completedAt: new Date() } }),
-  ]);
+/** Ends the task and drops its payload, in one transaction, if this execution still holds it. */
+async function endTask(task: Task, data: Prisma.TaskUpdateInput): Promise<Task> {
+  const ended = await db().$transaction(async (tx) => {
+    checkHeld(task, await tx.$queryRaw(lockTask(task)));
+    await tx.taskPayload.deleteMany({ where: { taskId: task.id } });
+    return tx.task.update({ where: { id: task.id }, data: { ...data, completedAt: new Date() } });
+  });
   publishTaskUpdated(ended);
   return ended;
 }

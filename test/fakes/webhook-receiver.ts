@@ -44,7 +44,21 @@ export interface AppliedDelivery {
   members: Identifiers[];
   /** Indexes of the members the receiver rejected. */
   rejected: number[];
+  /** Whether the sender was given a 2xx answer (false when the connection dropped or the reply was "lost"). */
+  answered: boolean;
 }
+
+/** Where a member delivery stands when the receiver calls its delivery hook: just received (not yet
+ * applied), applied (not yet answered), answered. */
+export type DeliveryStage = 'received' | 'applied' | 'answered';
+
+/** Lets a test act at a point of a delivery (kill the sender, say), and then decide: `discard` (when
+ * received) forgets the request unapplied, `drop` (when applied) drops the connection unanswered. */
+export type DeliveryHook = (event: {
+  stage: DeliveryStage;
+  type: AppliedDelivery['type'];
+  members: number;
+}) => Promise<'discard' | 'drop' | void> | 'discard' | 'drop' | void;
 
 export interface FakeWebhookReceiver {
   url: string;
@@ -62,6 +76,8 @@ export interface FakeWebhookReceiver {
   /** Rejects the members for which `reason` returns a reason, in every later delivery. */
   rejectMembers(reason: (identifiers: Identifiers) => string | null): void;
   failNext(kind: FakeWebhookFailure, count?: number): void;
+  /** Calls `hook` at each stage of every member delivery (null: no more). */
+  onDelivery(hook: DeliveryHook | null): void;
   close(): Promise<void>;
 }
 
@@ -146,6 +162,7 @@ export async function startFakeWebhookReceiver(options: {
   const sessions = new Map<string, number | null>();
   const failures = failureQueue<FakeWebhookFailure, IncomingMessage>();
   let rejectReason: (identifiers: Identifiers) => string | null = () => null;
+  let deliveryHook: DeliveryHook | null = null;
 
   function verify(req: IncomingMessage, rawBody: string): string {
     for (const [name, value] of Object.entries(options.requiredHeaders ?? {})) {
@@ -238,6 +255,7 @@ export async function startFakeWebhookReceiver(options: {
       last,
       members,
       rejected: rejected.map((entry) => entry.index),
+      answered: false,
     });
     return rejected.length > 0 ? json(200, { rejected }) : { status: 204 };
   }
@@ -272,6 +290,22 @@ export async function startFakeWebhookReceiver(options: {
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const rawBody = await readBody(req);
+    const parsed = parseJson(rawBody);
+    const body = isRecord(parsed) ? parsed : {};
+    const type = body['type'];
+    const hook = deliveryHook;
+    const event =
+      hook && (type === 'audience.members.added' || type === 'audience.members.removed')
+        ? { type: type as AppliedDelivery['type'], members: Array.isArray(body['members']) ? body['members'].length : 0 }
+        : null;
+    const record = (status: number) =>
+      requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, rawBody, body: parsed, status });
+    if (event && (await hook!({ ...event, stage: 'received' })) === 'discard') {
+      record(0);
+      res.socket?.destroy();
+      return;
+    }
+    const appliedBefore = deliveries.length;
     let reply: Reply;
     try {
       reply = route(req, rawBody);
@@ -279,20 +313,17 @@ export async function startFakeWebhookReceiver(options: {
       if (!(error instanceof Refusal)) throw error;
       reply = { status: error.status, body: error.message };
     }
-    requests.push({
-      method: req.method ?? '',
-      url: req.url ?? '',
-      headers: req.headers,
-      rawBody,
-      body: parseJson(rawBody),
-      status: reply.status,
-    });
+    const delivery = deliveries.length > appliedBefore ? deliveries.at(-1) : undefined;
+    if (event && delivery && (await hook!({ ...event, stage: 'applied' })) === 'drop') reply = { status: 0, drop: true };
+    record(reply.status);
     if (reply.drop) {
       res.socket?.destroy();
       return;
     }
     res.writeHead(reply.status, { 'content-type': 'text/plain', ...reply.headers });
-    res.end(reply.body);
+    await new Promise<void>((resolve) => res.end(reply.body, resolve));
+    if (delivery && reply.status >= 200 && reply.status < 300) delivery.answered = true;
+    if (event && delivery) await hook!({ ...event, stage: 'answered' });
   }
 
   const server = await serveFake('fake webhook receiver', handle);
@@ -311,6 +342,9 @@ export async function startFakeWebhookReceiver(options: {
       rejectReason = reason;
     },
     failNext: failures.add,
+    onDelivery(hook) {
+      deliveryHook = hook;
+    },
     close: server.close,
   };
   return receiver;

@@ -15,6 +15,7 @@ import {
 } from '../support/scenario.js';
 import { readRun, triggerSync, waitForRunEnd } from '../support/sync-runs.js';
 import { waitFor } from '../support/wait.js';
+import { syncedState } from '../support/synced-state.js';
 import { useWorkerProcessSuite } from '../support/worker-processes.js';
 
 // The API runs here as a gateway only; sync runs happen in worker processes that the test starts and kills.
@@ -80,6 +81,57 @@ test('a worker killed mid-run: another resumes the run on a fresh diff, and the 
   } finally {
     const exitCode = await rescuer.stop('SIGTERM');
     expect(exitCode, rescuer.output()).toBe(0);
+    await fake.close();
+  }
+}, 120_000);
+
+test('a worker paused past its lease wakes after another finished the run: it writes nothing, sends nothing, and says it lost the run', async () => {
+  const gateway = suite.gateway;
+  const fake = await startFakeMeta({ accessToken: META_TOKEN });
+  const destination = await createMetaDestination(gateway, fake);
+  const audience = await createAudienceWith(gateway, []);
+  const emails = Array.from({ length: 25_000 }, (_, i) => `paused${i}@example.com`);
+  for (let start = 0; start < emails.length; start += 5_000) {
+    const members = emails.slice(start, start + 5_000).map((email) => ({ email }));
+    expectType(
+      dataOf(await gateway.execute(AddAudienceMembers, { audienceId: audience.id, members })).addAudienceMembers,
+      'AddAudienceMembersSuccess',
+    );
+  }
+  const sync = await createSync(gateway, { audienceId: audience.id, destinationId: destination.id });
+  const syncUuid = decodeGlobalID(sync.id).id;
+
+  // Meta creates the audience and takes the first batch; the second is held while the worker freezes.
+  const gate = fake.hold({ after: 2 });
+  const sleeper = suite.startWorker();
+  const { syncRun } = await triggerSync(gateway, sync.id);
+  const runId = decodeGlobalID(syncRun.id).id;
+  await gate.waiting;
+  await waitFor(() => readRun(gateway, syncRun.id), (run) => run.membersAdded >= 10_000, { what: "the first batch's commit" });
+  sleeper.child.kill('SIGSTOP');
+  // Meta applies the held batch and answers; the answer waits in the frozen worker's socket.
+  gate.release();
+
+  const rescuer = suite.startWorker();
+  try {
+    const finished = await waitForRunEnd(gateway, syncRun.id, 60_000);
+    expect(finished, rescuer.output()).toMatchObject({ status: 'SUCCEEDED', membersAdded: 25_000, progress: 1 });
+    expect(heldEmails(fake)).toEqual(hashedEmails(emails));
+    const recorded = await db().syncRun.findUniqueOrThrow({ where: { id: runId } });
+    const state = await syncedState(syncUuid);
+    expect(state).toMatchObject({ inDoubt: [] });
+    expect(state.confirmed).toHaveLength(25_000);
+    const requestsBefore = fake.requests.length;
+
+    sleeper.child.kill('SIGCONT');
+    await sleeper.waitFor(/Lost the sync run/, 30_000);
+
+    expect(await db().syncRun.findUniqueOrThrow({ where: { id: runId } })).toEqual(recorded);
+    expect(await syncedState(syncUuid)).toEqual(state);
+    expect(fake.requests).toHaveLength(requestsBefore);
+    expect(heldEmails(fake)).toEqual(hashedEmails(emails));
+  } finally {
+    await Promise.all([sleeper.stop('SIGKILL'), rescuer.stop('SIGTERM')]);
     await fake.close();
   }
 }, 120_000);
