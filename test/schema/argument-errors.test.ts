@@ -52,9 +52,6 @@ test('a well-formed global id whose inner id is not a UUID names nothing, in eve
     for (const inner of MALFORMED_INNER_IDS) {
       const ids = NODE_TYPES.map((type) => encodeGlobalID(type, inner));
       expect(await suite.gateway.execute(NodesById, { ids }), inner).toEqual({ data: { nodes: ids.map(() => null) } });
-      for (const id of ids) {
-        expect(await suite.gateway.execute(NodesById, { ids: [id] }), id).toEqual({ data: { nodes: [null] } });
-      }
       expect(await suite.gateway.execute(TaskById, { id: encodeGlobalID('Task', inner) })).toEqual({ data: { task: null } });
       expect(await suite.gateway.execute(SyncsFilteredByAudience, { audienceId: encodeGlobalID('Audience', inner) })).toEqual({
         data: { audienceSyncs: { edges: [] } },
@@ -64,7 +61,7 @@ test('a well-formed global id whose inner id is not a UUID names nothing, in eve
   } finally {
     logged.mockRestore();
   }
-});
+}, 60_000);
 
 test('a bad id in a subscription argument is reported as such over SSE', async () => {
   const stream = await subscribeOverSSE(suite.gateway, SyncRunUpdated, { runId: 'garbage' }).catch(

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { Platform } from '../../generated/prisma/enums.js';
 import { DestinationError } from '../destination.js';
+import { quoteForeignText } from '../foreign-text.js';
 
 // Google APIs answer errors with a google.rpc.Status: { error: { code, message, status, details[] } }.
 
@@ -123,14 +124,10 @@ const RETRYABLE_STATUSES = new Set(['UNAVAILABLE', 'INTERNAL', 'DEADLINE_EXCEEDE
 
 const capitalize = (text: string) => text.charAt(0).toUpperCase() + text.slice(1);
 
-function redact(text: string, secrets: string[]): string {
-  return secrets.reduce((result, secret) => result.replaceAll(secret, '[redacted]'), text);
-}
-
-function describeViolations(violations: FieldViolation[]): string {
+function describeViolations(violations: FieldViolation[], secrets: string[]): string {
   return violations
     .slice(0, MAX_VIOLATIONS_SHOWN)
-    .map((v) => [v.field, v.description].filter(Boolean).join(': ') + (v.reason ? ` (${v.reason})` : ''))
+    .map((v) => quoteForeignText([v.field, v.description].filter(Boolean).join(': ') + (v.reason ? ` (${v.reason})` : ''), secrets))
     .join('; ');
 }
 
@@ -141,17 +138,18 @@ export function toDestinationError(response: Response, body: unknown, context: E
   const status = rpc?.status;
   const reasons = new Set(rpc?.reasons ?? []);
   const fail = (message: string, retryable: boolean, retryAfterMs?: number) =>
-    new DestinationError(redact(message, context.secrets), {
+    new DestinationError(message, {
       platform: Platform.GOOGLE,
       status: httpStatus,
       code: status ?? httpStatus,
       retryable,
       ...(retryAfterMs ? { retryAfterMs } : {}),
     });
-  const googleSaid = rpc?.message ? ` (Google said: ${rpc.message})` : '';
+  const googleSaid = rpc?.message ? ` (Google said: ${quoteForeignText(rpc.message, context.secrets)})` : '';
   const list = context.listId ? `Customer Match list ${context.listId}` : 'the Customer Match list';
 
-  const developerTokenProblem = [...reasons].find((reason) => reason.startsWith('DEVELOPER_TOKEN'));
+  const developerTokenReason = [...reasons].find((reason) => reason.startsWith('DEVELOPER_TOKEN'));
+  const developerTokenProblem = developerTokenReason && quoteForeignText(developerTokenReason, context.secrets);
   if (developerTokenProblem) {
     return fail(
       `Google rejected the developer token (${developerTokenProblem}) — check developerToken in the destination's credentials`,
@@ -226,7 +224,8 @@ export function toDestinationError(response: Response, body: unknown, context: E
       false,
     );
   }
-  const violations = describeViolations(rpc?.violations ?? []);
-  const detail = [rpc?.message || `HTTP ${httpStatus}`, violations].filter(Boolean).join(' — ');
+  const violations = describeViolations(rpc?.violations ?? [], context.secrets);
+  const message = rpc?.message ? quoteForeignText(rpc.message, context.secrets) : `HTTP ${httpStatus}`;
+  const detail = [message, violations].filter(Boolean).join(' — ');
   return fail(`Google rejected the request: ${detail}`, false);
 }

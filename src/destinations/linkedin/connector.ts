@@ -13,6 +13,7 @@ import { isSha256Hex, sha256Hex } from '../hashing.js';
 import { outboundFetch } from '../../infra/address-policy.js';
 import { parseJson } from '../../infra/json.js';
 import { newestVersion, supportedVersions, type VersionTable } from '../api-versions.js';
+import { quoteForeignText } from '../foreign-text.js';
 import { platformUrl } from '../platform-url.js';
 import { strictConfig } from '../strict-config.js';
 
@@ -174,7 +175,7 @@ export function createLinkedInConnector(config: LinkedInConfig, credentials: Lin
       });
     }
     if (status >= 500) return fail('LinkedIn had a temporary problem; the sync will retry', { ...details, retryable: true });
-    const detail = error?.message ? error.message.replaceAll(credentials.accessToken, '[redacted]') : `HTTP ${status}`;
+    const detail = error?.message ? quoteForeignText(error.message, [credentials.accessToken]) : `HTTP ${status}`;
     return fail(`LinkedIn rejected the request: ${detail}`, { ...details, retryable: false });
   }
 
@@ -256,7 +257,7 @@ export function createLinkedInConnector(config: LinkedInConfig, credentials: Lin
     const invalidSamples = result.data.elements.flatMap((element, index) => {
       if (element.status >= 200 && element.status < 300) return [];
       const [idType, idValue] = Object.entries(members[index]?.identifiers ?? {})[0] ?? [];
-      return [`${idType}:${idValue}: ${element.error?.message ?? `status ${element.status}`}`];
+      return [`${idType}:${idValue}: ${element.error?.message ? quoteForeignText(element.error.message, [credentials.accessToken]) : `status ${element.status}`}`];
     });
     return { received: members.length, invalid: invalidSamples.length, invalidSamples };
   }

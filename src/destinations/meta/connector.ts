@@ -12,6 +12,7 @@ import { sha256Hex } from '../hashing.js';
 import { outboundFetch } from '../../infra/address-policy.js';
 import { parseJson } from '../../infra/json.js';
 import { newestVersion, supportedVersions, type VersionTable } from '../api-versions.js';
+import { quoteForeignText } from '../foreign-text.js';
 import { platformUrl } from '../platform-url.js';
 import { strictConfig } from '../strict-config.js';
 
@@ -221,8 +222,8 @@ function toDestinationError(response: Response, body: unknown, accessToken: stri
   if (status >= 500 || error?.is_transient === true) {
     return fail('Meta had a temporary problem; the sync will retry', true);
   }
-  const detail = error ? error.message.replaceAll(accessToken, '[redacted]') : `HTTP ${status}`;
-  const trace = error?.fbtrace_id ? ` (Meta trace id ${error.fbtrace_id})` : '';
+  const detail = error ? quoteForeignText(error.message, [accessToken]) : `HTTP ${status}`;
+  const trace = error?.fbtrace_id ? ` (Meta trace id ${quoteForeignText(error.fbtrace_id, [accessToken])})` : '';
   return fail(`Meta rejected the request: ${detail}${trace}`, false);
 }
 
@@ -286,7 +287,9 @@ export function createMetaConnector(config: MetaConfig, credentials: MetaCredent
     return {
       received: result.data.num_received,
       invalid: result.data.num_invalid_entries,
-      invalidSamples: Object.entries(result.data.invalid_entry_samples).map(([value, reason]) => `${value}: ${reason}`),
+      invalidSamples: Object.entries(result.data.invalid_entry_samples).map(([value, reason]) =>
+        quoteForeignText(`${value}: ${reason}`, [credentials.accessToken]),
+      ),
     };
   }
 

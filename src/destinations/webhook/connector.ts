@@ -13,6 +13,7 @@ import { encodeByRule, mappingEncoder, type FieldRule } from '../encoding.js';
 import { sha256Hex } from '../hashing.js';
 import { isForbiddenAddress, outboundFetch, urlProblem } from '../../infra/address-policy.js';
 import { parseJson } from '../../infra/json.js';
+import { quoteForeignText } from '../foreign-text.js';
 import { SIGNING_SECRET_LENGTH, signatureHeaders } from './signature.js';
 
 const MAX_WEBHOOK_BATCH_SIZE = 10_000;
@@ -97,7 +98,6 @@ type WebhookField = (typeof WEBHOOK_FIELDS)[number];
 
 const REQUEST_TIMEOUT_MS = 30_000;
 const MAX_REPLY_BYTES = 1_000_000;
-const MAX_EXCERPT_CHARS = 200;
 const MAX_INVALID_SAMPLES = 20;
 const USER_AGENT = 'audience-sync-gateway';
 
@@ -191,22 +191,15 @@ export function createWebhookConnector(config: WebhookConfig, credentials: Webho
   const url = new URL(config.url);
   /** Names given to ensureAudience, so that batches can carry them. */
   const audienceNames = new Map<string, string>();
-  // Longest first, so a secret containing another is hidden whole; short values are too common to hide.
-  const secrets = [credentials.signingSecret, ...Object.values(credentials.headers).flatMap((v) => [v, ...v.split(/\s+/)])]
-    .filter((secret) => secret.length >= 8)
-    .sort((a, b) => b.length - a.length);
+  // Short values are too common to hide.
+  const secrets = [credentials.signingSecret, ...Object.values(credentials.headers).flatMap((v) => [v, ...v.split(/\s+/)])].filter(
+    (secret) => secret.length >= 8,
+  );
 
   const fail = (message: string, retryable: boolean, extra: { status?: number; retryAfterMs?: number } = {}) =>
     new DestinationError(message, { platform: Platform.WEBHOOK, retryable, ...extra });
 
-  function redact(text: string): string {
-    return secrets.reduce((clean, secret) => clean.replaceAll(secret, '[redacted]'), text);
-  }
-
-  function excerpt(text: string): string {
-    const clean = redact(text).replace(/\s+/g, ' ').trim();
-    return clean.length > MAX_EXCERPT_CHARS ? `${clean.slice(0, MAX_EXCERPT_CHARS - 1)}…` : clean;
-  }
+  const excerpt = (text: string) => quoteForeignText(text, secrets);
 
   function signedHeaders(body: string, id: string): Record<string, string> {
     return {

@@ -11,6 +11,7 @@ import {
 import { encodeByRule, mappingEncoder, type FieldRule } from '../encoding.js';
 import { outboundFetch } from '../../infra/address-policy.js';
 import { parseJson } from '../../infra/json.js';
+import { quoteForeignText } from '../foreign-text.js';
 import { platformUrl } from '../platform-url.js';
 import { strictConfig } from '../strict-config.js';
 
@@ -130,7 +131,7 @@ export function createXConnector(config: XConfig, credentials: XCredentials): De
   });
   const token = { key: credentials.accessToken, secret: credentials.accessTokenSecret };
   const secrets = Object.values(credentials);
-  const redact = (text: string) => secrets.reduce((result, secret) => result.replaceAll(secret, '[redacted]'), text);
+  const quote = (text: string) => quoteForeignText(text, secrets);
 
   const fail = (message: string, details: { status?: number; code?: string; retryable: boolean; retryAfterMs?: number }) =>
     new DestinationError(message, { platform: Platform.X, ...details });
@@ -163,7 +164,7 @@ export function createXConnector(config: XConfig, credentials: XCredentials): De
     }
     if (status >= 500) return fail('X had a temporary problem; the sync will retry', { ...details, retryable: true });
     const detail = errors.map((error) => error.message ?? error.code).join('; ') || `HTTP ${status}`;
-    return fail(`X rejected the request: ${redact(detail)}`, { ...details, retryable: false });
+    return fail(`X rejected the request: ${quote(detail)}`, { ...details, retryable: false });
   }
 
   /** One signed request. Only the query string is signed: OAuth 1.0a leaves JSON bodies out. */
@@ -248,7 +249,7 @@ export function createXConnector(config: XConfig, credentials: XCredentials): De
           const [field, value] = Object.entries(member.identifiers)[0] ?? ['', ''];
           outcome.received++;
           outcome.invalid++;
-          outcome.invalidSamples.push(`${field} ${value}: ${redact(errors.map((e) => e.message ?? e.code).join('; '))}`);
+          outcome.invalidSamples.push(`${field} ${value}: ${quote(errors.map((e) => e.message ?? e.code).join('; '))}`);
         });
         pending = accepted;
       }
