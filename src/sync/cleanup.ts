@@ -12,13 +12,14 @@ export const PLATFORM_JOB_HISTORY_DAYS = 30;
 
 export interface CleanupCounts {
   syncedMembers: number;
+  batchesInDoubt: number;
   platformJobs: number;
   runDiffs: number;
   taskPayloads: number;
 }
 
 /**
- * Deletes state nothing needs any more: the synced members and platform jobs of deleted syncs,
+ * Deletes state nothing needs any more: the synced members, batches in doubt and platform jobs of deleted syncs,
  * the members left on finished platform jobs, platform jobs that finished more than
  * PLATFORM_JOB_HISTORY_DAYS ago, the materialized diffs of runs that are not running, and the
  * payloads of tasks that ended. Idempotent,
@@ -37,13 +38,14 @@ export async function cleanUpStaleState(
       if (deleted === 0) return total;
     }
   };
-  const counts: CleanupCounts = { syncedMembers: 0, platformJobs: 0, runDiffs: 0, taskPayloads: 0 };
+  const counts: CleanupCounts = { syncedMembers: 0, batchesInDoubt: 0, platformJobs: 0, runDiffs: 0, taskPayloads: 0 };
 
   const deletedSyncs = await db().$queryRaw<{ id: string }[]>`
     SELECT a.id FROM audience_sync a
     WHERE a.deleted_at IS NOT NULL
       AND (EXISTS (SELECT 1 FROM synced_member m WHERE m.sync_id = a.id)
-        OR EXISTS (SELECT 1 FROM platform_job j WHERE j.sync_id = a.id))`;
+        OR EXISTS (SELECT 1 FROM platform_job j WHERE j.sync_id = a.id)
+        OR EXISTS (SELECT 1 FROM batch_in_doubt b WHERE b.sync_id = a.id))`;
   // A job's members go before the job, in chunks: a cascade would delete a big job's in one statement.
   const deleteJobMembers = async (jobs: Prisma.Sql) => {
     while (
@@ -61,6 +63,12 @@ export async function cleanUpStaleState(
       () => db().$executeRaw`
         DELETE FROM synced_member WHERE sync_id = ${id}::uuid AND contact_id = ANY(ARRAY(
           SELECT contact_id FROM synced_member WHERE sync_id = ${id}::uuid
+          LIMIT ${chunkRows} FOR UPDATE SKIP LOCKED))`,
+    );
+    counts.batchesInDoubt += await inChunks(
+      () => db().$executeRaw`
+        DELETE FROM batch_in_doubt WHERE id = ANY(ARRAY(
+          SELECT id FROM batch_in_doubt WHERE sync_id = ${id}::uuid
           LIMIT ${chunkRows} FOR UPDATE SKIP LOCKED))`,
     );
     counts.platformJobs += await inChunks(

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { db, sqlDirect } from '../infra/db.js';
+import { db } from '../infra/db.js';
 import {
   DestinationError,
   type BatchOutcome,
@@ -9,8 +9,8 @@ import {
   type UploadSession,
   type FieldMapping,
 } from '../destinations/destination.js';
-import { MissingCredentialsError, connectorFor } from '../destinations/registry.js';
-import { Prisma, type AudienceSync, type Destination, type SyncRun } from '../generated/prisma/client.js';
+import { MissingCredentialsError, checkApiVersion, connectorFor } from '../destinations/registry.js';
+import { Prisma, type SyncRun } from '../generated/prisma/client.js';
 import { logger } from '../infra/logger.js';
 import { membersSent, platformErrors, syncRunsFinished } from '../infra/metrics.js';
 import { loadDesiredMembersSource, desiredMembersSql } from './desired-members.js';
@@ -23,131 +23,132 @@ import {
   type DiffCounts,
   type DiffContact,
 } from './membership-diff.js';
+import type { Clock } from '../infra/clock.js';
 import type { RetryPolicy } from '../infra/retry-policy.js';
 import { callWithRetries } from './platform-retry.js';
 import { recordPlatformJob } from './platform-jobs.js';
 import { publishRunUpdated, publishTaskUpdated } from '../infra/change-events.js';
+import { confirmBatch, recordAddsInDoubt, recordRemovesInDoubt, type BatchAction } from './batches-in-doubt.js';
+import {
+  RunLost,
+  checkFence,
+  claimRun,
+  fencedSql,
+  fencedTransaction,
+  keepLease,
+  type ClaimedRun,
+  type RunFence,
+  type RunLease,
+} from './run-lease.js';
 
 export interface RunOptions {
   retryPolicy: RetryPolicy;
+  /** Today, for the destination's API version sunset. */
+  clock: Clock;
   /** How long the run's claim lasts without a heartbeat before another worker may resume it. */
   leaseSeconds: number;
 }
 
-/** `busy`: another run of the same sync holds it; try again shortly. */
-export type RunExecution = 'finished' | 'busy' | 'skipped';
+/** `busy`: another run of the same sync holds it; try again shortly. `lost`: this execution's lease
+ * lapsed (or another execution claimed the run) and it stopped without writing; the run is resumed
+ * by whoever claims it next. */
+export type RunExecution = 'finished' | 'busy' | 'skipped' | 'lost';
 
-type ClaimedRun = SyncRun & { sync: AudienceSync & { destination: Destination } };
+/** One execution's hold on its run: every write goes through the fence, every platform call first
+ * makes sure the lease is still held. */
+interface Execution {
+  run: ClaimedRun;
+  fence: RunFence;
+  lease: RunLease;
+}
 
 /**
  * Runs a queued sync run to its end. Safe to call more than once for one run (the job system is
- * at-least-once): a finished run is skipped, a run whose worker died is resumed, and each batch's
- * state is committed only after the destination accepted it, so a resumed run converges exactly.
+ * at-least-once): a finished run is skipped, a run whose worker died is resumed. Each batch is
+ * recorded in doubt before it is sent and confirmed once the destination accepted it, so a resumed
+ * run (and every later one) knows what may have been applied and converges exactly.
  */
 export async function executeSyncRun(runId: string, options: RunOptions): Promise<RunExecution> {
   const claim = await claimRun(runId, options.leaseSeconds);
   if (claim === 'busy' || claim === 'skipped') return claim;
-  const run = claim;
-  const lease = keepLeaseAlive(run.id, options);
+  const { run, fence } = claim;
+  for (const task of claim.tasks) publishTaskUpdated(task);
+  publishRunUpdated(run);
+  const execution: Execution = { run, fence, lease: keepLease(fence, options.leaseSeconds) };
   try {
-    for (const task of await setTasksStatus(db(), run.id, 'RUNNING')) publishTaskUpdated(task);
-    publishRunUpdated(run);
     if (run.sync.deletedAt) {
-      await finishRun(run, 'CANCELLED', { errorMessage: 'The sync was deleted before this run started' });
+      await finishRun(execution, 'CANCELLED', { errorMessage: 'The sync was deleted before this run started' });
       return 'finished';
     }
-    const counts = await syncMembers(run, options);
-    await finishRun(run, 'SUCCEEDED', { counts });
+    try {
+      const counts = await syncMembers(execution, options);
+      await finishRun(execution, 'SUCCEEDED', { counts });
+    } catch (error) {
+      if (error instanceof RunLost) throw error;
+      await finishRun(execution, 'FAILED', describeFailure(run, error));
+    }
   } catch (error) {
-    await finishRun(run, 'FAILED', describeFailure(run, error));
+    if (!(error instanceof RunLost)) throw error;
+    logger.warn(
+      { runId: run.id, syncId: run.syncId, leaseGeneration: fence.generation },
+      'Lost the sync run: its lease lapsed or another execution claimed it; this execution stopped without writing',
+    );
+    return 'lost';
   } finally {
-    lease.stop();
+    execution.lease.stop();
   }
   return 'finished';
 }
 
-/**
- * Renews the run's lease every third of it for as long as this process works on the run — through a
- * long diff or a platform's long pause as much as between batches. A process that dies stops
- * renewing, so its run lapses and another worker resumes it.
- */
-function keepLeaseAlive(runId: string, options: RunOptions): { stop(): void } {
-  const renew = () =>
-    db()
-      .$executeRaw`
-        UPDATE sync_run SET lease_expires_at = now() + make_interval(secs => ${options.leaseSeconds})
-        WHERE id = ${runId}::uuid AND status = 'RUNNING'`
-      .catch((error: unknown) => logger.warn({ err: error, runId }, 'Could not renew the lease of a sync run'));
-  const timer = setInterval(renew, (options.leaseSeconds * 1000) / 3);
-  return { stop: () => clearInterval(timer) };
-}
-
-/** Marks the run RUNNING if it is queued, or abandoned by a dead worker, and no other run of the
- * sync is running; the sync's row lock makes the check and the claim one step. */
-async function claimRun(runId: string, leaseSeconds: number): Promise<ClaimedRun | 'busy' | 'skipped'> {
-  return db().$transaction(async (tx) => {
-    const [run] = await tx.$queryRaw<{ sync_id: string }[]>`SELECT sync_id FROM sync_run WHERE id = ${runId}::uuid`;
-    if (!run) return 'skipped';
-    await tx.$executeRaw`SELECT 1 FROM audience_sync WHERE id = ${run.sync_id}::uuid FOR UPDATE`;
-    const claimed = await tx.$executeRaw`
-      UPDATE sync_run r
-      SET status = 'RUNNING', phase = 'starting', started_at = COALESCE(r.started_at, now()),
-          lease_expires_at = now() + make_interval(secs => ${leaseSeconds})
-      WHERE r.id = ${runId}::uuid
-        AND (r.status = 'QUEUED' OR (r.status = 'RUNNING' AND r.lease_expires_at < now()))
-        AND NOT EXISTS (SELECT 1 FROM sync_run o
-                        WHERE o.sync_id = r.sync_id AND o.id <> r.id
-                          AND o.status = 'RUNNING' AND o.lease_expires_at >= now())`;
-    if (claimed === 0) {
-      const current = await tx.syncRun.findUniqueOrThrow({ where: { id: runId } });
-      return current.status === 'QUEUED' || current.status === 'RUNNING' ? 'busy' : 'skipped';
-    }
-    return tx.syncRun.findUniqueOrThrow({ where: { id: runId }, include: { sync: { include: { destination: true } } } });
-  });
-}
-
-interface RunContext {
-  run: ClaimedRun;
+interface RunContext extends Execution {
   connector: DestinationConnector;
   mapping: FieldMapping[];
   platformAudienceId: string;
   plan: DiffCounts;
-  /** When the diff was taken: what this run commits is recorded as synced then. */
+  /** When the diff was taken: what this run records is recorded as synced then. */
   diffTakenAt: string;
   options: RunOptions;
   done: number;
 }
 
-async function syncMembers(run: ClaimedRun, options: RunOptions): Promise<DiffCounts> {
+async function syncMembers(execution: Execution, options: RunOptions): Promise<DiffCounts> {
+  const { run, fence } = execution;
   const { sync } = run;
-  await updateProgress(run, { phase: 'preparing' });
+  await updateProgress(execution, { phase: 'preparing' });
   const connector = connectorFor(sync.destination);
+  checkApiVersion(sync.destination, options.clock.now());
   const mapping = sync.fieldMapping as unknown as FieldMapping[];
 
-  await updateProgress(run, { phase: 'computing' });
+  await updateProgress(execution, { phase: 'computing' });
   const desired = desiredMembersSql(await loadDesiredMembersSource(sync.id));
   const diffRun = { id: run.id, syncId: sync.id, mode: sync.mode };
-  const { takenAt, ...plan } = await materializeRunDiff(db(), diffRun, desired);
-  await db().$executeRaw`UPDATE sync_run SET total_members = ${plan.desired} WHERE id = ${run.id}::uuid`;
-  publishRunUpdated(run);
+  const { takenAt, ...plan } = await materializeRunDiff(db(), diffRun, desired, (tx) =>
+    checkFence((statement) => tx.$queryRaw(statement), fence),
+  );
+  await updateProgress(execution, {
+    totalMembers: plan.desired,
+    plannedAdds: plan.toAdd,
+    plannedUpdates: plan.toUpdate,
+    plannedRemoves: plan.toRemove,
+  });
 
   if (run.dryRun) {
-    await updateProgress(run, { membersAdded: plan.toAdd, membersRemoved: plan.toRemove });
+    await updateProgress(execution, { membersAdded: plan.toAdd, membersRemoved: plan.toRemove });
     return plan;
   }
 
-  const platformAudienceId = await callPlatform(run, options.retryPolicy, () =>
+  const platformAudienceId = await callPlatform(execution, options.retryPolicy, () =>
     connector.ensureAudience({
       platformAudienceId: sync.platformAudienceId,
       name: sync.platformAudienceName ?? sync.name,
     }),
   );
   if (platformAudienceId !== sync.platformAudienceId) {
-    await db().audienceSync.update({ where: { id: sync.id }, data: { platformAudienceId } });
+    await fencedTransaction(fence, (tx) => tx.audienceSync.update({ where: { id: sync.id }, data: { platformAudienceId } }));
   }
 
   const context: RunContext = {
-    run,
+    ...execution,
     connector,
     mapping,
     platformAudienceId,
@@ -166,18 +167,13 @@ function sendAdds(context: RunContext): Promise<void> {
   const { run, connector } = context;
   return upload(context, {
     phase: 'adding',
+    action: 'add',
     total: context.plan.toAdd,
     readPage: (after) => readContactsPage(run, 'add', after, connector.maxBatchSize),
     keyOf: (row) => row.id,
     encode: (row) => encodeContact(context, row),
     send: (members, session) => connector.addMembers(context.platformAudienceId, members, session),
-    commit: (members, outcome, previous) => [
-      Prisma.sql`
-        INSERT INTO synced_member (sync_id, contact_id, identifiers, synced_at)
-        SELECT ${run.syncId}::uuid, contact_id, identifiers, ${context.diffTakenAt}::timestamp
-        FROM unnest(${members.map((member) => member.contactId)}::bigint[],
-                    ${members.map((member) => JSON.stringify(member.identifiers))}::jsonb[]) AS t(contact_id, identifiers)
-        ON CONFLICT (sync_id, contact_id) DO UPDATE SET identifiers = EXCLUDED.identifiers, synced_at = EXCLUDED.synced_at`,
+    confirm: (members, outcome, previous) => [
       clearRunDiffRange(run.id, 'add', previous, members.at(-1)!.contactId),
       ...recordPlatformJob(run, connector.platform, 'ADD', members, outcome),
     ],
@@ -189,6 +185,7 @@ async function sendUpdates(context: RunContext): Promise<void> {
   const { run, connector } = context;
   await upload(context, {
     phase: 'updating',
+    action: 'add',
     total: context.plan.toUpdate,
     readPage: (after) => readContactsPage(run, 'update', after, connector.maxBatchSize),
     keyOf: (row) => row.id,
@@ -197,21 +194,17 @@ async function sendUpdates(context: RunContext): Promise<void> {
       return member && row.synced && sameIdentifiers(member.identifiers, row.synced) ? 'unchanged' : member;
     },
     send: (members, session) => connector.addMembers(context.platformAudienceId, members, session),
-    commit: (members, outcome) => [
-      Prisma.sql`
-        UPDATE synced_member s SET identifiers = t.identifiers, synced_at = ${context.diffTakenAt}::timestamp
-        FROM unnest(${members.map((member) => member.contactId)}::bigint[],
-                    ${members.map((member) => JSON.stringify(member.identifiers))}::jsonb[]) AS t(contact_id, identifiers)
-        WHERE s.sync_id = ${run.syncId}::uuid AND s.contact_id = t.contact_id`,
-      ...recordPlatformJob(run, connector.platform, 'ADD', members, outcome),
-    ],
+    confirm: (members, outcome) => recordPlatformJob(run, connector.platform, 'ADD', members, outcome),
   });
   // Candidates whose identifiers had not changed are checked: they stay out of the next run's candidates.
-  await db().$executeRaw`
-    UPDATE synced_member s SET synced_at = ${context.diffTakenAt}::timestamp
-    FROM run_diff r
-    WHERE r.run_id = ${run.id}::uuid AND r.action = 'update'
-      AND s.sync_id = ${run.syncId}::uuid AND s.contact_id = r.contact_id AND s.synced_at < ${context.diffTakenAt}::timestamp`;
+  await fencedSql(
+    context.fence,
+    Prisma.sql`
+      UPDATE synced_member s SET synced_at = ${context.diffTakenAt}::timestamp
+      FROM run_diff r
+      WHERE r.run_id = ${run.id}::uuid AND r.action = 'update'
+        AND s.sync_id = ${run.syncId}::uuid AND s.contact_id = r.contact_id AND s.synced_at < ${context.diffTakenAt}::timestamp`,
+  );
 }
 
 function encodeContact(context: RunContext, row: DiffContact): EncodedMember | null {
@@ -228,15 +221,13 @@ function sendRemoves(context: RunContext): Promise<void> {
   const { run, connector } = context;
   return upload(context, {
     phase: 'removing',
+    action: 'remove',
     total: context.plan.toRemove,
     readPage: (after) => readRemovesPage(run, after, connector.maxBatchSize),
     keyOf: (row) => row.contactId,
     encode: (row) => row,
     send: (members, session) => connector.removeMembers(context.platformAudienceId, members, session),
-    commit: (members, outcome, previous) => [
-      Prisma.sql`
-        DELETE FROM synced_member
-        WHERE sync_id = ${run.syncId}::uuid AND contact_id = ANY(${members.map((member) => member.contactId)}::bigint[])`,
+    confirm: (members, outcome, previous) => [
       clearRunDiffRange(run.id, 'remove', previous, members.at(-1)!.contactId),
       ...recordPlatformJob(run, connector.platform, 'REMOVE', members, outcome),
     ],
@@ -245,6 +236,8 @@ function sendRemoves(context: RunContext): Promise<void> {
 
 interface UploadSteps<Row> {
   phase: 'adding' | 'updating' | 'removing';
+  /** What the batches do to the destination's members, as recorded in doubt. */
+  action: BatchAction;
   /** Members the plan expects, for the platform's upload session. */
   total: number;
   readPage(after: bigint): Promise<Row[]>;
@@ -253,15 +246,16 @@ interface UploadSteps<Row> {
    * `unchanged` for an update candidate whose identifiers are those already synced: not sent. */
   encode(row: Row): EncodedMember | null | 'unchanged';
   send(members: EncodedMember[], session: UploadSession): Promise<BatchOutcome>;
-  /** The statements that record an accepted batch's state, whose diff rows are those after contact
-   * id `previous` up to its last member's; they commit together with the run's counters. */
-  commit(members: EncodedMember[], outcome: BatchOutcome, previous: bigint): Prisma.Sql[];
+  /** The statements, besides the batch's confirmation and counters, that record an accepted batch,
+   * whose diff rows are those after contact id `previous` up to its last member's. */
+  confirm(members: EncodedMember[], outcome: BatchOutcome, previous: bigint): Prisma.Sql[];
 }
 
 /**
- * Sends one side of the diff in full batches. A batch is read ahead of the one being sent (while it
- * is sent), so each batch knows whether it is the upload's last; each accepted batch commits its
- * state and counters in one transaction.
+ * Sends one side of the diff in full batches, each through three steps: recorded in doubt, sent,
+ * confirmed (with its counters, in one transaction). A batch is read two ahead of the one being
+ * sent, so each batch knows whether it is the upload's last, and the next batch is recorded while
+ * one is sent; confirmations run while the next batches are sent. Every step is fenced.
  */
 async function upload<Row>(context: RunContext, steps: UploadSteps<Row>): Promise<void> {
   const batchSize = context.connector.maxBatchSize;
@@ -272,7 +266,7 @@ async function upload<Row>(context: RunContext, steps: UploadSteps<Row>): Promis
   let unusable = 0;
   let unchanged = 0;
 
-  // Fills `pending` with the batch after the next one, or up to the end of the diff.
+  // Fills `pending` with two batches, or up to the end of the diff.
   const readAhead = async () => {
     while (!exhausted && pending.length < 2 * batchSize) {
       const rows = await steps.readPage(after);
@@ -291,85 +285,120 @@ async function upload<Row>(context: RunContext, steps: UploadSteps<Row>): Promis
       if (rows.length < batchSize) exhausted = true;
     }
   };
+  const record = async (members: EncodedMember[]): Promise<bigint> => {
+    const statement =
+      steps.action === 'add'
+        ? recordAddsInDoubt(context.run, members, context.diffTakenAt)
+        : recordRemovesInDoubt(context.run, members);
+    const [[batch]] = (await fencedSql<{ id: string }>(context.fence, statement)) as [[{ id: string }]];
+    return BigInt(batch.id);
+  };
+  // Awaited later; handled now, so that a failure before then is not an unhandled rejection.
+  const handled = <T>(promise: Promise<T>) => {
+    promise.catch(() => undefined);
+    return promise;
+  };
 
   await readAhead();
+  let batch = pending.splice(0, batchSize);
+  let recording = batch.length > 0 ? handled(record(batch)) : null;
   let sent = 0;
-  let lastCommitted = 0n;
-  // Each batch's commit runs while the next ones are read and sent; batches touch disjoint rows, so
-  // two commits may run at once (the run's counters row takes them in turn).
-  const committing: Promise<void>[] = [];
+  let lastConfirmed = 0n;
+  const confirming: Promise<void>[] = [];
   try {
-    while (pending.length > 0) {
-      const batch = pending.splice(0, batchSize);
+    while (recording) {
+      const batchId = await recording;
       // Whatever is still pending was read ahead in full: when nothing is, the diff is exhausted.
       // A retried batch is the same batch to the platform: same place in the upload session.
       const place = session.next(pending.length === 0);
-      const [sending, reading] = await Promise.allSettled([
-        callPlatform(context.run, context.options.retryPolicy, () => steps.send(batch, place)),
+      const sending = batch;
+      batch = pending.splice(0, batchSize);
+      recording = batch.length > 0 ? handled(record(batch)) : null;
+      const [outcome, reading] = await Promise.allSettled([
+        callPlatform(context, context.options.retryPolicy, () => steps.send(sending, place)),
         readAhead(),
       ]);
-      if (sending.status === 'rejected') throw sending.reason;
+      if (outcome.status === 'rejected') throw outcome.reason;
       if (reading.status === 'rejected') throw reading.reason;
-      const outcome = sending.value;
-      if (committing.length >= COMMITS_IN_FLIGHT) await committing.shift();
-      if (outcome.refused) {
+      if (confirming.length >= CONFIRMATIONS_IN_FLIGHT) await confirming.shift();
+      if (outcome.value.refused) {
         // The platform refuses this kind of change as a whole (not these members): the rest of the
-        // upload would be refused too. Everything left stays pending, and the run says why.
-        await drain(committing);
-        await refuseRest(context, Math.max(steps.total - sent, batch.length), outcome.refused, steps.phase);
+        // upload would be refused too. Everything left stays pending (this batch stays in doubt),
+        // and the run says why.
+        await drain(confirming);
+        await refuseRest(context, Math.max(steps.total - sent, sending.length), outcome.value.refused, steps.phase);
         return;
       }
-      sent += batch.length;
-      membersSent.inc(
-        { platform: context.connector.platform, action: METRIC_ACTIONS[steps.phase] },
-        batch.length - outcome.invalid,
-      );
-      context.done += batch.length + unusable + unchanged;
-      const statements = [
-        ...steps.commit(batch, outcome, lastCommitted),
-        progressUpdate(
-          context,
-          {
-            [PHASE_COUNTERS[steps.phase]]: batch.length - outcome.invalid,
-            invalid: outcome.invalid + unusable,
-            invalidSamples: outcome.invalidSamples,
-          },
-          steps.phase,
-          outcome.received,
-        ),
-        identifierCountsUpdate(context, batch),
-      ];
+      sent += sending.length;
+      const confirmation = confirmSent(context, steps, sending, batchId, outcome.value, lastConfirmed, {
+        unusable,
+        unchanged,
+      });
       unusable = 0;
       unchanged = 0;
-      lastCommitted = batch.at(-1)!.contactId;
+      lastConfirmed = sending.at(-1)!.contactId;
       // The batch that started a platform job commits after the job's other batches: once the job
       // shows as running (and may be found finished), all of its members are recorded.
-      if (outcome.platformJob?.started) await drain(committing);
-      const commit = sqlDirect(...statements).then(() => afterBatch(context));
-      // Awaited later; handled now, so that a failure before then is not an unhandled rejection.
-      commit.catch(() => undefined);
-      committing.push(commit);
+      if (outcome.value.platformJob?.started) await drain(confirming);
+      confirming.push(handled(confirmation()));
     }
-    await drain(committing);
+    await drain(confirming);
   } catch (error) {
-    // The batches being committed when another step failed: let them finish before the run is failed.
-    await Promise.allSettled(committing);
+    // The steps in flight when another one failed: let them end before the run is failed.
+    await Promise.allSettled([...confirming, recording]);
     throw error;
   }
   if (unusable > 0 || unchanged > 0) {
     context.done += unusable + unchanged;
-    await sqlDirect(progressUpdate(context, { invalid: unusable }, steps.phase));
+    await fencedSql(context.fence, countersUpdate(context, { invalid: unusable }, steps.phase));
   }
 }
 
-/** Batch commits that may run at once. */
-const COMMITS_IN_FLIGHT = 2;
+/** Batch confirmations that may run at once. */
+const CONFIRMATIONS_IN_FLIGHT = 2;
 
-/** Waits for the commits in flight, oldest first; each leaves the list once it has succeeded. */
-async function drain(committing: Promise<void>[]): Promise<void> {
-  while (committing.length > 0) {
-    await committing[0];
-    committing.shift();
+/** The transaction that records a batch the destination accepted: its confirmation, its diff rows
+ * done, and the run's counters (members skipped while reading it count as done too). */
+function confirmSent<Row>(
+  context: RunContext,
+  steps: UploadSteps<Row>,
+  batch: EncodedMember[],
+  batchId: bigint,
+  outcome: BatchOutcome,
+  previous: bigint,
+  skipped: { unusable: number; unchanged: number },
+): () => Promise<void> {
+  membersSent.inc(
+    { platform: context.connector.platform, action: METRIC_ACTIONS[steps.phase] },
+    batch.length - outcome.invalid,
+  );
+  context.done += batch.length + skipped.unusable + skipped.unchanged;
+  const statements = [
+    ...confirmBatch(context.run, steps.action, batchId, batch),
+    ...steps.confirm(batch, outcome, previous),
+    countersUpdate(
+      context,
+      {
+        [PHASE_COUNTERS[steps.phase]]: batch.length - outcome.invalid,
+        invalid: outcome.invalid + skipped.unusable,
+        invalidSamples: outcome.invalidSamples,
+        identifierCounts: identifierCounts(batch),
+      },
+      steps.phase,
+      outcome.received,
+    ),
+  ];
+  return async () => {
+    await fencedSql(context.fence, ...statements);
+    afterBatch(context);
+  };
+}
+
+/** Waits for the confirmations in flight, oldest first; each leaves the list once it has succeeded. */
+async function drain(confirming: Promise<void>[]): Promise<void> {
+  while (confirming.length > 0) {
+    await confirming[0];
+    confirming.shift();
   }
 }
 
@@ -377,21 +406,13 @@ const METRIC_ACTIONS = { adding: 'add', updating: 'update', removing: 'remove' }
 /** The run counter each phase's accepted members add to. */
 const PHASE_COUNTERS = { adding: 'added', updating: 'updated', removing: 'removed' } as const;
 
-/** Adds a sent batch's members to the run's counts per identifier type (EMAIL, PHONE…). */
-function identifierCountsUpdate(context: RunContext, batch: EncodedMember[]) {
+/** A sent batch's members per identifier type (EMAIL, PHONE…). */
+function identifierCounts(batch: EncodedMember[]): Record<string, number> {
   const counts: Record<string, number> = {};
   for (const member of batch) {
     for (const type of Object.keys(member.identifiers)) counts[type] = (counts[type] ?? 0) + 1;
   }
-  return Prisma.sql`
-    UPDATE sync_run r
-    SET identifier_counts = (
-      SELECT COALESCE(jsonb_object_agg(type, total), '{}'::jsonb)
-      FROM (SELECT type, sum(count::int) AS total
-            FROM (SELECT * FROM jsonb_each_text(r.identifier_counts)
-                  UNION ALL SELECT * FROM jsonb_each_text(${JSON.stringify(counts)}::jsonb)) AS t(type, count)
-            GROUP BY type) AS s)
-    WHERE r.id = ${context.run.id}::uuid`;
+  return counts;
 }
 
 async function refuseRest(
@@ -401,25 +422,36 @@ async function refuseRest(
   phase: UploadSteps<unknown>['phase'],
 ): Promise<void> {
   context.done += refused;
-  await sqlDirect(
+  await fencedSql(
+    context.fence,
     Prisma.sql`
       UPDATE sync_run SET members_refused = members_refused + ${refused}, refusal_reason = ${reason}
       WHERE id = ${context.run.id}::uuid`,
-    progressUpdate(context, {}, phase),
+    countersUpdate(context, {}, phase),
   );
   afterBatch(context);
 }
 
-/** A platform call with retries; pauses are recorded on the run and shown live as phase `waiting`. */
-function callPlatform<T>(run: SyncRun, policy: RetryPolicy, call: () => Promise<T>): Promise<T> {
-  return callWithRetries(call, {
-    policy,
-    onRetry: (error) => {
-      platformErrors.inc({ platform: error.details.platform, kind: 'retried' });
-      return updateProgress(run, { phase: 'waiting' });
+/**
+ * A platform call with retries; pauses are recorded on the run and shown live as phase `waiting`.
+ * Every attempt first makes sure the execution still holds its run: one that lost it sends nothing.
+ */
+function callPlatform<T>(execution: Execution, policy: RetryPolicy, call: () => Promise<T>): Promise<T> {
+  return callWithRetries(
+    async () => {
+      await execution.lease.ensureHeld();
+      return call();
     },
-    onWaited: (ms) => db().$executeRaw`UPDATE sync_run SET waited_ms = waited_ms + ${ms} WHERE id = ${run.id}::uuid`,
-  });
+    {
+      policy,
+      onRetry: (error) => {
+        platformErrors.inc({ platform: error.details.platform, kind: 'retried' });
+        return updateProgress(execution, { phase: 'waiting' });
+      },
+      onWaited: (ms) =>
+        fencedSql(execution.fence, Prisma.sql`UPDATE sync_run SET waited_ms = waited_ms + ${ms} WHERE id = ${execution.run.id}::uuid`),
+    },
+  );
 }
 
 /** One upload (a run's adds or its removes) as the platform sees it: a fresh id per execution, so
@@ -435,10 +467,17 @@ function uploadSession(estimatedTotal: number) {
 /** How many rejected rows a run keeps as examples. */
 const MAX_INVALID_SAMPLES = 20;
 
-/** The counters update committed with a batch's state, so counts stay exact across crashes. */
-function progressUpdate(
+/** The counters update committed with a batch's confirmation, so counts stay exact across crashes. */
+function countersUpdate(
   context: RunContext,
-  delta: { added?: number; updated?: number; removed?: number; invalid?: number; invalidSamples?: string[] },
+  delta: {
+    added?: number;
+    updated?: number;
+    removed?: number;
+    invalid?: number;
+    invalidSamples?: string[];
+    identifierCounts?: Record<string, number>;
+  },
   phase: string,
   /** What the platform reported receiving; null leaves `members_received` as it is (null until one reports). */
   received: number | null = null,
@@ -446,13 +485,20 @@ function progressUpdate(
   const planned = context.plan.toAdd + context.plan.toUpdate + context.plan.toRemove;
   const progress = planned === 0 ? 1 : Math.min(context.done / planned, 1);
   return Prisma.sql`
-    UPDATE sync_run
+    UPDATE sync_run r
     SET members_added = members_added + ${delta.added ?? 0},
         members_removed = members_removed + ${delta.removed ?? 0},
         members_updated = members_updated + ${delta.updated ?? 0},
         members_invalid = members_invalid + ${delta.invalid ?? 0},
         invalid_samples = (invalid_samples || ${delta.invalidSamples ?? []}::text[])[1:${MAX_INVALID_SAMPLES}],
         members_received = COALESCE(members_received + ${received}::int, members_received, ${received}::int),
+        identifier_counts = (
+          SELECT COALESCE(jsonb_object_agg(type, total), '{}'::jsonb)
+          FROM (SELECT type, sum(count::int) AS total
+                FROM (SELECT * FROM jsonb_each_text(r.identifier_counts)
+                      UNION ALL SELECT * FROM jsonb_each_text(${JSON.stringify(delta.identifierCounts ?? {})}::jsonb))
+                     AS t(type, count)
+                GROUP BY type) AS s),
         phase = ${phase}, progress = ${progress}
     WHERE id = ${context.run.id}::uuid`;
 }
@@ -461,12 +507,15 @@ function afterBatch(context: RunContext): void {
   publishRunUpdated(context.run);
 }
 
+/** Fenced, like every write of the run. */
 async function updateProgress(
-  run: SyncRun,
-  data: Partial<Pick<SyncRun, 'phase' | 'totalMembers' | 'membersAdded' | 'membersRemoved'>>,
+  execution: Execution,
+  data: Partial<
+    Pick<SyncRun, 'phase' | 'totalMembers' | 'plannedAdds' | 'plannedUpdates' | 'plannedRemoves' | 'membersAdded' | 'membersRemoved'>
+  >,
 ): Promise<void> {
-  await db().syncRun.update({ where: { id: run.id }, data });
-  publishRunUpdated(run);
+  await fencedTransaction(execution.fence, (tx) => tx.syncRun.update({ where: { id: execution.run.id }, data }));
+  publishRunUpdated(execution.run);
 }
 
 interface Failure {
@@ -485,16 +534,18 @@ function describeFailure(run: SyncRun, error: unknown): Failure {
   return { errorMessage: `The gateway hit an internal error running this sync (run ${run.id}); it has been logged` };
 }
 
+/** Ends the run, fenced: a run that another execution holds, or that has ended, is left as it is. */
 async function finishRun(
-  run: ClaimedRun,
+  execution: Execution,
   status: 'SUCCEEDED' | 'FAILED' | 'CANCELLED',
   outcome: { counts?: DiffCounts } & Partial<Failure>,
 ): Promise<void> {
+  const { run } = execution;
   const finishedAt = new Date();
   const affectsSync = !run.dryRun && status !== 'CANCELLED';
   // The run's tasks end in the same transaction: no one sees a finished run whose task still runs,
   // and a crash cannot leave tasks running after their run was recorded as finished.
-  const tasks = await db().$transaction(async (tx) => {
+  const tasks = await fencedTransaction(execution.fence, async (tx) => {
     const finished = await tx.syncRun.update({
       where: { id: run.id },
       data: {
@@ -509,10 +560,14 @@ async function finishRun(
     });
     await clearRunDiff(tx, run.id);
     if (affectsSync && status === 'SUCCEEDED') {
-      const syncedCount = await tx.syncedMember.count({ where: { syncId: run.syncId } });
+      // Members still in doubt (a refused batch's, or those no mode of this sync resolves) are not counted.
+      const [synced] = await tx.$queryRaw<{ count: number }[]>`
+        SELECT count(*)::int AS count FROM synced_member s
+        WHERE s.sync_id = ${run.syncId}::uuid
+          AND NOT COALESCE(s.batch_id = ANY(ARRAY(SELECT id FROM batch_in_doubt WHERE sync_id = ${run.syncId}::uuid)), false)`;
       await tx.audienceSync.update({
         where: { id: run.syncId },
-        data: { lastSyncedAt: finishedAt, lastSyncedCount: syncedCount, statusError: null },
+        data: { lastSyncedAt: finishedAt, lastSyncedCount: synced!.count, statusError: null },
       });
       // Checked now, not against the status the run started with: a pause made meanwhile stands.
       await tx.audienceSync.updateMany({ where: { id: run.syncId, status: 'ERROR' }, data: { status: 'ACTIVE' } });
@@ -522,39 +577,28 @@ async function finishRun(
         data: { status: 'ERROR', statusError: outcome.errorMessage ?? null },
       });
     }
-    return setTasksStatus(tx, run.id, status === 'SUCCEEDED' ? 'COMPLETED' : 'FAILED', {
-      result: {
-        status,
-        membersAdded: finished.membersAdded,
-        membersRemoved: finished.membersRemoved,
-        membersUpdated: finished.membersUpdated,
-        membersInvalid: finished.membersInvalid,
-        membersRefused: finished.membersRefused,
-        totalMembers: finished.totalMembers,
-        dryRun: finished.dryRun,
+    return tx.task.updateManyAndReturn({
+      where: { runId: run.id, status: { in: ['QUEUED', 'RUNNING'] } },
+      data: {
+        status: status === 'SUCCEEDED' ? 'COMPLETED' : 'FAILED',
+        result: {
+          status,
+          membersAdded: finished.membersAdded,
+          membersRemoved: finished.membersRemoved,
+          membersUpdated: finished.membersUpdated,
+          membersInvalid: finished.membersInvalid,
+          membersRefused: finished.membersRefused,
+          totalMembers: finished.totalMembers,
+          dryRun: finished.dryRun,
+        },
+        error: outcome.errorMessage ?? null,
+        completedAt: new Date(),
       },
-      error: outcome.errorMessage ?? null,
+      select: { id: true, workspaceId: true },
     });
   });
   for (const task of tasks) publishTaskUpdated(task);
   publishRunUpdated(run);
   syncRunsFinished.inc({ status, platform: run.sync.destination.platform });
   logger.info({ runId: run.id, syncId: run.syncId, status }, 'Sync run finished');
-}
-
-/** Tasks follow the run they started. Returns the tasks changed, to announce once committed. */
-async function setTasksStatus(
-  client: Prisma.TransactionClient,
-  runId: string,
-  status: 'RUNNING' | 'COMPLETED' | 'FAILED',
-  outcome?: { result: Prisma.InputJsonObject; error: string | null },
-): Promise<{ id: string; workspaceId: string }[]> {
-  return client.task.updateManyAndReturn({
-    where: { runId, status: { in: ['QUEUED', 'RUNNING'] } },
-    data: {
-      status,
-      ...(outcome ? { result: outcome.result, error: outcome.error, completedAt: new Date() } : {}),
-    },
-    select: { id: true, workspaceId: true },
-  });
 }

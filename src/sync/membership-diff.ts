@@ -2,12 +2,16 @@ import type { ContactIdentity, EncodedIdentifiers } from '../destinations/destin
 import { sqlDirect } from '../infra/db.js';
 import { Prisma, type PrismaClient } from '../generated/prisma/client.js';
 import type { SyncMode } from '../generated/prisma/enums.js';
+import { batchesInDoubtOf, inDoubt } from './batches-in-doubt.js';
 
 /**
- * A run's diff between what the sync should hold (desired) and what it has confirmed on its
- * destination (synced_member), computed once per execution of the run into run_diff with set-based
- * joins, then read side by side in key order one page at a time. A resumed run computes it afresh,
- * so it starts from exactly what is still different.
+ * A run's diff between what the sync should hold (desired) and what its destination holds
+ * (synced_member), computed once per execution of the run into run_diff with set-based joins, then
+ * read side by side in key order one page at a time. A resumed run computes it afresh, so it starts
+ * from exactly what is still different. Members in doubt (sent by a batch whose answer never came,
+ * see batches-in-doubt.ts) count as possibly applied: one still desired is added again (an add in
+ * doubt is confirmed by sending it again, a removal in doubt undone), one no longer desired is
+ * removed again with the identifiers it was sent with (modes that remove).
  */
 
 export type DiffAction = 'add' | 'remove' | 'update';
@@ -29,30 +33,35 @@ export interface MaterializedDiff extends DiffCounts {
 
 /**
  * Replaces the run's run_diff rows with its diff: adds (unless REMOVE), removes (MIRROR and REMOVE),
- * and, for UPSERT, update candidates. `desired` is a query with one `contact_id` column.
+ * and, for UPSERT, update candidates. `desired` is a query with one `contact_id` column. `beforeCommit`
+ * runs last in the transaction (the engine checks there that the run is still its execution's).
  */
 export async function materializeRunDiff(
   prisma: PrismaClient,
   run: { id: string; syncId: string; mode: SyncMode },
   desired: Prisma.Sql,
+  beforeCommit: (tx: Prisma.TransactionClient) => Promise<void> = async () => undefined,
 ): Promise<MaterializedDiff> {
   const adds = run.mode !== 'REMOVE';
   const removes = run.mode === 'MIRROR' || run.mode === 'REMOVE';
   return prisma.$transaction(
     async (tx) => {
       await tx.$executeRaw`DELETE FROM run_diff WHERE run_id = ${run.id}::uuid`;
+      const [{ ids: doubt }] = (await tx.$queryRaw<{ ids: bigint[] }[]>(batchesInDoubtOf(run.syncId))) as [{ ids: bigint[] }];
       // Room for the joins' sorts and hash tables in memory, instead of spilling to disk in batches.
       await tx.$executeRaw`SET LOCAL work_mem = '64MB'`;
       // One merge join of both sides in contact order finds the adds and the removes in one pass.
       const [diff] = await tx.$queryRaw<{ desired: bigint; to_add: bigint; to_remove: bigint; taken_at: string }[]>`
         WITH inserted AS (
           INSERT INTO run_diff (run_id, action, contact_id)
-          SELECT ${run.id}::uuid, CASE WHEN s.contact_id IS NULL THEN 'add' ELSE 'remove' END,
+          SELECT ${run.id}::uuid, CASE WHEN d.contact_id IS NULL THEN 'remove' ELSE 'add' END,
                  COALESCE(d.contact_id, s.contact_id)
           FROM (SELECT contact_id FROM (${desired}) AS q ORDER BY contact_id) AS d
-          FULL JOIN (SELECT contact_id FROM synced_member WHERE sync_id = ${run.syncId}::uuid ORDER BY contact_id) AS s
+          FULL JOIN (SELECT s.contact_id, ${inDoubt(doubt)} AS in_doubt
+                     FROM synced_member s WHERE s.sync_id = ${run.syncId}::uuid ORDER BY s.contact_id) AS s
             ON s.contact_id = d.contact_id
-          WHERE (s.contact_id IS NULL AND ${adds}) OR (d.contact_id IS NULL AND ${removes})
+          WHERE (d.contact_id IS NOT NULL AND (s.contact_id IS NULL OR s.in_doubt) AND ${adds})
+             OR (d.contact_id IS NULL AND ${removes})
           RETURNING action)
         SELECT (SELECT count(*) FROM (${desired}) AS d) AS desired,
                count(*) FILTER (WHERE action = 'add') AS to_add,
@@ -67,8 +76,9 @@ export async function materializeRunDiff(
               FROM (${desired}) AS d
               JOIN synced_member s ON s.sync_id = ${run.syncId}::uuid AND s.contact_id = d.contact_id
               JOIN contact c ON c.id = d.contact_id
-              WHERE c.updated_at > s.synced_at`
+              WHERE c.updated_at > s.synced_at AND NOT ${inDoubt(doubt)}`
           : 0;
+      await beforeCommit(tx);
       return {
         desired: Number(diff!.desired),
         toAdd: Number(diff!.to_add),

@@ -6,11 +6,14 @@ import { failureQueue, isRecord, parseJson, readBody, serveFake } from './fake-s
  * timestamp for real, applies each delivery once, and keeps the members it holds. */
 
 /** Canned answers, given (in order) to signed requests instead of processing them — except
- * `lost-reply`, which processes the delivery and then answers 502 as if the reply got lost. */
+ * `lost-reply`, which processes the delivery and then answers 502 as if the reply got lost, and
+ * `drop-after-apply`, which processes it and then drops the connection without answering (applied,
+ * but the sender cannot know). */
 export type FakeWebhookFailure =
   | 'throttle'
   | 'server-error'
   | 'lost-reply'
+  | 'drop-after-apply'
   | 'forbidden'
   | 'bad-request'
   | 'redirect'
@@ -85,6 +88,8 @@ interface Reply {
   status: number;
   body?: string;
   headers?: Record<string, string>;
+  /** Drop the connection instead of answering. */
+  drop?: boolean;
 }
 
 /** Answers a request that does not follow the contract. */
@@ -110,7 +115,7 @@ const json = (status: number, body: unknown): Reply => ({
   headers: { 'content-type': 'application/json' },
 });
 
-const FAILURES: Record<Exclude<FakeWebhookFailure, 'lost-reply'>, (request: IncomingMessage) => Reply> = {
+const FAILURES: Record<Exclude<FakeWebhookFailure, 'lost-reply' | 'drop-after-apply'>, (request: IncomingMessage) => Reply> = {
   throttle: () => ({ status: 429, body: 'slow down', headers: { 'retry-after': String(THROTTLE_RETRY_AFTER_SECONDS) } }),
   'server-error': () => ({ status: 503, body: 'upstream unavailable' }),
   forbidden: () => ({ status: 403, body: 'forbidden' }),
@@ -243,7 +248,7 @@ export async function startFakeWebhookReceiver(options: {
     const deliveryId = verify(req, rawBody);
 
     const failure = failures.take(req);
-    if (failure !== undefined && failure !== 'lost-reply') return FAILURES[failure](req);
+    if (failure !== undefined && failure !== 'lost-reply' && failure !== 'drop-after-apply') return FAILURES[failure](req);
 
     const body = parseJson(rawBody);
     if (!isRecord(body)) throw new Refusal(400, 'the body must be a JSON object');
@@ -261,6 +266,7 @@ export async function startFakeWebhookReceiver(options: {
     }
     const reply = applyMembers(body, deliveryId);
     applied.set(deliveryId, { bodyHash, reply });
+    if (failure === 'drop-after-apply') return { status: 0, drop: true };
     return failure === 'lost-reply' ? { status: 502, body: 'Bad Gateway' } : reply;
   }
 
@@ -281,6 +287,10 @@ export async function startFakeWebhookReceiver(options: {
       body: parseJson(rawBody),
       status: reply.status,
     });
+    if (reply.drop) {
+      res.socket?.destroy();
+      return;
+    }
     res.writeHead(reply.status, { 'content-type': 'text/plain', ...reply.headers });
     res.end(reply.body);
   }

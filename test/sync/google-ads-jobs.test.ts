@@ -9,6 +9,7 @@ import { GOOGLE_ACCOUNT_ID, GOOGLE_LIST_ID, createGoogleDestination } from '../s
 import { changeMembers, createAudienceWith, createSync, dataOf, expectType, sha256 } from '../support/scenario.js';
 import { readSync, runSync, triggerSync, waitForRunEnd } from '../support/sync-runs.js';
 import { useGatewaySuite } from '../support/suite.js';
+import { confirmedCount } from '../support/synced-state.js';
 import { waitFor } from '../support/wait.js';
 
 // Google Ads API syncs hand each upload (a run's adds, or its removes) to one offline user data job
@@ -280,7 +281,6 @@ function jobRequests(requests: RecordedRequest[]): string[] {
 }
 
 const memberCountOf = (jobId: string) => db().platformJobMember.count({ where: { jobId } });
-const syncedCount = (syncUuid: string) => db().syncedMember.count({ where: { syncId: syncUuid } });
 
 test('a 25,000-member upload is one job fed in three requests and run once; its failure un-records all 25,000, and the next run sends them again', async () => {
   const { fake, audience, sync, syncUuid } = await adsSyncScenario([]);
@@ -303,11 +303,11 @@ test('a 25,000-member upload is one job fed in three requests and run once; its 
   const [job] = await platformJobsOf(syncUuid);
   expect(job).toMatchObject({ status: 'RUNNING', action: 'ADD', memberCount: 25_000 });
   expect(await memberCountOf(job!.id)).toBe(25_000);
-  expect(await syncedCount(syncUuid)).toBe(25_000);
+  expect(await confirmedCount(syncUuid)).toBe(25_000);
 
   fake.completeAdsJobs();
   await waitForJobs(syncUuid, ['FAILED']);
-  expect(await syncedCount(syncUuid)).toBe(0);
+  expect(await confirmedCount(syncUuid)).toBe(0);
   expect(await memberCountOf(job!.id)).toBe(0);
   expect((await readSync(suite.gateway, sync.id)).statusError).toMatch(/^The destination did not apply 25000 additions .*The next run sends these members again\.$/);
 
@@ -317,7 +317,7 @@ test('a 25,000-member upload is one job fed in three requests and run once; its 
   expect(fake.adsJobs.size).toBe(2);
   await waitForJobs(syncUuid, ['FAILED', 'SUCCEEDED']);
   expect(heldEmails(fake)).toHaveLength(25_000);
-  expect(await syncedCount(syncUuid)).toBe(25_000);
+  expect(await confirmedCount(syncUuid)).toBe(25_000);
 }, 120_000);
 
 test('a run that fails after its first batch leaves its job never run; once the run has ended, the job is undone', async () => {
@@ -335,7 +335,7 @@ test('a run that fails after its first batch leaves its job never run; once the 
   const [abandoned] = await waitForJobs(syncUuid, ['FAILED']);
   expect(abandoned).toMatchObject({ action: 'ADD', memberCount: 10_000, errorMessage: expect.stringMatching(/ended before starting it/) });
   expect(await memberCountOf(abandoned!.id)).toBe(0);
-  expect(await syncedCount(syncUuid)).toBe(0);
+  expect(await confirmedCount(syncUuid)).toBe(0);
   expect((await readSync(suite.gateway, sync.id)).statusError).toMatch(
     /^The destination did not apply 10000 additions .*ended before starting it.*The next run sends these members again\.$/,
   );

@@ -1,0 +1,99 @@
+import type { EncodedMember } from '../destinations/destination.js';
+import { Prisma } from '../generated/prisma/client.js';
+
+// A batch is recorded before it is sent, in one statement: a batch_in_doubt row, and its members in
+// synced_member pointing at it (an add's rows with the identifiers about to be sent, a removal's rows
+// as they are). The destination's confirmation deletes the batch_in_doubt row (and a removal's rows):
+// one row for a batch of adds, whatever its size. Until then the members are in doubt, and a run that
+// reads them (see materializeRunDiff) treats them as possibly applied. Members travel as one text
+// parameter, a line per member, instead of an array parameter whose every element the driver quotes
+// and the server parses on its own.
+
+export type BatchAction = 'add' | 'remove';
+
+/** `contactId<TAB>identifiers JSON` lines: JSON.stringify escapes tabs and line breaks in values. */
+function memberLines(members: EncodedMember[]): string {
+  let text = '';
+  for (const member of members) text += `${member.contactId}\t${JSON.stringify(member.identifiers)}\n`;
+  return text.slice(0, -1);
+}
+
+const contactIds = (members: EncodedMember[]) => members.map((member) => member.contactId);
+
+function batchRow(run: { id: string; syncId: string }, action: BatchAction, members: EncodedMember[]): Prisma.Sql {
+  return Prisma.sql`
+    INSERT INTO batch_in_doubt (sync_id, run_id, action, first_contact_id, last_contact_id)
+    VALUES (${run.syncId}::uuid, ${run.id}::uuid, ${action}, ${members[0]!.contactId}, ${members.at(-1)!.contactId})
+    RETURNING id`;
+}
+
+/**
+ * Records adds in doubt; the statement returns the batch's id. The rows are recorded as synced at
+ * `syncedAt` (when the run's diff was taken), so that a contact changed since is checked again.
+ */
+export function recordAddsInDoubt(
+  run: { id: string; syncId: string },
+  members: EncodedMember[],
+  syncedAt: string,
+): Prisma.Sql {
+  return Prisma.sql`
+    WITH batch AS (${batchRow(run, 'add', members)}),
+    recorded AS (
+      INSERT INTO synced_member (sync_id, contact_id, identifiers, synced_at, batch_id)
+      SELECT ${run.syncId}::uuid, split_part(line, E'\\t', 1)::bigint, split_part(line, E'\\t', 2)::jsonb,
+             ${syncedAt}::timestamp, (SELECT id FROM batch)
+      FROM unnest(string_to_array(${memberLines(members)}, E'\\n')) AS line
+      ON CONFLICT (sync_id, contact_id) DO UPDATE
+      SET identifiers = EXCLUDED.identifiers, synced_at = EXCLUDED.synced_at, batch_id = EXCLUDED.batch_id)
+    SELECT id FROM batch`;
+}
+
+/** Records removals in doubt: the members' rows keep the identifiers the destination holds. */
+export function recordRemovesInDoubt(run: { id: string; syncId: string }, members: EncodedMember[]): Prisma.Sql {
+  return Prisma.sql`
+    WITH batch AS (${batchRow(run, 'remove', members)}),
+    recorded AS (
+      UPDATE synced_member SET batch_id = (SELECT id FROM batch)
+      WHERE sync_id = ${run.syncId}::uuid AND contact_id = ANY(${contactIds(members)}::bigint[]))
+    SELECT id FROM batch`;
+}
+
+/** What records a confirmed batch: adds stay as recorded; removals' rows go. */
+export function confirmBatch(
+  run: { syncId: string },
+  action: BatchAction,
+  batchId: bigint,
+  members: EncodedMember[],
+): Prisma.Sql[] {
+  const forget = Prisma.sql`DELETE FROM batch_in_doubt WHERE id = ${batchId}`;
+  if (action === 'add') return [forget];
+  return [
+    Prisma.sql`
+      DELETE FROM synced_member
+      WHERE sync_id = ${run.syncId}::uuid AND contact_id = ANY(${contactIds(members)}::bigint[]) AND batch_id = ${batchId}`,
+    forget,
+  ];
+}
+
+/**
+ * The ids of the sync's batches in doubt, after dropping those none of whose members still points
+ * at them (a later batch re-sent or removed them all). A batch's members are looked for within its
+ * contact range only, by the primary key.
+ */
+export function batchesInDoubtOf(syncId: string): Prisma.Sql {
+  return Prisma.sql`
+    WITH resolved AS (
+      DELETE FROM batch_in_doubt b
+      WHERE b.sync_id = ${syncId}::uuid
+        AND NOT EXISTS (SELECT 1 FROM synced_member m
+                        WHERE m.sync_id = b.sync_id AND m.contact_id BETWEEN b.first_contact_id AND b.last_contact_id
+                          AND m.batch_id = b.id)
+      RETURNING id)
+    SELECT COALESCE(array_agg(id ORDER BY id), '{}') AS ids
+    FROM batch_in_doubt WHERE sync_id = ${syncId}::uuid AND id NOT IN (SELECT id FROM resolved)`;
+}
+
+/** Whether a synced_member row `s` is in doubt, given the sync's batches in doubt. */
+export function inDoubt(batchIds: bigint[]): Prisma.Sql {
+  return Prisma.sql`COALESCE(s.batch_id = ANY(${batchIds}::bigint[]), false)`;
+}
