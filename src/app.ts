@@ -10,6 +10,7 @@ import { WebSocketServer } from 'ws';
 import { trackApiKeySockets } from './gateway/api-key-sockets.js';
 import { authenticateApiKey, forgetRevokedKeys, isAdminToken, type Viewer } from './identity/api-keys.js';
 import { bootstrapDefaultWorkspace } from './identity/bootstrap.js';
+import { systemClock, type Clock } from './infra/clock.js';
 import { setAddressPolicy } from './infra/address-policy.js';
 import type { Config } from './infra/config.js';
 import { connectDatabase, disconnectDatabase } from './infra/db.js';
@@ -23,6 +24,7 @@ import { logger } from './infra/logger.js';
 import { metrics } from './infra/metrics.js';
 import { applyMigrations } from './infra/migrations.js';
 import { renderLocalGraphiQL, useGraphiQLAssets } from './gateway/graphiql.js';
+import { useAdmission } from './gateway/load-shedding.js';
 import { CONSOLE_PATH, useConsole } from './gateway/console.js';
 import { useMultipartGuard } from './gateway/multipart-guard.js';
 import { parseJson } from './infra/json.js';
@@ -54,9 +56,11 @@ interface ServerContext {
 export interface GraphQLHandlerOptions {
   /** ADMIN_TOKEN, the bearer token that manages workspaces and API keys (HTTP only). */
   adminToken?: string;
-  limits: OperationLimits & Pick<Config, 'MAX_REQUEST_BODY_BYTES' | 'GRAPHIQL' | 'CONSOLE'>;
+  limits: OperationLimits &
+    Pick<Config, 'MAX_REQUEST_BODY_BYTES' | 'GRAPHIQL' | 'CONSOLE' | 'MAX_CONCURRENT_REQUESTS' | 'MAX_QUEUE_WAIT_MS'>;
   /** Counts operations per API key; null: no rate limit. */
   rateLimiter: RateLimiterAbstract | null;
+  clock?: Clock;
 }
 
 export function createGraphQLHandler(options: GraphQLHandlerOptions) {
@@ -76,6 +80,7 @@ export function createGraphQLHandler(options: GraphQLHandlerOptions) {
       useRequestIds(),
       useMalformedGetGuard(),
       useMultipartGuard(),
+      useAdmission({ concurrency: options.limits.MAX_CONCURRENT_REQUESTS, maxWaitMs: options.limits.MAX_QUEUE_WAIT_MS }),
       ...(options.limits.GRAPHIQL ? [useGraphiQLAssets()] : []),
       ...(options.limits.CONSOLE ? [useConsole()] : []),
       ...operationLimitPlugins(options.limits),
@@ -83,11 +88,21 @@ export function createGraphQLHandler(options: GraphQLHandlerOptions) {
       usePrometheus({
         registry: metrics,
         endpoint: false,
+        // The plugin turns on every metric not named here; the others cost each request a walk of its
+        // document (deprecated fields) or another histogram per phase.
         metrics: {
           graphql_yoga_http_duration: true,
           graphql_envelop_request_duration: true,
           graphql_envelop_phase_execute: true,
           graphql_envelop_error_result: true,
+          graphql_envelop_deprecated_field: false,
+          graphql_envelop_request: false,
+          graphql_envelop_request_time_summary: false,
+          graphql_envelop_phase_parse: false,
+          graphql_envelop_phase_validate: false,
+          graphql_envelop_phase_context: false,
+          graphql_envelop_phase_subscribe: false,
+          graphql_envelop_schema_change: false,
         },
       }),
     ],
@@ -98,6 +113,7 @@ export function createGraphQLHandler(options: GraphQLHandlerOptions) {
         viewer: socketViewer !== undefined ? socketViewer : admin ? null : await authenticateApiKey(authorization),
         admin,
         requestId: request ? requestIdOf(request) : randomUUID(),
+        clock: options.clock ?? systemClock,
       };
     },
   });
@@ -122,7 +138,8 @@ export interface App {
  * migrations, database, event bus, job scheduler, then (gateway) the HTTP and WebSocket server
  * and (worker) the job definitions. Nothing happens on import.
  */
-export async function startApp(config: Config): Promise<App> {
+export async function startApp(config: Config, options: { clock?: Clock } = {}): Promise<App> {
+  const clock = options.clock ?? systemClock;
   let embedded: EmbeddedDatabase | undefined;
   const stops: (() => Promise<unknown>)[] = [];
   const stop = async () => {
@@ -158,6 +175,7 @@ export async function startApp(config: Config): Promise<App> {
       defineAudienceSyncJobs(agenda, {
         concurrency: WORKER_CONCURRENCY,
         leaseSeconds: config.RUN_LEASE_SECONDS,
+        clock,
         retryPolicy: {
           ...DEFAULT_RETRY_POLICY,
           retries: config.PLATFORM_RETRIES,
@@ -179,7 +197,7 @@ export async function startApp(config: Config): Promise<App> {
     const rateLimiter = config.ROLES.includes('gateway') ? openRateLimiter(config) : null;
     if (rateLimiter) stops.push(() => rateLimiter.close());
     const yoga = config.ROLES.includes('gateway')
-      ? createGraphQLHandler({ adminToken: config.ADMIN_TOKEN, limits: config, rateLimiter: rateLimiter?.limiter ?? null })
+      ? createGraphQLHandler({ adminToken: config.ADMIN_TOKEN, limits: config, rateLimiter: rateLimiter?.limiter ?? null, clock })
       : null;
     const server = createServer((request, response) => {
       void handleOpsRequest(request, response).then((handled) => {

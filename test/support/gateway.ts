@@ -11,6 +11,7 @@ import { startApp, type App } from '../../src/app.js';
 import { loadConfig } from '../../src/infra/config.js';
 import { db } from '../../src/infra/db.js';
 import type { ApiKeyRole } from '../../src/generated/prisma/enums.js';
+import { TEST_TODAY, testClock, type TestClock } from './clock.js';
 import { createTestDatabase } from './database.js';
 
 /** The platform fakes and receivers of the tests listen on loopback: the address policy must let the
@@ -19,6 +20,8 @@ export const LOOPBACK_FAKES = { ALLOW_PRIVATE_URLS: 'true', ALLOW_CUSTOM_PLATFOR
 
 export interface TestGateway {
   app: App;
+  /** The app's clock (TEST_TODAY until a test sets it). */
+  clock: TestClock;
   /** The URL of the gateway's own database, for other processes to share. */
   databaseUrl: string;
   /** A WRITE key of the test's default workspace. */
@@ -49,6 +52,7 @@ export interface TestGateway {
  * database of its own. */
 export async function startTestGateway(settings: Record<string, string> = {}): Promise<TestGateway> {
   const database = await createTestDatabase();
+  const clock = testClock();
   const dataDir = await mkdtemp(join(tmpdir(), 'asg-test-'));
   const app = await startApp(
     loadConfig({
@@ -64,6 +68,7 @@ export async function startTestGateway(settings: Record<string, string> = {}): P
       NODE_ENV: 'test',
       ...settings,
     }),
+    { clock },
   );
 
   const createWorkspace = async (role: ApiKeyRole = 'WRITE') => {
@@ -76,6 +81,7 @@ export async function startTestGateway(settings: Record<string, string> = {}): P
 
   const gateway: TestGateway = {
     app,
+    clock,
     databaseUrl: database.url,
     get apiKey() {
       return main.apiKey;
@@ -130,6 +136,7 @@ export async function startTestGateway(settings: Record<string, string> = {}): P
         }
       }
       main = await createWorkspace();
+      clock.set(TEST_TODAY);
     },
     async stop() {
       await Promise.all(sockets.map((socket) => socket.dispose()));

@@ -1,5 +1,5 @@
 import { encodeGlobalID } from '@pothos/plugin-relay';
-import { unknownId } from './global-ids.js';
+import { MALFORMED_INNER_IDS, unknownId } from './global-ids.js';
 
 // Generators of invalid and hostile requests for the fuzz test. Everything is drawn from one seeded
 // PRNG, so a seed reproduces a run exactly.
@@ -65,10 +65,11 @@ export interface HostileRequest {
   body?: string | Uint8Array;
 }
 
-/** A request sent with an id of another workspace, and the same request with an id that names nothing. */
+/** A request sent with an id under test (of another workspace, or with a malformed inner id), and the same
+ * request with an id that names nothing: the two answers must be the same. */
 export interface TwinRequests {
   label: string;
-  foreign: HostileRequest;
+  probe: HostileRequest;
   unknown: HostileRequest;
   /** The two ids, which the responses may echo. */
   ids: [string, string];
@@ -164,6 +165,7 @@ export function foreignOrBadId(random: Random, caller: Caller, type: NodeType): 
     () => ({ value: encodeGlobalID(type, text(random)), tag: 'global-id-of-hostile-text' }),
     () => ({ value: base64(`${type}:${random.pick(INJECTIONS)}`), tag: 'global-id-of-injection' }),
     () => ({ value: base64(`${type}:${'0'.repeat(36)}`), tag: 'global-id-not-uuid' }),
+    () => ({ value: encodeGlobalID(type, random.pick(MALFORMED_INNER_IDS)), tag: 'global-id-not-uuid' }),
     () => ({ value: text(random), tag: 'hostile-text-id' }),
     () => ({ value: hugeString(random), tag: 'huge-id' }),
     () => ({ value: random.pick([0, -1, 2 ** 53, 1.5]), tag: 'numeric-id' }),
@@ -1053,7 +1055,34 @@ export function twinRequests(random: Random, caller: Caller): TwinRequests {
   const foreignId = caller.other.ids[type];
   const unknown = unknownId(type);
   const request = (id: string) => graphqlRequest(caller, `${operation.label}`, ['tenancy'], operation.query, operation.variables(id, caller));
-  return { label: `${caller.name}: ${operation.label} with another workspace's ${type} id`, foreign: request(foreignId), unknown: request(unknown), ids: [foreignId, unknown] };
+  return { label: `${caller.name}: ${operation.label} with another workspace's ${type} id`, probe: request(foreignId), unknown: request(unknown), ids: [foreignId, unknown] };
+}
+
+/** Id slots the tenancy twins do not reach (their ids have no object in the fuzz workspaces). */
+const MORE_ID_SLOTS: { type: string; label: string; query: string; variables: (id: string, caller: Caller) => Record<string, unknown> }[] = [
+  ...['Workspace', 'ApiKey', 'Destination', 'AudienceSync', 'Task'].map((type) => ({
+    type,
+    label: `node(${type})`,
+    query: `query Node($id: ID!) { node(id: $id) { ${NODE_SELECTION} } }`,
+    variables: (id: string) => ({ id }),
+  })),
+  { type: 'Audience', label: 'nodes(Audience, Task)', query: `query Nodes($ids: [ID!]!) { nodes(ids: $ids) { ${NODE_SELECTION} } }`, variables: (id, caller) => ({ ids: [id, caller.own.ids.Task] }) },
+  { type: 'ApiKey', label: 'revokeApiKey', query: `mutation Revoke($id: ID!) { revokeApiKey(id: $id) { ${RESULT} } }`, variables: (id) => ({ id }) },
+  { type: 'Workspace', label: 'createApiKey(workspaceId)', query: `mutation CreateKey($id: ID!) { createApiKey(input: { name: "k", workspaceId: $id }) { ${RESULT} } }`, variables: (id) => ({ id }) },
+  { type: 'Destination', label: 'audienceSyncs(destinationId)', query: 'query Syncs($id: ID) { audienceSyncs(destinationId: $id) { edges { node { id } } } }', variables: (id) => ({ id }) },
+];
+
+/** Every id slot with every malformed inner id (a well-formed global id whose id is not a UUID), each beside
+ * the same request with an unknown id: they must answer alike, with no error. */
+export function malformedInnerIdTwins(caller: Caller): TwinRequests[] {
+  return [...TWIN_OPERATIONS, ...MORE_ID_SLOTS].flatMap((operation) =>
+    MALFORMED_INNER_IDS.map((inner) => {
+      const malformed = encodeGlobalID(operation.type, inner);
+      const unknown = unknownId(operation.type);
+      const request = (id: string) => graphqlRequest(caller, operation.label, ['malformed-inner-id'], operation.query, operation.variables(id, caller));
+      return { label: `${caller.name}: ${operation.label} with the ${operation.type} id ${JSON.stringify(inner)}`, probe: request(malformed), unknown: request(unknown), ids: [malformed, unknown] };
+    }),
+  );
 }
 
 // ---- WebSocket ----------------------------------------------------------------------------------

@@ -106,7 +106,7 @@ describe('the platform audience', () => {
     const [create, ...rest] = first.requests;
     expect(create).toMatchObject({
       method: 'POST',
-      url: '/v24.0/act_1234567890/customaudiences',
+      url: '/v27.0/act_1234567890/customaudiences',
       authorization: `Bearer ${META_TOKEN}`,
       body: { name: expected, subtype: 'CUSTOM', customer_file_source: 'USER_PROVIDED_ONLY' },
     });
@@ -148,7 +148,7 @@ describe('the platform audience', () => {
     });
 
     const { requests } = await runAndRecord(fake, sync.id);
-    expect(requests.map((request) => `${request.method} ${request.url}`)).toEqual(['POST /v24.0/23850000000000999/users']);
+    expect(requests.map((request) => `${request.method} ${request.url}`)).toEqual(['POST /v27.0/23850000000000999/users']);
     expect(heldEmails(fake)).toEqual(hashedEmails(STARTING));
   });
 });
