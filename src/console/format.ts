@@ -4,6 +4,9 @@ const numbers = new Intl.NumberFormat('en');
 
 export const formatCount = (value: number | null | undefined): string => (value == null ? '—' : numbers.format(value));
 
+/** "1 member", "2,500 members". */
+export const formatMembers = (value: number): string => `${numbers.format(value)} ${value === 1 ? 'member' : 'members'}`;
+
 export const PLATFORM_NAMES: Record<Platform, string> = {
   META: 'Meta',
   GOOGLE: 'Google Customer Match',

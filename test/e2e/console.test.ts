@@ -7,7 +7,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, expect, test } from 'vitest';
 import { startFakeWebhookReceiver, type FakeWebhookReceiver } from '../fakes/webhook-receiver.js';
 import { CreateDestination } from '../support/operations.js';
-import { createAudienceWith, createSync, dataOf, expectType, hashedEmails } from '../support/scenario.js';
+import { META_TOKEN, createAudienceWith, createDestinationWith, createSync, dataOf, expectType, hashedEmails } from '../support/scenario.js';
 import { useGatewaySuite } from '../support/suite.js';
 
 // The console in a real browser (Debian's Chromium, driven by playwright-core) against the real
@@ -221,6 +221,26 @@ test('an uploaded CSV with a bad header is refused with the reason, then importe
   // "Run it right away" is on by default: the first run starts with the sync.
   await page.locator('.run-panel').getByText('Succeeded').waitFor({ timeout: 15_000 });
   expect(receiver.held('EMAIL_SHA256')).toEqual(hashedEmails(['ada@example.com', 'grace@example.com']));
+  expect(errors).toEqual([]);
+  await page.close();
+});
+
+test('a sync page shows its destination’s health, and the warning of an API version near its sunset', async () => {
+  const fake = await suite.fakeMeta();
+  const destination = await createDestinationWith(suite.gateway, {
+    name: 'Meta ads',
+    platform: 'META',
+    config: { adAccountId: 'act_1234567890', baseUrl: fake.baseUrl, apiVersion: 'v25.0' },
+    credentials: { accessToken: META_TOKEN },
+  });
+  const audience = await createAudienceWith(suite.gateway, ['ada@example.com']);
+  const sync = await createSync(suite.gateway, { audienceId: audience.id, destinationId: destination.id });
+  suite.gateway.clock.set('2027-01-01T00:00:00Z');
+  const { page, errors } = await signedInPage(`/syncs/${encodeURIComponent(sync.id)}`);
+  await page.getByText('Connected:').waitFor();
+  const warnings = await page.getByRole('list', { name: 'Warnings' }).innerText();
+  expect(warnings).toBe('Meta API v25.0 is switched off on 2027-02-23: set apiVersion to v27.0');
+  await screenshot(page, '10-destination-warning');
   expect(errors).toEqual([]);
   await page.close();
 });

@@ -8,25 +8,27 @@ const ConsoleTestDestination = graphql(`
   mutation ConsoleTestDestination($id: ID!) {
     testDestination(id: $id) {
       __typename
-      ... on TestDestinationSuccess { ok retryable message }
+      ... on TestDestinationSuccess { ok retryable message warnings }
       ... on Error { message }
     }
   }
 `);
 
 interface Props {
-  destination: { id: string; name: string; platform: Platform };
+  destination: { id: string; name: string; platform: Platform; warnings: string[] };
   /** READ keys may not call mutations, testDestination included. */
   canCheck: boolean;
 }
 
-/** The destination's health: testDestination checks its credentials and reachability, changing nothing. */
+/** The destination's health: testDestination checks its credentials and reachability, changing
+ * nothing; warnings say what needs attention before it stops working (an API version's sunset). */
 export function DestinationHealth({ destination, canCheck }: Props) {
   const [{ data, fetching, error }, check] = useMutation(ConsoleTestDestination);
   useEffect(() => {
     if (canCheck) void check({ id: destination.id });
   }, [destination.id, canCheck]);
   const result = data?.testDestination;
+  const warnings = result?.__typename === 'TestDestinationSuccess' ? result.warnings : destination.warnings;
   return (
     <section class="panel" aria-labelledby="health-title">
       <h2 id="health-title">Destination</h2>
@@ -45,6 +47,11 @@ export function DestinationHealth({ destination, canCheck }: Props) {
         {!fetching && result && result.__typename !== 'TestDestinationSuccess' && <span class="error">{result.message}</span>}
         {!canCheck && 'A READ key cannot check the connection.'}
       </div>
+      {warnings.length > 0 && (
+        <ul class="warnings" aria-label="Warnings">
+          {warnings.map((warning) => <li key={warning}>{warning}</li>)}
+        </ul>
+      )}
       {canCheck && (
         <button type="button" class="secondary" disabled={fetching} onClick={() => void check({ id: destination.id })}>
           Check again

@@ -6,7 +6,7 @@ import { useViewer } from '../app.js';
 import { AudienceForm, type CreatedAudience } from '../components/audience-form.js';
 import { DestinationForm, type CreatedDestination } from '../components/destination-form.js';
 import { SyncForm } from '../components/sync-form.js';
-import { PLATFORM_NAMES, formatCount } from '../format.js';
+import { PLATFORM_NAMES, formatMembers } from '../format.js';
 
 const ConsoleCreateChoices = graphql(`
   query ConsoleCreateChoices($first: Int!) {
@@ -67,7 +67,7 @@ export function CreatePage() {
             <h2 id="step-title" ref={heading} tabIndex={-1}>Who is in the audience?</h2>
             <ExistingChoice
               label="An existing audience"
-              options={audiences.map((option) => ({ id: option.id, label: `${option.name} (${formatCount(option.memberCount)} members)` }))}
+              options={audiences.map((option) => ({ id: option.id, label: `${option.name} (${formatMembers(option.memberCount)})` }))}
               onChoose={(id) => setAudience(audiences.find((option) => option.id === id)!)}
             />
             <AudienceForm onCreated={setAudience} />

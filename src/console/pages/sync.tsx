@@ -9,7 +9,7 @@ import { RunChart } from '../components/run-chart.js';
 import { RunPanel } from '../components/run-progress.js';
 import { RunTable } from '../components/run-table.js';
 import { SyncStatusBadge } from '../components/status.js';
-import { PLATFORM_NAMES, describeSchedule, formatCount, formatDateTime, modeName } from '../format.js';
+import { PLATFORM_NAMES, describeSchedule, formatCount, formatDateTime, formatMembers, modeName } from '../format.js';
 import { isActive, type Run } from '../run-fields.js';
 
 const ConsoleSync = graphql(`
@@ -19,6 +19,7 @@ const ConsoleSync = graphql(`
       ... on AudienceSync {
         ...ConsoleSyncSummary
         platformAudienceId platformAudienceName
+        destination { warnings }
         runs(first: $runs) { edges { node { ...ConsoleRunFields } } }
       }
     }
@@ -133,7 +134,7 @@ export function SyncPage({ id }: { id: string }) {
         <p class="error banner" role="alert">The last run failed: {sync.statusError}</p>
       )}
       <dl class="facts">
-        <div><dt>Audience</dt><dd>{sync.audience.name} ({formatCount(sync.audience.memberCount)} members)</dd></div>
+        <div><dt>Audience</dt><dd>{sync.audience.name} ({formatMembers(sync.audience.memberCount)})</dd></div>
         <div><dt>Destination</dt><dd>{sync.destination.name} · {PLATFORM_NAMES[sync.destination.platform]}</dd></div>
         <div><dt>Mode</dt><dd>{modeName(sync.mode)}</dd></div>
         <div><dt>Schedule</dt><dd>{describeSchedule(sync.schedule)}</dd></div>

@@ -4,7 +4,7 @@ import { graphql } from '../../generated/console/gql.js';
 import type { ConsoleSyncSummaryFragment } from '../../generated/console/graphql.js';
 import { ProgressBar, describePhase } from '../components/run-progress.js';
 import { RunStatusBadge, SyncStatusBadge } from '../components/status.js';
-import { PLATFORM_NAMES, describeSchedule, formatCount, formatFromNow, modeName } from '../format.js';
+import { PLATFORM_NAMES, describeSchedule, formatCount, formatFromNow, formatMembers, modeName } from '../format.js';
 import { isActive, laterRun } from '../run-fields.js';
 
 export const ConsoleSyncSummary = graphql(`
@@ -92,7 +92,7 @@ function SyncRow({ sync: loaded, live }: { sync: ConsoleSyncSummaryFragment; liv
     <tr>
       <th scope="row">
         <Link href={`/syncs/${encodeURIComponent(sync.id)}`}>{sync.name}</Link>
-        <div class="sub">{sync.audience.name} · {formatCount(sync.audience.memberCount)} members</div>
+        <div class="sub">{sync.audience.name} · {formatMembers(sync.audience.memberCount)}</div>
       </th>
       <td>
         {sync.destination.name}
