@@ -8,11 +8,12 @@ import type { RateLimiterAbstract } from 'rate-limiter-flexible';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import { trackApiKeySockets } from './gateway/api-key-sockets.js';
-import { authenticateApiKey, isAdminToken, type Viewer } from './identity/api-keys.js';
+import { authenticateApiKey, forgetRevokedKeys, isAdminToken, type Viewer } from './identity/api-keys.js';
 import { bootstrapDefaultWorkspace } from './identity/bootstrap.js';
+import { systemClock, type Clock } from './infra/clock.js';
+import { setAddressPolicy } from './infra/address-policy.js';
 import type { Config } from './infra/config.js';
 import { connectDatabase, disconnectDatabase } from './infra/db.js';
-import { setWebhookUrlPolicy } from './destinations/webhook/url-policy.js';
 import { startEmbeddedDatabase, type EmbeddedDatabase } from './infra/embedded-database.js';
 import { defineAudienceSyncJobs } from './jobs/audience-sync.js';
 import { definePlatformJobChecks } from './jobs/platform-jobs.js';
@@ -23,6 +24,8 @@ import { logger } from './infra/logger.js';
 import { metrics } from './infra/metrics.js';
 import { applyMigrations } from './infra/migrations.js';
 import { renderLocalGraphiQL, useGraphiQLAssets } from './gateway/graphiql.js';
+import { useAdmission } from './gateway/load-shedding.js';
+import { CONSOLE_PATH, useConsole } from './gateway/console.js';
 import { useMultipartGuard } from './gateway/multipart-guard.js';
 import { parseJson } from './infra/json.js';
 import { handleOpsRequest } from './gateway/ops.js';
@@ -53,9 +56,11 @@ interface ServerContext {
 export interface GraphQLHandlerOptions {
   /** ADMIN_TOKEN, the bearer token that manages workspaces and API keys (HTTP only). */
   adminToken?: string;
-  limits: OperationLimits & Pick<Config, 'MAX_REQUEST_BODY_BYTES' | 'GRAPHIQL'>;
+  limits: OperationLimits &
+    Pick<Config, 'MAX_REQUEST_BODY_BYTES' | 'GRAPHIQL' | 'CONSOLE' | 'MAX_CONCURRENT_REQUESTS' | 'MAX_QUEUE_WAIT_MS'>;
   /** Counts operations per API key; null: no rate limit. */
   rateLimiter: RateLimiterAbstract | null;
+  clock?: Clock;
 }
 
 export function createGraphQLHandler(options: GraphQLHandlerOptions) {
@@ -66,6 +71,8 @@ export function createGraphQLHandler(options: GraphQLHandlerOptions) {
     // key) in the connection params. Applications use graphql-ws or SSE as they like.
     graphiql: options.limits.GRAPHIQL ? { subscriptionsProtocol: 'SSE', title: 'Audience sync gateway' } : false,
     renderGraphiQL: renderLocalGraphiQL,
+    // Yoga's landing page for other paths loads images from the internet; unknown paths answer 404.
+    landingPage: false,
     logging: false,
     maxRequestBodySize: options.limits.MAX_REQUEST_BODY_BYTES,
     maskedErrors: { errorMessage: INTERNAL_ERROR_MESSAGE, maskError: maskInternalError },
@@ -73,17 +80,29 @@ export function createGraphQLHandler(options: GraphQLHandlerOptions) {
       useRequestIds(),
       useMalformedGetGuard(),
       useMultipartGuard(),
+      useAdmission({ concurrency: options.limits.MAX_CONCURRENT_REQUESTS, maxWaitMs: options.limits.MAX_QUEUE_WAIT_MS }),
       ...(options.limits.GRAPHIQL ? [useGraphiQLAssets()] : []),
+      ...(options.limits.CONSOLE ? [useConsole()] : []),
       ...operationLimitPlugins(options.limits),
       ...(options.rateLimiter ? [useRateLimit(options.rateLimiter)] : []),
       usePrometheus({
         registry: metrics,
         endpoint: false,
+        // The plugin turns on every metric not named here; the others cost each request a walk of its
+        // document (deprecated fields) or another histogram per phase.
         metrics: {
           graphql_yoga_http_duration: true,
           graphql_envelop_request_duration: true,
           graphql_envelop_phase_execute: true,
           graphql_envelop_error_result: true,
+          graphql_envelop_deprecated_field: false,
+          graphql_envelop_request: false,
+          graphql_envelop_request_time_summary: false,
+          graphql_envelop_phase_parse: false,
+          graphql_envelop_phase_validate: false,
+          graphql_envelop_phase_context: false,
+          graphql_envelop_phase_subscribe: false,
+          graphql_envelop_schema_change: false,
         },
       }),
     ],
@@ -94,6 +113,7 @@ export function createGraphQLHandler(options: GraphQLHandlerOptions) {
         viewer: socketViewer !== undefined ? socketViewer : admin ? null : await authenticateApiKey(authorization),
         admin,
         requestId: request ? requestIdOf(request) : randomUUID(),
+        clock: options.clock ?? systemClock,
       };
     },
   });
@@ -118,7 +138,8 @@ export interface App {
  * migrations, database, event bus, job scheduler, then (gateway) the HTTP and WebSocket server
  * and (worker) the job definitions. Nothing happens on import.
  */
-export async function startApp(config: Config): Promise<App> {
+export async function startApp(config: Config, options: { clock?: Clock } = {}): Promise<App> {
+  const clock = options.clock ?? systemClock;
   let embedded: EmbeddedDatabase | undefined;
   const stops: (() => Promise<unknown>)[] = [];
   const stop = async () => {
@@ -126,7 +147,7 @@ export async function startApp(config: Config): Promise<App> {
     await embedded?.stop();
   };
   logger.level = config.LOG_LEVEL;
-  setWebhookUrlPolicy({ allowPrivate: config.ALLOW_PRIVATE_WEBHOOK_URLS });
+  setAddressPolicy({ allowPrivate: config.ALLOW_PRIVATE_URLS, allowCustomPlatformUrls: config.ALLOW_CUSTOM_PLATFORM_URLS });
   try {
     if (!config.DATABASE_URL) embedded = await startEmbeddedDatabase(config.DATA_DIR);
     const databaseUrl = config.DATABASE_URL ?? embedded!.url;
@@ -154,6 +175,7 @@ export async function startApp(config: Config): Promise<App> {
       defineAudienceSyncJobs(agenda, {
         concurrency: WORKER_CONCURRENCY,
         leaseSeconds: config.RUN_LEASE_SECONDS,
+        clock,
         retryPolicy: {
           ...DEFAULT_RETRY_POLICY,
           retries: config.PLATFORM_RETRIES,
@@ -171,10 +193,11 @@ export async function startApp(config: Config): Promise<App> {
     await agenda.start();
 
     // Every role listens: the gateway serves GraphQL, and all serve /healthz, /readyz and /metrics.
+    if (config.ROLES.includes('gateway')) stops.push(forgetRevokedKeys());
     const rateLimiter = config.ROLES.includes('gateway') ? openRateLimiter(config) : null;
     if (rateLimiter) stops.push(() => rateLimiter.close());
     const yoga = config.ROLES.includes('gateway')
-      ? createGraphQLHandler({ adminToken: config.ADMIN_TOKEN, limits: config, rateLimiter: rateLimiter?.limiter ?? null })
+      ? createGraphQLHandler({ adminToken: config.ADMIN_TOKEN, limits: config, rateLimiter: rateLimiter?.limiter ?? null, clock })
       : null;
     const server = createServer((request, response) => {
       void handleOpsRequest(request, response).then((handled) => {
@@ -200,7 +223,11 @@ export async function startApp(config: Config): Promise<App> {
     }
     const { port } = server.address() as AddressInfo;
     const url = `http://localhost:${port}${yoga?.graphqlEndpoint ?? ''}`;
-    logger.info({ url, roles: config.ROLES, embedded: Boolean(embedded) }, yoga ? 'Gateway listening' : 'Worker listening');
+    const consoleUrl = yoga && config.CONSOLE ? `http://localhost:${port}${CONSOLE_PATH}` : undefined;
+    logger.info(
+      { url, console: consoleUrl, roles: config.ROLES, embedded: Boolean(embedded) },
+      yoga ? 'Gateway listening' : 'Worker listening',
+    );
     return { url, yoga, stop };
   } catch (error) {
     await stop();

@@ -150,12 +150,25 @@ function documentNesting(source: string): number {
   return deepest;
 }
 
+/**
+ * Whether a variable value is a JSON object or list, whose members the walkers below visit. A
+ * multipart upload puts a File among the variables: walking its bytes one by one (Object.entries
+ * enumerates a byte array's indices) took about 10 s per megabyte, a cheap way to keep the
+ * gateway busy. Files are checked by the resolver that reads them, and nothing else is visited.
+ */
+function isJsonContainer(value: unknown): value is Record<string, unknown> | unknown[] {
+  if (Array.isArray(value)) return true;
+  if (!value || typeof value !== 'object') return false;
+  const prototype = Object.getPrototypeOf(value);
+  return prototype === Object.prototype || prototype === null;
+}
+
 /** Whether a JSON value nests objects and lists deeper than `max` (walked without recursion). */
 function nestsDeeperThan(value: unknown, max: number): boolean {
   const pending: [unknown, number][] = [[value, 0]];
   while (pending.length > 0) {
     const [current, depth] = pending.pop()!;
-    if (current && typeof current === 'object') {
+    if (isJsonContainer(current)) {
       if (depth >= max) return true;
       for (const child of Object.values(current)) pending.push([child, depth + 1]);
     }
@@ -221,7 +234,7 @@ function nulPath(value: unknown): string | null {
   while (pending.length > 0) {
     const [current, path] = pending.pop()!;
     if (typeof current === 'string' && current.includes('\u0000')) return path;
-    if (current && typeof current === 'object') {
+    if (isJsonContainer(current)) {
       for (const [key, child] of Object.entries(current)) {
         const childPath = path ? `${path}.${key}` : key;
         if (key.includes('\u0000')) return childPath;

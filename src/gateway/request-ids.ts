@@ -41,11 +41,16 @@ export function maskInternalError(error: unknown, message: string): Error {
   });
 }
 
+const isSpecError = (http: unknown): http is { spec: true } => (http as { spec?: unknown } | undefined)?.spec === true;
+
 function errorWithRequestId(error: GraphQLError, requestId: string, transport: 'http' | 'websocket'): GraphQLError {
   if (error.extensions.code === 'INTERNAL_SERVER_ERROR' && error.originalError) {
     logger.error({ err: error.originalError, requestId, path: error.path }, 'Internal error in a GraphQL operation');
   }
-  const { http, unexpected, ...extensions } = error.extensions;
+  // `originalError` is yoga's copy of what failed (a malformed body's parse error quotes the body): never
+  // sent. Yoga answers a request error 200 to JSON clients unless it carries one; unmarked, it keeps its 400.
+  const { http: httpExtension, unexpected, originalError, ...extensions } = error.extensions;
+  const http = originalError && isSpecError(httpExtension) ? { ...httpExtension, spec: false } : httpExtension;
   return new GraphQLError(error.message, {
     nodes: error.nodes,
     source: error.source,

@@ -44,28 +44,83 @@ export function isAdminToken(authorization: string | null | undefined, adminToke
   return timingSafeEqual(createHash('sha256').update(token).digest(), createHash('sha256').update(adminToken).digest());
 }
 
+/**
+ * Keys verified against the database, by hash, so that a request does not read its key again. An
+ * entry is trusted for VERIFIED_KEY_TTL_MS at most; revocation drops it at once on the gateway that
+ * revoked the key and, through the event bus, on the others (forgetRevokedKeys). Bounded: the oldest
+ * entries make room. Unknown keys are not remembered, so guesses cannot fill it.
+ */
+const verifiedKeys = new Map<string, { viewer: Viewer; verifiedAt: number; lastUsedAt: number }>();
+const VERIFIED_KEY_TTL_MS = 10_000;
+const MAX_VERIFIED_KEYS = 10_000;
+/** Counts forgotten keys: a lookup that a revocation overtook does not remember what it read. */
+let revocations = 0;
+
 /** Resolves a `Bearer` credential to its viewer, or null when it is missing, unknown or revoked. */
 export async function authenticateApiKey(authorization: string | null | undefined): Promise<Viewer | null> {
   const token = bearerToken(authorization);
   if (!token) return null;
-  const apiKey = await db().apiKey.findUnique({ where: { keyHash: hashApiKey(token) } });
-  if (!apiKey || apiKey.revokedAt) return null;
-  const staleBefore = new Date(Date.now() - LAST_USED_RESOLUTION_MS);
-  if (!apiKey.lastUsedAt || apiKey.lastUsedAt < staleBefore) {
+  const keyHash = hashApiKey(token);
+  let verified = verifiedKeys.get(keyHash);
+  if (!verified || Date.now() - verified.verifiedAt > VERIFIED_KEY_TTL_MS) {
+    const revocationsBefore = revocations;
+    const apiKey = await db().apiKey.findUnique({
+      where: { keyHash },
+      select: { id: true, workspaceId: true, role: true, lastUsedAt: true, revokedAt: true },
+    });
+    verifiedKeys.delete(keyHash);
+    if (!apiKey || apiKey.revokedAt) return null;
+    verified = {
+      viewer: { workspaceId: apiKey.workspaceId, apiKeyId: apiKey.id, role: apiKey.role },
+      verifiedAt: Date.now(),
+      lastUsedAt: apiKey.lastUsedAt?.getTime() ?? 0,
+    };
+    if (revocationsBefore === revocations) {
+      if (verifiedKeys.size >= MAX_VERIFIED_KEYS) verifiedKeys.delete(verifiedKeys.keys().next().value!);
+      verifiedKeys.set(keyHash, verified);
+    }
+  }
+  const now = Date.now();
+  if (now - verified.lastUsedAt >= LAST_USED_RESOLUTION_MS) {
+    verified.lastUsedAt = now;
+    const staleBefore = new Date(now - LAST_USED_RESOLUTION_MS);
+    // Conditional, for the other gateways that may have written it meanwhile.
     await db().apiKey.updateMany({
-      where: { id: apiKey.id, OR: [{ lastUsedAt: null }, { lastUsedAt: { lt: staleBefore } }] },
-      data: { lastUsedAt: new Date() },
+      where: { id: verified.viewer.apiKeyId, OR: [{ lastUsedAt: null }, { lastUsedAt: { lt: staleBefore } }] },
+      data: { lastUsedAt: new Date(now) },
     });
   }
-  return { workspaceId: apiKey.workspaceId, apiKeyId: apiKey.id, role: apiKey.role };
+  return verified.viewer;
 }
 
-/** Revokes a key of `workspaceId` (of any workspace when null) and tells every gateway to close the
- * WebSockets opened with it. Revoking a revoked key changes nothing. Null when there is no such key. */
+/** Drops a key from this process's verified keys. */
+function forgetApiKey(apiKeyId: string): void {
+  revocations++;
+  for (const [keyHash, verified] of verifiedKeys) {
+    if (verified.viewer.apiKeyId === apiKeyId) verifiedKeys.delete(keyHash);
+  }
+}
+
+/** Forgets each key revoked on any gateway as its event arrives; returns the function that stops listening. */
+export function forgetRevokedKeys(): () => Promise<void> {
+  const revoked = eventBus().subscribe('apiKey:revoked');
+  void (async () => {
+    for await (const { apiKeyId } of revoked) forgetApiKey(apiKeyId);
+  })();
+  return async () => {
+    await revoked.return?.();
+  };
+}
+
+/** Revokes a key of `workspaceId` (of any workspace when null) and tells every gateway to forget it
+ * and close the WebSockets opened with it. Revoking a revoked key changes nothing. Null when there is no such key. */
 export async function revokeApiKey(id: string, workspaceId: string | null) {
   const where = { id, ...(workspaceId ? { workspaceId } : {}) };
   const { count } = await db().apiKey.updateMany({ where: { ...where, revokedAt: null }, data: { revokedAt: new Date() } });
   const apiKey = await db().apiKey.findFirst({ where });
-  if (apiKey && count > 0) eventBus().publish('apiKey:revoked', { apiKeyId: apiKey.id, workspaceId: apiKey.workspaceId });
+  if (apiKey && count > 0) {
+    forgetApiKey(apiKey.id);
+    eventBus().publish('apiKey:revoked', { apiKeyId: apiKey.id, workspaceId: apiKey.workspaceId });
+  }
   return apiKey;
 }

@@ -1,5 +1,7 @@
 import { z } from 'zod';
 
+const flag = z.enum(['true', 'false']).transform((value) => value === 'true');
+
 /** Every setting the app reads from the environment, validated once at start. */
 const configSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(4000),
@@ -32,9 +34,14 @@ const configSchema = z.object({
   /** How often workers look for platform jobs (Google Ads API uploads) due a check; a job is first checked
    * this long after it started, then less and less often (at most every 30 minutes). */
   PLATFORM_JOB_POLL_MS: z.coerce.number().int().min(50).max(3_600_000).default(60_000),
-  /** `true` lets webhook destinations target private, loopback and link-local addresses (and plain http on
-   * loopback). Off by default so that a webhook URL cannot reach the gateway's own network. */
-  ALLOW_PRIVATE_WEBHOOK_URLS: z.enum(['true', 'false']).default('false').transform((value) => value === 'true'),
+  /** `true` lets webhooks, task notifications and (custom) platform URLs reach private, loopback and link-local
+   * addresses (and plain http on loopback). Off by default so that no URL reaches the gateway's own network. */
+  ALLOW_PRIVATE_URLS: flag.optional(),
+  /** The former name of ALLOW_PRIVATE_URLS, still read when that is unset. */
+  ALLOW_PRIVATE_WEBHOOK_URLS: flag.optional(),
+  /** `true` lets platform destinations replace their API's URLs (`baseUrl`, Google's `tokenUrl`): staging, a
+   * proxy, tests. Off by default: a destination talks only to its platform's own hosts. */
+  ALLOW_CUSTOM_PLATFORM_URLS: flag.default(false),
   /** At least 32 characters: `Authorization: Bearer <ADMIN_TOKEN>` creates workspaces and manages API keys of
    * any workspace. Unset: no admin over the API (create keys with `npm run api-key`). */
   ADMIN_TOKEN: z.string().min(32, 'must be at least 32 characters').optional(),
@@ -54,15 +61,22 @@ const configSchema = z.object({
    * (counted in Redis when REDIS_URL is set); 0 turns rate limiting off. */
   RATE_LIMIT_POINTS: z.coerce.number().int().min(0).default(1000),
   RATE_LIMIT_DURATION_SECONDS: z.coerce.number().int().min(1).default(60),
+  /** GraphQL HTTP operations a gateway handles at once; later ones wait their turn, and one that waited
+   * MAX_QUEUE_WAIT_MS is answered 503 OVERLOADED with Retry-After (server-sent event streams not counted). */
+  MAX_CONCURRENT_REQUESTS: z.coerce.number().int().min(1).default(16),
+  MAX_QUEUE_WAIT_MS: z.coerce.number().int().min(0).max(60_000).default(1000),
   /** `false` turns off the GraphiQL page at GET /graphql. */
   GRAPHIQL: z.enum(['true', 'false']).default('true').transform((value) => value === 'true'),
+  /** `false` turns off the console (the web pages at /console) on gateways. */
+  CONSOLE: z.enum(['true', 'false']).default('true').transform((value) => value === 'true'),
   /** `false` refuses introspection queries (and "did you mean" suggestions), for production. */
   INTROSPECTION: z.enum(['true', 'false']).default('true').transform((value) => value === 'true'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   NODE_ENV: z.string().default('development'),
 });
 
-export type Config = z.infer<typeof configSchema>;
+type ParsedConfig = z.infer<typeof configSchema>;
+export type Config = Omit<ParsedConfig, 'ALLOW_PRIVATE_URLS' | 'ALLOW_PRIVATE_WEBHOOK_URLS'> & { ALLOW_PRIVATE_URLS: boolean };
 
 /** The names of every environment variable the app reads. */
 export const CONFIG_VARIABLES = Object.keys(configSchema.shape);
@@ -79,5 +93,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
     throw new ConfigError(`Invalid configuration — ${problems.join('; ')}`);
   }
-  return parsed.data;
+  const { ALLOW_PRIVATE_URLS: allowPrivate, ALLOW_PRIVATE_WEBHOOK_URLS: formerName, ...config } = parsed.data;
+  if (allowPrivate !== undefined && formerName !== undefined && allowPrivate !== formerName) {
+    throw new ConfigError(
+      'Invalid configuration — ALLOW_PRIVATE_WEBHOOK_URLS: is the former name of ALLOW_PRIVATE_URLS, which says otherwise; set only ALLOW_PRIVATE_URLS',
+    );
+  }
+  return { ...config, ALLOW_PRIVATE_URLS: allowPrivate ?? formerName ?? false };
 }

@@ -25,9 +25,30 @@ export const platformErrors = new Counter({
   registers: [metrics],
 });
 
+export const apiVersionNotices = new Counter({
+  name: 'audience_sync_api_version_notices_total',
+  help:
+    'Sync runs that started on a platform API version switched off (state sunset: the run failed) or switched ' +
+    'off within 60 days (state ending), by platform and version.',
+  labelNames: ['platform', 'api_version', 'state'] as const,
+  registers: [metrics],
+});
+
 export const activeSubscriptions = new Gauge({
   name: 'graphql_active_subscriptions',
   help: 'GraphQL subscriptions open on this gateway (WebSocket and SSE).',
+  registers: [metrics],
+});
+
+export const requestsWaiting = new Gauge({
+  name: 'graphql_http_requests_waiting',
+  help: 'GraphQL HTTP requests waiting for their turn (MAX_CONCURRENT_REQUESTS are handled at once).',
+  registers: [metrics],
+});
+
+export const requestsShed = new Counter({
+  name: 'graphql_http_requests_shed_total',
+  help: 'GraphQL HTTP requests answered 503 (with Retry-After) because the gateway was at capacity.',
   registers: [metrics],
 });
 

@@ -4,6 +4,7 @@ import { requestSyncRun } from '../sync/request-run.js';
 import { executeSyncRun } from '../sync/execute-run.js';
 import { FREQUENCY_CRON } from '../sync/schedule.js';
 import type { ScheduleFrequency } from '../generated/prisma/enums.js';
+import type { Clock } from '../infra/clock.js';
 import type { RetryPolicy } from '../infra/retry-policy.js';
 import { scheduler, whileHoldingLock } from './scheduler.js';
 
@@ -22,7 +23,7 @@ interface ScheduledJobData {
 /** Worker side: runs queued sync runs, and turns schedule occurrences into runs. */
 export function defineAudienceSyncJobs(
   agenda: Agenda,
-  options: { concurrency: number; retryPolicy: RetryPolicy; leaseSeconds: number },
+  options: { concurrency: number; retryPolicy: RetryPolicy; leaseSeconds: number; clock: Clock },
 ): void {
   agenda.define<RunJobData>(
     RUN_SYNC_JOB,
@@ -30,7 +31,11 @@ export function defineAudienceSyncJobs(
       // A killed worker's run is picked up again once the lock lapses, and resumes from the state
       // it had committed.
       const execution = await whileHoldingLock(job, options.leaseSeconds * 1000, () =>
-        executeSyncRun(job.attrs.data.runId, { retryPolicy: options.retryPolicy, leaseSeconds: options.leaseSeconds }),
+        executeSyncRun(job.attrs.data.runId, {
+          retryPolicy: options.retryPolicy,
+          leaseSeconds: options.leaseSeconds,
+          clock: options.clock,
+        }),
       );
       // Another run of the same sync holds it: come back once it has had time to finish. An
       // execution that lost its run comes back too: if no other worker took the run over, the lease

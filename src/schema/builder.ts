@@ -9,6 +9,7 @@ import { db } from '../infra/db.js';
 import type PrismaTypes from '../generated/pothos-types.js';
 import { getDatamodel } from '../generated/pothos-types.js';
 import type { Context } from './context.js';
+import { decodeNodeId } from './node-id.js';
 
 const pascalCase = (name: string) => name.charAt(0).toUpperCase() + name.slice(1);
 
@@ -71,6 +72,7 @@ export const builder = new SchemaBuilder<{
   },
   relay: {
     clientMutationId: 'omit',
+    decodeGlobalID: decodeNodeId,
     cursorType: 'String',
     nodeTypeOptions: { description: 'An object with a globally unique id.' },
     pageInfoTypeOptions: { description: 'Where a page of a connection starts and ends.' },

@@ -1,4 +1,5 @@
 import type { Viewer } from '../identity/api-keys.js';
+import type { Clock } from '../infra/clock.js';
 
 /** Per-operation context, shared by HTTP, SSE and WebSocket operations. */
 export interface Context {
@@ -8,4 +9,6 @@ export interface Context {
    * keys, and has no workspace of its own (viewer is null). */
   admin: boolean;
   requestId: string;
+  /** Today, for what depends on the calendar (platform API versions' sunsets). */
+  clock: Clock;
 }

@@ -1,11 +1,11 @@
 import { z } from 'zod';
 import { db } from '../infra/db.js';
 import { DestinationError } from '../destinations/destination.js';
-import { MissingCredentialsError, connectorFor, platformSpec } from '../destinations/registry.js';
+import { MissingCredentialsError, apiVersionNotice, connectorFor, platformSpec } from '../destinations/registry.js';
 import { Platform } from '../generated/prisma/enums.js';
 import { secretBox, secretHint } from '../infra/secrets.js';
 import { builder } from './builder.js';
-import { ConflictError, NotFoundError, ValidationError, parseInput } from './errors.js';
+import { ConflictError, NotFoundError, ValidationError, parseInput, refusePrototypeKeys } from './errors.js';
 import { parseGlobalId } from './global-id.js';
 
 export const PlatformEnum = builder.enumType(Platform, {
@@ -36,6 +36,13 @@ export const DestinationRef = builder.prismaNode('Destination', {
       description: 'Whether credentials are stored. Credentials are write-only and never returned.',
       select: { credentials: true },
       resolve: (destination) => destination.credentials !== null,
+    }),
+    warnings: t.stringList({
+      description:
+        'What needs attention before it stops working, e.g. "Meta API v25.0 is switched off on 2027-02-23: set ' +
+        'apiVersion to v27.0" from 60 days before a platform switches off the API version the config uses.',
+      select: { platform: true, config: true },
+      resolve: (destination, _args, context) => apiVersionWarnings(destination, context.clock.now()),
     }),
     credentialsHint: t.exposeString('credentialsHint', {
       nullable: true,
@@ -92,12 +99,37 @@ const UpdateDestinationInput = builder.inputType('UpdateDestinationInput', {
   }),
 });
 
-/** Validates config and credentials against the platform's rules and seals the credentials. */
-function prepareSettings(platform: Platform, config: unknown, credentials: unknown) {
+function apiVersionWarnings(destination: { platform: Platform; config: unknown }, now: Date): string[] {
+  const notice = apiVersionNotice(destination, now);
+  return notice ? [notice.message] : [];
+}
+
+/**
+ * Validates config and credentials against the platform's rules, and against each other (with the
+ * stored credentials when no new ones are given), and seals the credentials. A config selecting an
+ * API version the platform has switched off by `now` is refused, naming the version to use.
+ */
+function prepareSettings(
+  platform: Platform,
+  config: unknown,
+  credentials: unknown,
+  now: Date,
+  storedCredentials: string | null = null,
+) {
   const spec = platformSpec(platform);
+  refusePrototypeKeys(config, 'input.config');
+  refusePrototypeKeys(credentials, 'input.credentials');
   const parsedConfig = parseInput(spec.configSchema, config ?? {}, 'input.config');
-  if (credentials === undefined || credentials === null) return { config: parsedConfig, credentials: undefined };
-  const parsedCredentials = parseInput(spec.credentialsSchema, credentials, 'input.credentials');
+  const notice = apiVersionNotice({ platform, config: parsedConfig }, now);
+  if (notice?.state === 'sunset') throw ValidationError.of(`input.config.${notice.field}`, notice.message);
+  const given = credentials === undefined || credentials === null;
+  const parsedCredentials = given ? undefined : parseInput(spec.credentialsSchema, credentials, 'input.credentials');
+  const effectiveCredentials =
+    parsedCredentials ??
+    (storedCredentials ? spec.credentialsSchema.parse(JSON.parse(secretBox().open(storedCredentials))) : undefined);
+  const problem = effectiveCredentials === undefined ? null : spec.settingsProblem?.(parsedConfig, effectiveCredentials);
+  if (problem) throw ValidationError.of(`input.${problem.path}`, problem.message);
+  if (parsedCredentials === undefined) return { config: parsedConfig, credentials: undefined };
   return {
     config: parsedConfig,
     credentials: {
@@ -116,7 +148,13 @@ builder.mutationField('createDestination', (t) =>
     args: { input: t.arg({ type: CreateDestinationInput, required: true, description: 'The destination.' }) },
     resolve: async (_root, { input }, context) => {
       const name = parseInput(nameSchema, input.name, 'input.name');
-      const settings = prepareSettings(input.platform, parseInput(jsonObject.optional().nullable(), input.config, 'input.config'), input.credentials);
+      refusePrototypeKeys(input.config, 'input.config');
+      const settings = prepareSettings(
+        input.platform,
+        parseInput(jsonObject.optional().nullable(), input.config, 'input.config'),
+        input.credentials,
+        context.clock.now(),
+      );
       return db().destination.create({
         data: {
           workspaceId: context.viewer!.workspaceId,
@@ -150,7 +188,7 @@ builder.mutationField('updateDestination', (t) =>
       if (!existing) throw new NotFoundError('id', 'destination');
       const name = input.name === undefined || input.name === null ? undefined : parseInput(nameSchema, input.name, 'input.name');
       const config = input.config ?? existing.config;
-      const settings = prepareSettings(existing.platform, config, input.credentials);
+      const settings = prepareSettings(existing.platform, config, input.credentials, context.clock.now(), existing.credentials);
       return db().destination.update({
         where: { id: existing.id },
         data: { name, config: settings.config as object, ...settings.credentials },
@@ -191,7 +229,9 @@ builder.mutationField('deleteDestination', (t) =>
 );
 
 const TestDestinationSuccess = builder
-  .objectRef<{ destinationId: string; ok: boolean; message: string; retryable: boolean }>('TestDestinationSuccess')
+  .objectRef<{ destinationId: string; ok: boolean; message: string; retryable: boolean; warnings: string[] }>(
+    'TestDestinationSuccess',
+  )
   .implement({
     description: 'The outcome of checking a destination: whether it can be used, and if not, what is wrong.',
     fields: (t) => ({
@@ -204,6 +244,9 @@ const TestDestinationSuccess = builder
       message: t.exposeString('message', { description: 'What was checked, or what is wrong and how to fix it.' }),
       retryable: t.exposeBoolean('retryable', {
         description: 'True when the problem looks temporary (the platform is down or throttling): try again later.',
+      }),
+      warnings: t.exposeStringList('warnings', {
+        description: 'What needs attention soon, as in `Destination.warnings` (an API version about to be switched off).',
       }),
     }),
   });
@@ -220,7 +263,10 @@ builder.mutationField('testDestination', (t) =>
         where: { id: parseGlobalId(id, 'Destination', 'id'), workspaceId: context.viewer!.workspaceId, deletedAt: null },
       });
       if (!destination) throw new NotFoundError('id', 'destination');
-      const result = { destinationId: destination.id, ok: false, retryable: false };
+      const notice = apiVersionNotice(destination, context.clock.now());
+      const result = { destinationId: destination.id, ok: false, retryable: false, warnings: notice ? [notice.message] : [] };
+      // The platform would refuse the calls, with a less helpful message.
+      if (notice?.state === 'sunset') return { ...result, message: notice.message };
       try {
         return { ...result, ok: true, message: await connectorFor(destination).checkAccess() };
       } catch (error) {

@@ -1,14 +1,14 @@
-import { decodeGlobalID } from '@pothos/plugin-relay';
 import { ValidationError } from './errors.js';
+import { decodeNodeId } from './node-id.js';
 
-// Every model's id is a UUID: anything else would otherwise fail in PostgreSQL, as an internal error.
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-/** Decodes a global id that must name a `typename`; anything else is a validation error on `field`. */
+/**
+ * Decodes a global id that must name a `typename`; anything else (no global id, another type's) is a
+ * validation error on `field`. A malformed inner id decodes to one that names nothing (see decodeNodeId).
+ */
 export function parseGlobalId(value: string | number, typename: string, field: string): string {
   try {
-    const decoded = decodeGlobalID(String(value));
-    if (decoded.typename === typename && UUID.test(decoded.id)) return decoded.id;
+    const decoded = decodeNodeId(String(value));
+    if (decoded.typename === typename) return decoded.id;
   } catch {
     // Falls through to the validation error below.
   }

@@ -87,6 +87,23 @@ export const SyncRunRef = builder.prismaNode('SyncRun', {
       description: 'Why the platform refused changes, e.g. Meta keeping an audience above its minimum size.',
     }),
     totalMembers: t.expose('totalMembers', { type: 'NonNegativeInt', description: 'Members in the audience when the run computed its changes.' }),
+    plannedAdds: t.expose('plannedAdds', {
+      type: 'NonNegativeInt',
+      nullable: true,
+      description:
+        'Members the run planned to add when it computed its changes (a resumed run plans what was left); null until then. ' +
+        'Sides run in order (adds, updates, removes), so `progress` tells how far each has got.',
+    }),
+    plannedUpdates: t.expose('plannedUpdates', {
+      type: 'NonNegativeInt',
+      nullable: true,
+      description: 'UPSERT: members the run planned to re-send as changed (see `plannedAdds`); null until computed.',
+    }),
+    plannedRemoves: t.expose('plannedRemoves', {
+      type: 'NonNegativeInt',
+      nullable: true,
+      description: 'Members the run planned to remove (see `plannedAdds`); null until computed.',
+    }),
     waitedSeconds: t.float({
       description: 'Seconds spent waiting on the platform: throttling pauses it asked for, and retry backoff.',
       select: { waitedMs: true },

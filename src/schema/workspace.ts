@@ -3,8 +3,7 @@ import { db } from '../infra/db.js';
 import { createWorkspaceWithKey } from '../identity/workspaces.js';
 import { builder } from './builder.js';
 import { ConflictError, ValidationError, parseInput } from './errors.js';
-
-const NIL_UUID = '00000000-0000-0000-0000-000000000000';
+import { NIL_UUID } from './node-id.js';
 
 export const WorkspaceRef = builder.prismaNode('Workspace', {
   description: 'An organisation. Its destinations, audiences, syncs and API keys are its own and no one else’s.',

@@ -9,7 +9,7 @@ import {
   type UploadSession,
   type FieldMapping,
 } from '../destinations/destination.js';
-import { MissingCredentialsError, connectorFor } from '../destinations/registry.js';
+import { MissingCredentialsError, checkApiVersion, connectorFor } from '../destinations/registry.js';
 import { Prisma, type SyncRun } from '../generated/prisma/client.js';
 import { logger } from '../infra/logger.js';
 import { membersSent, platformErrors, syncRunsFinished } from '../infra/metrics.js';
@@ -23,6 +23,7 @@ import {
   type DiffCounts,
   type DiffContact,
 } from './membership-diff.js';
+import type { Clock } from '../infra/clock.js';
 import type { RetryPolicy } from '../infra/retry-policy.js';
 import { callWithRetries } from './platform-retry.js';
 import { recordPlatformJob } from './platform-jobs.js';
@@ -42,6 +43,8 @@ import {
 
 export interface RunOptions {
   retryPolicy: RetryPolicy;
+  /** Today, for the destination's API version sunset. */
+  clock: Clock;
   /** How long the run's claim lasts without a heartbeat before another worker may resume it. */
   leaseSeconds: number;
 }
@@ -113,6 +116,7 @@ async function syncMembers(execution: Execution, options: RunOptions): Promise<D
   const { sync } = run;
   await updateProgress(execution, { phase: 'preparing' });
   const connector = connectorFor(sync.destination);
+  checkApiVersion(sync.destination, options.clock.now());
   const mapping = sync.fieldMapping as unknown as FieldMapping[];
 
   await updateProgress(execution, { phase: 'computing' });
@@ -121,7 +125,12 @@ async function syncMembers(execution: Execution, options: RunOptions): Promise<D
   const { takenAt, ...plan } = await materializeRunDiff(db(), diffRun, desired, (tx) =>
     checkFence((statement) => tx.$queryRaw(statement), fence),
   );
-  await updateProgress(execution, { totalMembers: plan.desired });
+  await updateProgress(execution, {
+    totalMembers: plan.desired,
+    plannedAdds: plan.toAdd,
+    plannedUpdates: plan.toUpdate,
+    plannedRemoves: plan.toRemove,
+  });
 
   if (run.dryRun) {
     await updateProgress(execution, { membersAdded: plan.toAdd, membersRemoved: plan.toRemove });
@@ -501,7 +510,9 @@ function afterBatch(context: RunContext): void {
 /** Fenced, like every write of the run. */
 async function updateProgress(
   execution: Execution,
-  data: Partial<Pick<SyncRun, 'phase' | 'totalMembers' | 'membersAdded' | 'membersRemoved'>>,
+  data: Partial<
+    Pick<SyncRun, 'phase' | 'totalMembers' | 'plannedAdds' | 'plannedUpdates' | 'plannedRemoves' | 'membersAdded' | 'membersRemoved'>
+  >,
 ): Promise<void> {
   await fencedTransaction(execution.fence, (tx) => tx.syncRun.update({ where: { id: execution.run.id }, data }));
   publishRunUpdated(execution.run);

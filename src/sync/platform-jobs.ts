@@ -173,13 +173,19 @@ async function undoJob(jobId: string, reason: string): Promise<void> {
     undone = await undoChunk(jobId);
   } while (undone > 0);
   const [job] = await db().$queryRaw<FailedJob[]>`
-    UPDATE platform_job SET status = 'FAILED', error_message = ${reason}, finished_at = now()
-    WHERE id = ${jobId}::uuid AND status IN ('PENDING', 'RUNNING')
-    RETURNING sync_id, resource_name, action, member_count AS count, created_at`;
+    SELECT sync_id, resource_name, action, member_count AS count, created_at FROM platform_job WHERE id = ${jobId}::uuid`;
   if (!job) return;
-  await db().$executeRaw`
-    UPDATE audience_sync SET status = 'ERROR', status_error = ${failureMessage(job, reason)}
-    WHERE id = ${job.sync_id}::uuid AND status IN ('ACTIVE', 'ERROR', 'DRAFT')`;
+  // One statement, so that nobody sees the job failed while its sync does not say so yet.
+  const marked = await db().$queryRaw<unknown[]>`
+    WITH failed AS (
+      UPDATE platform_job SET status = 'FAILED', error_message = ${reason}, finished_at = now()
+      WHERE id = ${jobId}::uuid AND status IN ('PENDING', 'RUNNING')
+      RETURNING sync_id),
+    erred AS (
+      UPDATE audience_sync s SET status = 'ERROR', status_error = ${failureMessage(job, reason)}
+      FROM failed WHERE s.id = failed.sync_id AND s.status IN ('ACTIVE', 'ERROR', 'DRAFT'))
+    SELECT 1 FROM failed`;
+  if (marked.length === 0) return;
   logger.info({ platformJobId: jobId }, 'A platform job failed or was never started; its members were recorded as not applied');
 }
 

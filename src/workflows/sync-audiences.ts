@@ -1,6 +1,6 @@
 import { decodeGlobalID, encodeGlobalID } from '@pothos/plugin-relay';
 import { isSha256Hex } from '../destinations/hashing.js';
-import { webhookUrlPolicy, webhookUrlProblem } from '../destinations/webhook/url-policy.js';
+import { urlProblem } from '../infra/address-policy.js';
 import { SIGNING_SECRET_LENGTH } from '../destinations/webhook/signature.js';
 import type { Prisma } from '../generated/prisma/client.js';
 import type { ConsentBasis } from '../generated/prisma/enums.js';
@@ -91,7 +91,7 @@ export function validateSyncAudiences(input: SyncAudiencesInput, root = 'input')
     return { ok: false, issues };
   }
   if (input.notifyUrl != null) {
-    const problem = webhookUrlProblem(input.notifyUrl, webhookUrlPolicy());
+    const problem = urlProblem(input.notifyUrl);
     if (problem) issue('notifyUrl', problem);
   }
   if (input.notifySecret != null) {

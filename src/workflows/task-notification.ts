@@ -1,8 +1,8 @@
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import pRetry, { AbortError } from 'p-retry';
 import { signatureHeaders } from '../destinations/webhook/signature.js';
-import { resolvesToForbiddenAddress, webhookUrlPolicy } from '../destinations/webhook/url-policy.js';
 import type { Task } from '../generated/prisma/client.js';
+import { isForbiddenAddress, outboundFetch } from '../infra/address-policy.js';
 import type { RetryPolicy } from '../infra/retry-policy.js';
 
 const REQUEST_TIMEOUT_MS = 10_000;
@@ -29,8 +29,8 @@ function taskNotificationBody(task: Pick<Task, 'id' | 'kind' | 'status' | 'resul
 }
 
 /**
- * POSTs the ended task as JSON to `url` (signed when there is a secret), under the webhook URL policy (the host is resolved again
- * before each attempt; redirects are not followed). Network errors, 408, 429 and 5xx are retried with
+ * POSTs the ended task as JSON to `url` (signed when there is a secret), under the address policy (checked again on
+ * each connection, DNS answers included; redirects are not followed). Network errors, 408, 429 and 5xx are retried with
  * backoff; any other answer outside 2xx is final. Never throws: the outcome is returned.
  */
 export async function notifyTaskEnd(
@@ -47,17 +47,20 @@ export async function notifyTaskEnd(
       async () => {
         attempts++;
         status = undefined;
-        if (await resolvesToForbiddenAddress(new URL(url), webhookUrlPolicy())) {
-          throw new AbortError('the host resolves to a private, loopback or link-local address');
+        let response: Response;
+        try {
+          response = await outboundFetch(url, {
+            method: 'POST',
+            // Signed afresh on each attempt, so a retry carries a current timestamp.
+            headers: { 'content-type': 'application/json', ...(secret ? signatureHeaders(secret, body) : {}) },
+            body,
+            redirect: 'manual',
+            signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+          });
+        } catch (error) {
+          if (isForbiddenAddress(error)) throw new AbortError('the host is or resolves to a private, loopback or link-local address');
+          throw error;
         }
-        const response = await fetch(url, {
-          method: 'POST',
-          // Signed afresh on each attempt, so a retry carries a current timestamp.
-          headers: { 'content-type': 'application/json', ...(secret ? signatureHeaders(secret, body) : {}) },
-          body,
-          redirect: 'manual',
-          signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
-        });
         await response.body?.cancel();
         status = response.status;
         if (response.ok) return;

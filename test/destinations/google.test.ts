@@ -5,12 +5,12 @@ import {
   type EncodedMember,
   type FieldMapping,
 } from '../../src/destinations/destination.js';
+import { createGoogleConnector } from '../../src/destinations/google/connector.js';
 import {
-  createGoogleConnector,
   googleConfigSchema,
   googleCredentialsSchema,
   type GoogleCredentials,
-} from '../../src/destinations/google/connector.js';
+} from '../../src/destinations/google/settings.js';
 import {
   ADS_SCOPE,
   DATA_MANAGER_SCOPE,
@@ -18,7 +18,9 @@ import {
   THROTTLE_RETRY_DELAY_SECONDS,
   type FakeGoogle,
 } from '../fakes/google-server.js';
-import { contact, rejection, sha256, uploadSession } from '../support/connectors.js';
+import { contact, rejection, sha256, uploadSession, useLoopbackFakes } from '../support/connectors.js';
+
+useLoopbackFakes();
 
 const CLIENT = { clientId: 'client-123.apps.googleusercontent.com', clientSecret: 'GOCSPX-client-secret' };
 const REFRESH_TOKEN = '1//refresh-token-secret';
@@ -103,7 +105,7 @@ describe('googleConfigSchema', () => {
       operatingAccount: { accountType: 'GOOGLE_ADS', accountId: '1234567890' },
       consent: CONSENT,
       customerMatchTermsAccepted: true,
-      adsApiVersion: 'v23',
+      adsApiVersion: 'v26',
       tokenUrl: 'https://oauth2.googleapis.com/token',
     });
   });
@@ -159,10 +161,39 @@ describe('encode', () => {
       EMAIL: sha256('alice.smith@example.com'),
       PHONE: sha256('+14155550100'),
       FIRST_NAME: sha256('zoë'),
-      LAST_NAME: sha256("o'brien"),
+      LAST_NAME: sha256('obrien'),
       COUNTRY: 'GB',
       ZIP: 'SW1A 1AA',
     });
+  });
+
+  // Data Manager AddressInfo: names lowercase, no punctuation, no surrounding whitespace.
+  it.each([
+    ["D'Angelo", 'dangelo'],
+    ['O’Brien', 'obrien'],
+    ['Jean-Luc', 'jeanluc'],
+    ['  Mary   Ann  ', 'mary ann'],
+    ['St. John', 'st john'],
+    ['Zoë', 'zoë'],
+    ['Zoe\u0308', 'zoë'],
+    ['ÉLODIE', 'élodie'],
+    ['José-María', 'josémaría'],
+  ])('sends the name %j to the Data Manager API as %j', (name, normalized) => {
+    const encoded = connector.encode(contact({ firstName: name, lastName: name, country: 'FR', zip: '75001' }), ALL_CONTACT_FIELDS);
+    expect(encoded).toMatchObject({ FIRST_NAME: sha256(normalized), LAST_NAME: sha256(normalized) });
+  });
+
+  // Google Ads API OfflineUserAddressInfo: first names lowercased and trimmed, last names also lose punctuation.
+  it.each([
+    ["D'Angelo", "d'angelo", 'dangelo'],
+    ['  Jean-Luc  ', 'jean-luc', 'jeanluc'],
+    ['Zoe\u0308', 'zoë', 'zoë'],
+  ])('sends the name %j to the Google Ads API as first name %j and last name %j', (name, first, last) => {
+    const encoded = connectAds().encode(
+      contact({ firstName: name, lastName: name, country: 'FR', zip: '75001' }),
+      ALL_CONTACT_FIELDS,
+    );
+    expect(encoded).toMatchObject({ FIRST_NAME: sha256(first), LAST_NAME: sha256(last) });
   });
 
   it.each([
@@ -612,7 +643,7 @@ describe('api: ADS_API checkAccess and ensureAudience', () => {
     const [search] = apiRequests();
     expect(search).toMatchObject({
       method: 'POST',
-      url: `/v23/customers/${ACCOUNT_ID}/googleAds:search`,
+      url: `/v26/customers/${ACCOUNT_ID}/googleAds:search`,
       body: { query: 'SELECT customer.id, customer.descriptive_name FROM customer LIMIT 1' },
     });
     expect(search?.authorization).toMatch(/^Bearer ya29\.fake-/);
@@ -650,10 +681,10 @@ describe('api: ADS_API uploads as offline user data jobs', () => {
     const job = `customers/${ACCOUNT_ID}/offlineUserDataJobs/700000001`;
     expect(outcome).toEqual({ invalid: 0, invalidSamples: [], platformJob: { resourceName: job, started: true } });
     expect(adsRequestLines()).toEqual([
-      `POST /v23/customers/${ACCOUNT_ID}/googleAds:search`,
-      `POST /v23/customers/${ACCOUNT_ID}/offlineUserDataJobs:create`,
-      `POST /v23/${job}:addOperations`,
-      `POST /v23/${job}:run`,
+      `POST /v26/customers/${ACCOUNT_ID}/googleAds:search`,
+      `POST /v26/customers/${ACCOUNT_ID}/offlineUserDataJobs:create`,
+      `POST /v26/${job}:addOperations`,
+      `POST /v26/${job}:run`,
     ]);
     expect(apiRequests()[1]?.body).toEqual({
       job: {
@@ -708,7 +739,7 @@ describe('api: ADS_API uploads as offline user data jobs', () => {
 
     expect(outcome).toMatchObject({ invalid: 0 });
     expect(outcome.refused).toMatch(/still applying an earlier upload to Customer Match list 9000000001.*removals wait for a later run/);
-    expect(adsRequestLines().slice(before)).toEqual([`POST /v23/customers/${ACCOUNT_ID}/googleAds:search`]);
+    expect(adsRequestLines().slice(before)).toEqual([`POST /v26/customers/${ACCOUNT_ID}/googleAds:search`]);
     expect(google.adsJobs.size).toBe(1);
   });
 
@@ -723,11 +754,11 @@ describe('api: ADS_API uploads as offline user data jobs', () => {
     const last = await connector.addMembers(LIST_ID, [emailMember(3n, 'c@example.com')], { ...session, batchSeq: 2, lastBatch: true });
     expect(last.platformJob).toEqual({ resourceName: job, started: true });
     expect(adsRequestLines()).toEqual([
-      `POST /v23/customers/${ACCOUNT_ID}/googleAds:search`,
-      `POST /v23/customers/${ACCOUNT_ID}/offlineUserDataJobs:create`,
-      `POST /v23/${job}:addOperations`,
-      `POST /v23/${job}:addOperations`,
-      `POST /v23/${job}:run`,
+      `POST /v26/customers/${ACCOUNT_ID}/googleAds:search`,
+      `POST /v26/customers/${ACCOUNT_ID}/offlineUserDataJobs:create`,
+      `POST /v26/${job}:addOperations`,
+      `POST /v26/${job}:addOperations`,
+      `POST /v26/${job}:run`,
     ]);
     google.completeAdsJobs();
     expect(heldInList().size).toBe(3);
@@ -765,7 +796,7 @@ describe('api: ADS_API uploads as offline user data jobs', () => {
 
     await expect(connector.checkJob!(job)).resolves.toEqual({ status: 'RUNNING' });
     expect(apiRequests().at(-1)).toMatchObject({
-      url: `/v23/customers/${ACCOUNT_ID}/googleAds:search`,
+      url: `/v26/customers/${ACCOUNT_ID}/googleAds:search`,
       body: {
         query:
           'SELECT offline_user_data_job.status, offline_user_data_job.failure_reason FROM offline_user_data_job ' +

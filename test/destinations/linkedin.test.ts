@@ -3,7 +3,9 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { DestinationConnector, EncodedMember, FieldMapping } from '../../src/destinations/destination.js';
 import { createLinkedInConnector, linkedInConfigSchema } from '../../src/destinations/linkedin/connector.js';
 import { startFakeLinkedIn, type FakeLinkedIn, type FakeLinkedInOptions } from '../fakes/linkedin-server.js';
-import { contact, rejection, sha256, uploadSession } from '../support/connectors.js';
+import { contact, rejection, sha256, uploadSession, useLoopbackFakes } from '../support/connectors.js';
+
+useLoopbackFakes();
 
 const TOKEN = 'AQV-secret-linkedin-token';
 const AD_ACCOUNT = '508000123';
@@ -52,7 +54,7 @@ describe('linkedInConfigSchema', () => {
   it('applies the default version, base URL and segment delay', () => {
     expect(linkedInConfigSchema.parse({ adAccountId: '123' })).toEqual({
       adAccountId: '123',
-      apiVersion: '202510',
+      apiVersion: '202603',
       baseUrl: 'https://api.linkedin.com',
       segmentReadyDelayMs: 5_000,
     });
@@ -116,7 +118,7 @@ describe('addMembers and removeMembers', () => {
         url: `/rest/dmpSegments/${SEGMENT_ID}/users`,
         headers: {
           authorization: `Bearer ${TOKEN}`,
-          linkedInVersion: '202510',
+          linkedInVersion: '202603',
           restliProtocolVersion: '2.0.0',
           restliMethod: 'BATCH_CREATE',
           contentType: 'application/json',
@@ -203,7 +205,7 @@ describe('ensureAudience', () => {
       {
         method: 'POST',
         url: '/rest/dmpSegments',
-        headers: { authorization: `Bearer ${TOKEN}`, linkedInVersion: '202510', restliProtocolVersion: '2.0.0' },
+        headers: { authorization: `Bearer ${TOKEN}`, linkedInVersion: '202603', restliProtocolVersion: '2.0.0' },
         body: {
           name: 'VIPs',
           sourcePlatform: 'ASG_GATEWAY',
@@ -351,8 +353,10 @@ describe('errors', () => {
   });
 
   it('reports a sunset API version with what to change', async () => {
-    const error = await rejection(addOne(connectTo(linkedIn.baseUrl, { apiVersion: '202301' })));
-    expect(error.message).toMatch(/no longer serves API version 202301: set apiVersion/);
+    const error = await rejection(addOne(connectTo(linkedIn.baseUrl, { apiVersion: '202511' })));
+    expect(error.message).toBe(
+      "LinkedIn no longer serves API version 202511: set apiVersion in the destination's config to 202603",
+    );
     expect(error.details).toMatchObject({ status: 426, retryable: false });
   });
 

@@ -2,7 +2,9 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { DestinationConnector, EncodedMember, FieldMapping } from '../../src/destinations/destination.js';
 import { createMetaConnector, metaConfigSchema } from '../../src/destinations/meta/connector.js';
 import { startFakeMeta, THROTTLE_REGAIN_MINUTES, type FakeMeta } from '../fakes/meta-server.js';
-import { contact, rejection, sha256, uploadSession } from '../support/connectors.js';
+import { contact, rejection, sha256, uploadSession, useLoopbackFakes } from '../support/connectors.js';
+
+useLoopbackFakes();
 
 const TOKEN = 'EAAG-secret-test-token';
 const AUDIENCE_ID = '23850000000000777';
@@ -41,7 +43,7 @@ describe('metaConfigSchema', () => {
   it('applies the default API version and base URL', () => {
     expect(metaConfigSchema.parse({ adAccountId: '1234' })).toEqual({
       adAccountId: '1234',
-      apiVersion: 'v24.0',
+      apiVersion: 'v27.0',
       baseUrl: 'https://graph.facebook.com',
     });
   });
@@ -126,7 +128,7 @@ describe('ensureAudience', () => {
     expect(meta.requests).toHaveLength(1);
     expect(meta.requests[0]).toMatchObject({
       method: 'POST',
-      url: '/v24.0/act_1234/customaudiences',
+      url: '/v27.0/act_1234/customaudiences',
       authorization: `Bearer ${TOKEN}`,
       body: { name: 'VIPs', subtype: 'CUSTOM', customer_file_source: 'USER_PROVIDED_ONLY' },
     });
@@ -188,7 +190,7 @@ describe('addMembers and removeMembers', () => {
   it('keeps the access token and the payload out of the URL', async () => {
     await connector.addMembers(AUDIENCE_ID, [emailMember(1n, 'a@example.com')], uploadSession());
 
-    expect(meta.requests[0]?.url).toBe(`/v24.0/${AUDIENCE_ID}/users`);
+    expect(meta.requests[0]?.url).toBe(`/v27.0/${AUDIENCE_ID}/users`);
     expect(meta.requests[0]?.authorization).toBe(`Bearer ${TOKEN}`);
   });
 
@@ -323,6 +325,25 @@ describe('errors', () => {
     expect(outcome.refused).toMatch(/too small/);
     expect(outcome.received).toBe(0);
     expect(meta.audiences.get(AUDIENCE_ID)).toEqual(new Set([`EMAIL:${sha256('a@example.com')}`]));
+  });
+
+  it('reads "Audience Size too Low" by its subcode and title, not as the permissions error its code 200 would be', async () => {
+    meta.failNext('audience-too-small');
+    const error = await rejection(connector.addMembers(AUDIENCE_ID, [emailMember(1n, 'a@example.com')], uploadSession()));
+
+    expect(error.message).not.toMatch(/permission/);
+    expect(error.message).toMatch(/too small/);
+  });
+
+  it('reports an audience Meta flagged (health or financial status) plainly, with what Meta expects, not retryable', async () => {
+    meta.flagged.add(AUDIENCE_ID);
+    const error = await rejection(connector.addMembers(AUDIENCE_ID, [emailMember(1n, 'a@example.com')], uploadSession()));
+
+    expect(error.message).toMatch(/flagged the audience as possibly implying health or financial status/);
+    expect(error.message).toMatch(/appeal the restriction in Ads Manager.*or to create a new audience/);
+    expect(error.details).toMatchObject({ code: 1713230, retryable: false });
+    const removal = await rejection(connector.removeMembers(AUDIENCE_ID, [emailMember(1n, 'a@example.com')], uploadSession({ id: 'r' })));
+    expect(removal.message).toBe(error.message);
   });
 
   it('reports an audience that does not exist as not retryable', async () => {

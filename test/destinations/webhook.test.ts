@@ -1,6 +1,5 @@
 import { createHmac } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../../src/infra/config.js';
 import {
   DestinationError,
   type DestinationConnector,
@@ -14,7 +13,7 @@ import {
   webhookCredentialsSchema,
   type WebhookCredentials,
 } from '../../src/destinations/webhook/connector.js';
-import { setWebhookUrlPolicy, webhookUrlProblem } from '../../src/destinations/webhook/url-policy.js';
+import { setAddressPolicy } from '../../src/infra/address-policy.js';
 import {
   THROTTLE_RETRY_AFTER_SECONDS,
   startFakeWebhookReceiver,
@@ -29,7 +28,9 @@ const CREDENTIALS: WebhookCredentials = {
   signingSecret: SECRET,
   headers: { Authorization: `Bearer ${RECEIVER_TOKEN}` },
 };
-const ALLOW_PRIVATE = { allowPrivate: true };
+// The receiver is a fake on loopback: private addresses are allowed, except where a test says otherwise.
+const LOOPBACK_ALLOWED = { allowPrivate: true, allowCustomPlatformUrls: false };
+const PRIVATE_REFUSED = { allowPrivate: false, allowCustomPlatformUrls: false };
 const AUDIENCE_ID = 'vip-customers';
 
 const ALL_FIELDS_MAPPING: FieldMapping[] = [
@@ -54,18 +55,12 @@ function session(overrides: Partial<UploadSession> = {}): UploadSession {
 let receiver: FakeWebhookReceiver;
 let connector: DestinationConnector;
 
-function connectTo(
-  url: string,
-  options: { credentials?: WebhookCredentials; batchSize?: number; allowPrivate?: boolean } = {},
-): DestinationConnector {
-  return createWebhookConnector(
-    { url, batchSize: options.batchSize ?? 1_000 },
-    options.credentials ?? CREDENTIALS,
-    { allowPrivate: options.allowPrivate ?? true },
-  );
+function connectTo(url: string, options: { credentials?: WebhookCredentials; batchSize?: number } = {}): DestinationConnector {
+  return createWebhookConnector({ url, batchSize: options.batchSize ?? 1_000 }, options.credentials ?? CREDENTIALS);
 }
 
 beforeEach(async () => {
+  setAddressPolicy(LOOPBACK_ALLOWED);
   receiver = await startFakeWebhookReceiver({
     signingSecret: SECRET,
     requiredHeaders: { authorization: `Bearer ${RECEIVER_TOKEN}` },
@@ -81,66 +76,7 @@ function expectedSignature(request: ReceivedRequest, secret = SECRET): string {
   return `sha256=${createHmac('sha256', secret).update(`${timestamp}.${request.rawBody}`).digest('hex')}`;
 }
 
-describe('webhookUrlProblem', () => {
-  it.each([
-    'https://hooks.example.com/audiences',
-    'https://hooks.example.com:8443/a?b=c',
-    'https://93.184.216.34/hook',
-    'https://[2606:2800:220:1:248:1893:25c8:1946]/hook',
-  ])('accepts the public https URL %s', (url) => {
-    expect(webhookUrlProblem(url, { allowPrivate: false })).toBeNull();
-  });
-
-  it.each([
-    ['http://hooks.example.com/a', /must use https/],
-    ['ftp://hooks.example.com/a', /must use https/],
-    ['hooks.example.com/a', /absolute https URL/],
-    ['https://user:secret@hooks.example.com/a', /user name or password/],
-    ['https://127.0.0.1/a', /private, loopback/],
-    ['https://2130706433/a', /private, loopback/], // 127.0.0.1 written as one number
-    ['https://localhost:8443/a', /private, loopback/],
-    ['https://api.localhost./a', /private, loopback/],
-    ['https://10.1.2.3/a', /private, loopback/],
-    ['https://172.20.0.1/a', /private, loopback/],
-    ['https://192.168.1.10/a', /private, loopback/],
-    ['https://100.64.0.1/a', /private, loopback/],
-    ['https://169.254.169.254/latest/meta-data', /private, loopback/],
-    ['https://0.0.0.0/a', /private, loopback/],
-    ['https://[::1]/a', /private, loopback/],
-    ['https://[fd00::1]/a', /private, loopback/],
-    ['https://[fe80::1]/a', /private, loopback/],
-    ['https://[::ffff:10.0.0.1]/a', /private, loopback/],
-  ])('refuses %s by default', (url, problem) => {
-    expect(webhookUrlProblem(url, { allowPrivate: false })).toMatch(problem);
-  });
-
-  it.each(['http://127.0.0.1:8080/a', 'http://localhost:3000/a', 'http://[::1]:8080/a', 'https://10.1.2.3/a'])(
-    'accepts %s when private URLs are allowed',
-    (url) => {
-      expect(webhookUrlProblem(url, ALLOW_PRIVATE)).toBeNull();
-    },
-  );
-
-  it.each(['http://10.1.2.3/a', 'http://hooks.example.com/a'])(
-    'still refuses plain http off loopback when private URLs are allowed: %s',
-    (url) => {
-      expect(webhookUrlProblem(url, ALLOW_PRIVATE)).toMatch(/must use https/);
-    },
-  );
-});
-
-describe('ALLOW_PRIVATE_WEBHOOK_URLS', () => {
-  it('is off unless set to true', () => {
-    expect(loadConfig({}).ALLOW_PRIVATE_WEBHOOK_URLS).toBe(false);
-    expect(loadConfig({ ALLOW_PRIVATE_WEBHOOK_URLS: 'false' }).ALLOW_PRIVATE_WEBHOOK_URLS).toBe(false);
-    expect(loadConfig({ ALLOW_PRIVATE_WEBHOOK_URLS: 'true' }).ALLOW_PRIVATE_WEBHOOK_URLS).toBe(true);
-    expect(() => loadConfig({ ALLOW_PRIVATE_WEBHOOK_URLS: 'yes' })).toThrow(ConfigError);
-  });
-});
-
 describe('webhookConfigSchema', () => {
-  afterEach(() => setWebhookUrlPolicy({ allowPrivate: false }));
-
   it('defaults the batch size to 1,000 and takes up to 10,000', () => {
     expect(webhookConfigSchema.parse({ url: 'https://hooks.example.com/a' })).toEqual({
       url: 'https://hooks.example.com/a',
@@ -160,11 +96,12 @@ describe('webhookConfigSchema', () => {
 
   it('applies the process policy: loopback only once the operator allows private URLs', () => {
     const config = { url: 'http://127.0.0.1:8080/hook' };
+    setAddressPolicy(PRIVATE_REFUSED);
     expect(webhookConfigSchema.safeParse(config).error?.issues[0]).toMatchObject({
       path: ['url'],
       message: expect.stringMatching(/must use https/),
     });
-    setWebhookUrlPolicy(ALLOW_PRIVATE);
+    setAddressPolicy(LOOPBACK_ALLOWED);
     expect(webhookConfigSchema.safeParse(config).success).toBe(true);
   });
 });
@@ -469,8 +406,9 @@ describe('errors', () => {
   });
 
   it('refuses to send to a private address unless the operator allows it', async () => {
-    const guarded = connectTo(receiver.url, { allowPrivate: false });
-    const error = await rejection(guarded.addMembers(AUDIENCE_ID, members, session()));
+    const saved = connectTo(receiver.url);
+    setAddressPolicy(PRIVATE_REFUSED);
+    const error = await rejection(saved.addMembers(AUDIENCE_ID, members, session()));
 
     expect(error.message).toMatch(/private, loopback or link-local address/);
     expect(error.details.retryable).toBe(false);

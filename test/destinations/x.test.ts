@@ -4,7 +4,9 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { DestinationConnector, EncodedMember, FieldMapping } from '../../src/destinations/destination.js';
 import { createXConnector, xConfigSchema } from '../../src/destinations/x/connector.js';
 import { startFakeX, THROTTLE_RESET_SECONDS, type FakeX, type XCredentialsFixture } from '../fakes/x-server.js';
-import { contact, rejection, sha256, uploadSession } from '../support/connectors.js';
+import { contact, rejection, sha256, uploadSession, useLoopbackFakes } from '../support/connectors.js';
+
+useLoopbackFakes();
 
 const CREDENTIALS: XCredentialsFixture = {
   consumerKey: 'xvz1evFS4wEEPTGEFPHBog',

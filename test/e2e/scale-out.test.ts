@@ -12,6 +12,7 @@ import { connectDatabase, db, disconnectDatabase } from '../../src/infra/db.js';
 import { startFakeMeta } from '../fakes/meta-server.js';
 import { createTestDatabase } from '../support/database.js';
 import { AddAudienceMembers, AudienceSyncRunUpdated, CreateAudience, CreateAudienceSync, CreateDestination } from '../support/operations.js';
+import { LOOPBACK_FAKES } from '../support/gateway.js';
 import { runEntryPoint, type RunningProcess } from '../support/process.js';
 import { META_TOKEN, hashedEmails, heldEmails } from '../support/scenario.js';
 
@@ -28,7 +29,7 @@ let apiKey: string;
 beforeAll(async () => {
   database = await createTestDatabase();
   dataDir = await mkdtemp(join(tmpdir(), 'asg-scale-out-'));
-  const shared = { DATABASE_URL: database.url, REDIS_URL, SECRETS_KEY, PORT: '0', DATA_DIR: dataDir, LOG_LEVEL: 'info' };
+  const shared = { DATABASE_URL: database.url, REDIS_URL, SECRETS_KEY, PORT: '0', DATA_DIR: dataDir, LOG_LEVEL: 'info', ...LOOPBACK_FAKES };
   processes = {
     gatewayA: runEntryPoint('src/server.ts', { ...shared, ROLES: 'gateway' }),
     gatewayB: runEntryPoint('src/server.ts', { ...shared, ROLES: 'gateway' }),

@@ -11,7 +11,7 @@ import { scheduler } from '../../src/jobs/scheduler.js';
 import { startFakeMeta, type FakeMeta } from '../fakes/meta-server.js';
 import type { CreateAudienceSyncInput } from '../generated/graphql.js';
 import { createTestDatabase } from '../support/database.js';
-import { startTestGateway, type TestGateway } from '../support/gateway.js';
+import { LOOPBACK_FAKES, startTestGateway, type TestGateway } from '../support/gateway.js';
 import { CreateAudienceSync } from '../support/operations.js';
 import { runEntryPoint } from '../support/process.js';
 import {
@@ -142,7 +142,7 @@ test('with two worker processes on one database, each occurrence fires exactly o
   const settings = { DATABASE_URL: database.url, SECRETS_KEY: randomBytes(32).toString('base64') };
   // This process only serves the API: the two worker processes are the only ones running jobs.
   const gateway = await startTestGateway({ ...settings, ROLES: 'gateway' });
-  const workerEnv = { ...settings, DATA_DIR: dataDir, PORT: '0', JOB_POLL_INTERVAL_MS: '200', LOG_LEVEL: 'info' };
+  const workerEnv = { ...settings, ...LOOPBACK_FAKES, DATA_DIR: dataDir, PORT: '0', JOB_POLL_INTERVAL_MS: '200', LOG_LEVEL: 'info' };
   const workers = [runEntryPoint('src/worker.ts', workerEnv), runEntryPoint('src/worker.ts', workerEnv)];
   try {
     await Promise.all(workers.map((worker) => worker.waitFor(/Worker listening/, 60_000)));

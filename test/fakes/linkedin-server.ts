@@ -51,8 +51,9 @@ export interface FakeLinkedInOptions {
   idHeader?: 'x-restli-id' | 'x-linkedin-id';
 }
 
-/** LinkedIn sunsets versioned APIs after about a year; older versions get 426. */
-export const OLDEST_ACTIVE_VERSION = '202410';
+/** LinkedIn sunsets versioned APIs after about a year; older versions get 426. As in December 2026:
+ * 202511 was switched off on 2026-11-16. */
+export const OLDEST_ACTIVE_VERSION = '202601';
 export const MAX_ELEMENTS = 5_000;
 
 const ID_FORMATS: Record<string, RegExp> = {

@@ -31,6 +31,9 @@ export interface FakeMeta {
    * entry to make an audience exist. */
   audiences: Map<string, Set<string>>;
   requests: RecordedRequest[];
+  /** Audiences Meta flagged as implying health or financial status (operation_status 471): adding
+   * and removing their users fails as the Custom Audience Users reference shows. */
+  flagged: Set<string>;
   /** The ad account every act_… path names; set `status` to 2 to disable it. */
   adAccount: { name: string; status: number };
   /** Answers the next `count` requests (only those `when` accepts, if given) with a canned failure. */
@@ -64,7 +67,14 @@ class GraphError extends Error {
   constructor(
     message: string,
     readonly code = 100,
-    readonly extra: { status?: number; subcode?: number; type?: string; headers?: Record<string, string> } = {},
+    readonly extra: {
+      status?: number;
+      subcode?: number;
+      type?: string;
+      userTitle?: string;
+      userMessage?: string;
+      headers?: Record<string, string>;
+    } = {},
   ) {
     super(message);
   }
@@ -75,6 +85,8 @@ class GraphError extends Error {
       type: this.extra.type ?? 'OAuthException',
       code: this.code,
       ...(this.extra.subcode === undefined ? {} : { error_subcode: this.extra.subcode }),
+      ...(this.extra.userTitle === undefined ? {} : { error_user_title: this.extra.userTitle }),
+      ...(this.extra.userMessage === undefined ? {} : { error_user_msg: this.extra.userMessage }),
       fbtrace_id: 'FakeTrace123',
     };
     return { status: this.extra.status ?? 400, body: { error }, headers: this.extra.headers };
@@ -99,12 +111,13 @@ const FAILURES: Record<Exclude<FakeMetaFailure, 'drop-after-apply'>, () => Graph
         }),
       },
     }).toReply(),
+  // As recorded from Meta: code 200 (a permissions family code), told apart by subcode and title.
   'audience-too-small': () =>
-    new GraphError(
-      'Audience Size too low: You cannot remove users from this audience because it will result in a low audience size.',
-      2650,
-      { subcode: 1870047 },
-    ).toReply(),
+    new GraphError('(#200) Audience Size too Low', 200, {
+      subcode: 1870047,
+      userTitle: 'Audience Size too Low',
+      userMessage: 'You cannot remove users from this audience because it will result in a low audience size.',
+    }).toReply(),
   'http-429': () => ({ status: 429, body: 'Too Many Requests', headers: { 'retry-after': '1' } }),
   'server-error': () => ({
     status: 500,
@@ -161,6 +174,7 @@ function parseSession(body: Record<string, unknown>) {
 
 export async function startFakeMeta(options: { accessToken: string }): Promise<FakeMeta> {
   const audiences = new Map<string, Set<string>>();
+  const flagged = new Set<string>();
   const requests: RecordedRequest[] = [];
   const failures = failureQueue<FakeMetaFailure, { method: string; url: string }>();
   /** Next expected batch_seq per `audience:session_id`; null once the last batch arrived. */
@@ -195,6 +209,15 @@ export async function startFakeMeta(options: { accessToken: string }): Promise<F
         100,
         { subcode: 33, type: 'GraphMethodException' },
       );
+    }
+    if (flagged.has(audienceId)) {
+      throw new GraphError('Invalid parameter', 100, {
+        subcode: 1713230,
+        userTitle: 'Audience Upload Blocked',
+        userMessage:
+          'Before updating user memberships, you must resolve integrity restrictions on this Data File Custom ' +
+          'Audience. Go to Audience Manager to appeal the restrictions or create a new audience with updated data',
+      });
     }
     const payload = body['payload'];
     if (!isRecord(payload)) throw new GraphError('(#100) The parameter payload is required');
@@ -336,6 +359,7 @@ export async function startFakeMeta(options: { accessToken: string }): Promise<F
   return {
     baseUrl: server.baseUrl,
     audiences,
+    flagged,
     requests,
     adAccount,
     failNext: failures.add,

@@ -20,6 +20,7 @@ test.each([
   ['MAX_REQUEST_BODY_BYTES', 'lots'],
   ['RATE_LIMIT_POINTS', '-1'],
   ['INTROSPECTION', 'no'],
+  ['CONSOLE', 'off'],
   ['ADMIN_TOKEN', 'shorter-than-32-characters'],
 ])('an invalid %s is refused with its name in the message', (name, value) => {
   expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest'
 import { hashApiKey } from '../../src/identity/api-keys.js';
 import { db } from '../../src/infra/db.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
-import { answersToForeignAndUnknownId, malformedIds, unknownId } from '../support/global-ids.js';
+import { answersToForeignAndUnknownId, answersToMalformedAndUnknownId, malformedIds, unknownId } from '../support/global-ids.js';
 import { ListDestinations, NodeById, TaskUpdated } from '../support/operations.js';
 import { runEntryPoint } from '../support/process.js';
 import { dataOf, expectType } from '../support/scenario.js';
@@ -107,10 +107,22 @@ describe('createApiKey', () => {
     expect(foreign).toEqual(unknown);
   });
 
+  test('a workspace id whose inner id is not a UUID answers as an unknown id, for the admin token too', async () => {
+    for (const apiKey of [gateway.apiKey, ADMIN_TOKEN]) {
+      const create = (workspaceId: string) =>
+        gateway.execute(CreateApiKey, { input: { workspaceId, name: 'intruder' } }, { apiKey }).then((result) => dataOf(result).createApiKey);
+
+      const { malformed, unknown } = await expectNoTenancyChange(() => answersToMalformedAndUnknownId(create, 'Workspace'));
+
+      expect(unknown).toMatchObject({ __typename: 'NotFoundError', field: 'input.workspaceId' });
+      for (const answer of malformed) expect(answer).toEqual(unknown);
+    }
+  });
+
   test.each<[string, string, Record<string, unknown>, string | null]>([
     ['an empty name', 'input.name', { name: ' ' }, null],
     ['a name of 256 characters', 'input.name', { name: 'k'.repeat(256) }, null],
-    ['a malformed workspace id', 'input.workspaceId', { name: 'k', workspaceId: malformedIds('Workspace')[2] }, null],
+    ['a malformed workspace id', 'input.workspaceId', { name: 'k', workspaceId: malformedIds('Workspace')[0] }, null],
     ['another type’s id as workspace id', 'input.workspaceId', { name: 'k', workspaceId: unknownId('Audience') }, null],
     ['no workspace id with the admin token', 'input.workspaceId', { name: 'k' }, ADMIN_TOKEN],
   ])('%s is a ValidationError on %s, nothing created', async (_case, field, input, apiKey) => {
@@ -174,6 +186,15 @@ describe('revokeApiKey', () => {
 
     expect(foreign).toMatchObject({ __typename: 'NotFoundError', field: 'id' });
     expect(foreign).toEqual(unknown);
+  });
+
+  test('an id whose inner id is not a UUID answers as an unknown key, nothing revoked', async () => {
+    const { malformed, unknown } = await expectNoTenancyChange(() =>
+      answersToMalformedAndUnknownId((id) => revoke(id).then((result) => dataOf(result).revokeApiKey), 'ApiKey'),
+    );
+
+    expect(unknown).toMatchObject({ __typename: 'NotFoundError', field: 'id' });
+    for (const answer of malformed) expect(answer).toEqual(unknown);
   });
 
   test.each(malformedIds('ApiKey'))('the malformed id %s is a ValidationError on id', async (id) => {
@@ -255,7 +276,7 @@ describe('a revoked key’s WebSockets', () => {
     await survivor.return?.();
   });
 
-  test('are closed when the key is revoked through another gateway instance', async () => {
+  test('are closed, and the key refused, when it is revoked through another gateway instance', async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'asg-second-gateway-'));
     const second = runEntryPoint('src/server.ts', {
       DATABASE_URL: gateway.databaseUrl,
@@ -272,6 +293,8 @@ describe('a revoked key’s WebSockets', () => {
       const doomed = await createKey();
       const subscription = await gateway.subscribeOverWebSocket(TaskUpdated, { taskId: unknownId('Task') }, doomed.key);
       const closed = closeOf(subscription);
+      // This gateway has verified the key over HTTP too, and remembers it.
+      expect(errorCodes(await gateway.execute(ListDestinations, {}, { apiKey: doomed.key }))).toBeUndefined();
 
       const response = await fetch(secondUrl, {
         method: 'POST',
@@ -283,6 +306,8 @@ describe('a revoked key’s WebSockets', () => {
       });
       expect(await response.json()).toEqual({ data: { revokeApiKey: { __typename: 'RevokeApiKeySuccess' } } });
       expect(await closed).toMatchObject({ code: 4403 });
+      // The same event made it forget the key: its requests are refused, long before the key would expire.
+      expect(errorCodes(await gateway.execute(ListDestinations, {}, { apiKey: doomed.key }))).toEqual(['UNAUTHENTICATED']);
     } finally {
       await second.stop('SIGTERM');
       await rm(dataDir, { recursive: true, force: true });

@@ -1,7 +1,10 @@
 import { once } from 'node:events';
-import { expect, test } from 'vitest';
+import { encodeGlobalID } from '@pothos/plugin-relay';
+import { expect, test, vi } from 'vitest';
 import WebSocket from 'ws';
+import { logger } from '../../src/infra/logger.js';
 import { graphql } from '../generated/gql.js';
+import { MALFORMED_INNER_IDS } from '../support/global-ids.js';
 import { subscribeOverSSE } from '../support/sse.js';
 import { useGatewaySuite } from '../support/suite.js';
 import { CreateAudience, SyncRunUpdated } from '../support/operations.js';
@@ -32,6 +35,35 @@ test.each([
   expect(result.errors).toHaveLength(1);
   expect(result.errors![0]!.extensions).toMatchObject({ code: 'VALIDATION_FAILED' });
   expect(result.errors![0]!.message).toContain(field);
+});
+
+const NodesById = graphql(`
+  query NodesById($ids: [ID!]!) {
+    nodes(ids: $ids) { id }
+  }
+`);
+
+const NODE_TYPES = ['Workspace', 'ApiKey', 'Destination', 'Audience', 'AudienceSync', 'SyncRun', 'Task', 'Contact'];
+
+test('a well-formed global id whose inner id is not a UUID names nothing, in every slot: null, an empty list, no error, nothing logged', async () => {
+  // Observes the log without changing it: an internal error is logged at level error.
+  const logged = vi.spyOn(logger, 'error');
+  try {
+    for (const inner of MALFORMED_INNER_IDS) {
+      const ids = NODE_TYPES.map((type) => encodeGlobalID(type, inner));
+      expect(await suite.gateway.execute(NodesById, { ids }), inner).toEqual({ data: { nodes: ids.map(() => null) } });
+      for (const id of ids) {
+        expect(await suite.gateway.execute(NodesById, { ids: [id] }), id).toEqual({ data: { nodes: [null] } });
+      }
+      expect(await suite.gateway.execute(TaskById, { id: encodeGlobalID('Task', inner) })).toEqual({ data: { task: null } });
+      expect(await suite.gateway.execute(SyncsFilteredByAudience, { audienceId: encodeGlobalID('Audience', inner) })).toEqual({
+        data: { audienceSyncs: { edges: [] } },
+      });
+    }
+    expect(logged).not.toHaveBeenCalled();
+  } finally {
+    logged.mockRestore();
+  }
 });
 
 test('a bad id in a subscription argument is reported as such over SSE', async () => {

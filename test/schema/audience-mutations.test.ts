@@ -3,7 +3,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest'
 import { db } from '../../src/infra/db.js';
 import type { AudienceMemberInput, CreateAudienceInput } from '../generated/graphql.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
-import { answersToForeignAndUnknownId, malformedIds } from '../support/global-ids.js';
+import { answersToForeignAndUnknownId, answersToMalformedAndUnknownId, malformedIds } from '../support/global-ids.js';
 import { AddAudienceMembers, CreateAudience, NodeById, RemoveAudienceMembers } from '../support/operations.js';
 import { createAudienceWith, dataOf, expectType, sha256 } from '../support/scenario.js';
 import { expectNothingWritten } from '../support/tables.js';
@@ -162,5 +162,12 @@ describe('ids that name nothing of the caller', () => {
     const results = await expectNothingWritten(() => Promise.all(malformedIds('Audience').map((id) => mutate(id))));
 
     for (const result of results) expect(expectType(result, 'ValidationError').field).toBe('audienceId');
+  });
+
+  test.each(Object.entries(mutations))('%s with an audience id whose inner id is not a UUID answers as an unknown id', async (_name, mutate) => {
+    const { malformed, unknown } = await answersToMalformedAndUnknownId(mutate, 'Audience');
+
+    expect(unknown).toMatchObject({ __typename: 'NotFoundError', field: 'audienceId' });
+    for (const answer of malformed) expect(answer).toEqual(unknown);
   });
 });

@@ -8,7 +8,7 @@ import { startFakeMeta, type FakeMeta } from '../fakes/meta-server.js';
 import { graphql } from '../generated/gql.js';
 import type { CreateAudienceSyncInput, UpdateAudienceSyncInput } from '../generated/graphql.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
-import { answersToForeignAndUnknownId, malformedIds } from '../support/global-ids.js';
+import { answersToForeignAndUnknownId, answersToMalformedAndUnknownId, malformedIds } from '../support/global-ids.js';
 import {
   CreateAudienceSync,
   DeleteAudienceSync,
@@ -203,6 +203,15 @@ describe('ids that name nothing of the caller', () => {
     const results = await expectNothingWritten(() => Promise.all(malformedIds(typename).map((id) => mutate(id, own))));
 
     for (const result of results) expect(result).toMatchObject({ __typename: 'ValidationError', field });
+  });
+
+  test.each(mutationsById)('%s with a %s id whose inner id is not a UUID answers as an unknown id, on %s', async (_name, typename, field, mutate) => {
+    const own = await audienceAndDestination();
+
+    const { malformed, unknown } = await answersToMalformedAndUnknownId((id) => mutate(id, own), typename);
+
+    expect(unknown).toMatchObject({ __typename: 'NotFoundError', field });
+    for (const answer of malformed) expect(answer).toEqual(unknown);
   });
 });
 

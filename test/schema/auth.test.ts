@@ -280,12 +280,13 @@ describe('queries', () => {
     expect(audienceSyncs.edges.map((edge) => edge.node.id)).toEqual([scenario.sync.id]);
   });
 
-  test('a key is refused from the moment it is revoked', async () => {
+  test('a key is refused from the moment it is revoked, though the gateway had just verified it', async () => {
     const { key, record } = await createApiKey(gateway.workspaceId, 'soon revoked', 'WRITE');
     expect(errorCodes(await gateway.execute(ListAudienceSyncs, {}, { apiKey: key }))).toBeUndefined();
 
-    await db().apiKey.update({ where: { id: record.id }, data: { revokedAt: new Date() } });
+    const revoked = await gateway.execute(RevokeApiKey, { id: encodeGlobalID('ApiKey', record.id) });
 
+    expect(expectType(dataOf(revoked).revokeApiKey, 'RevokeApiKeySuccess').apiKey.revokedAt).not.toBeNull();
     expect(errorCodes(await gateway.execute(ListAudienceSyncs, {}, { apiKey: key }))).toEqual(['UNAUTHENTICATED']);
   });
 

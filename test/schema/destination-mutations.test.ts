@@ -1,11 +1,12 @@
 import { decodeGlobalID } from '@pothos/plugin-relay';
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest';
+import { setAddressPolicy } from '../../src/infra/address-policy.js';
 import { db } from '../../src/infra/db.js';
 import { secretBox } from '../../src/infra/secrets.js';
 import { startFakeMeta, type FakeMeta } from '../fakes/meta-server.js';
 import type { CreateDestinationInput, UpdateDestinationInput } from '../generated/graphql.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
-import { answersToForeignAndUnknownId, malformedIds } from '../support/global-ids.js';
+import { answersToForeignAndUnknownId, answersToMalformedAndUnknownId, malformedIds } from '../support/global-ids.js';
 import {
   CreateDestination,
   DeleteAudienceSync,
@@ -13,6 +14,7 @@ import {
   ListDestinations,
   NodeById,
   UpdateDestination,
+  TestDestination,
 } from '../support/operations.js';
 import { META_TOKEN, createAudienceWith, createMetaDestination, createSync, dataOf, expectType } from '../support/scenario.js';
 import { expectNothingWritten } from '../support/tables.js';
@@ -69,7 +71,7 @@ describe('createDestination', () => {
     expect(destination).toMatchObject({
       name: 'Meta ads',
       platform: 'META',
-      config: { adAccountId: 'act_1234567890', baseUrl: fake.baseUrl, apiVersion: 'v24.0' },
+      config: { adAccountId: 'act_1234567890', baseUrl: fake.baseUrl, apiVersion: 'v27.0' },
       credentialsConfigured: true,
       credentialsHint: `…${META_TOKEN.slice(-4)}`,
     });
@@ -139,6 +141,89 @@ describe('updateDestination', () => {
   });
 });
 
+describe('settings that would reach an object’s prototype', () => {
+  test.each(['__proto__', 'constructor', 'prototype'])('a %s key in config or credentials is a ValidationError naming it, nothing stored', async (key) => {
+    const created = await createMetaDestination(gateway, fake);
+    const config = JSON.parse(`{"adAccountId": "act_1", "${key}": {"polluted": true}}`) as Record<string, unknown>;
+    const credentials = JSON.parse(`{"accessToken": "t", "${key}": "x"}`) as Record<string, unknown>;
+    const headers = JSON.parse(`{"signingSecret": "${'s'.repeat(40)}", "headers": {"${key}": "x"}}`) as Record<string, unknown>;
+
+    const results = await expectNothingWritten(async () => [
+      await createDestination(metaInput({ config })),
+      await createDestination(metaInput({ credentials })),
+      await createDestination({ name: 'Hook', platform: 'WEBHOOK', config: { url: 'https://hooks.example.com/a' }, credentials: headers }),
+      await updateDestination(created.id, { config }),
+      await updateDestination(created.id, { credentials }),
+    ]);
+
+    expect(results.map((result) => expectType(result, 'ValidationError').field)).toEqual([
+      `input.config.${key}`,
+      `input.credentials.${key}`,
+      `input.credentials.headers.${key}`,
+      `input.config.${key}`,
+      `input.credentials.${key}`,
+    ]);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+});
+
+describe('platform URLs under the default address policy', () => {
+  const DEFAULT_POLICY = { allowPrivate: false, allowCustomPlatformUrls: false };
+  const LOOPBACK_FAKES = { allowPrivate: true, allowCustomPlatformUrls: true };
+  afterEach(() => setAddressPolicy(LOOPBACK_FAKES));
+
+  const configs: [string, CreateDestinationInput['platform'], Record<string, unknown>, Record<string, unknown>][] = [
+    ['META baseUrl', 'META', { adAccountId: 'act_1', baseUrl: 'https://graph.example.com' }, { accessToken: 't' }],
+    ['LINKEDIN baseUrl', 'LINKEDIN', { adAccountId: '1', baseUrl: 'https://api.example.com' }, { accessToken: 't' }],
+    ['X baseUrl', 'X', { accountId: 'abc', baseUrl: 'https://ads.example.com' }, { consumerKey: 'k', consumerSecret: 's', accessToken: 't', accessTokenSecret: 'u' }],
+    ...(['baseUrl', 'tokenUrl'] as const).map((setting): [string, 'GOOGLE', Record<string, unknown>, Record<string, unknown>] => [
+      `GOOGLE ${setting}`,
+      'GOOGLE',
+      {
+        operatingAccount: { accountId: '123' },
+        consent: { adUserData: 'CONSENT_GRANTED', adPersonalization: 'CONSENT_GRANTED' },
+        customerMatchTermsAccepted: true,
+        [setting]: 'https://google.example.com',
+      },
+      { accessToken: 't' },
+    ]),
+  ];
+
+  test.each(configs)('a custom %s is refused with a field error saying how the operator allows it', async (label, platform, config, credentials) => {
+    setAddressPolicy(DEFAULT_POLICY);
+    const setting = label.split(' ')[1]!;
+
+    const result = await expectNothingWritten(() => createDestination({ name: label, platform, config, credentials }));
+
+    const error = expectType(result, 'ValidationError');
+    expect(error.field).toBe(`input.config.${setting}`);
+    expect(error.message).toMatch(/ALLOW_CUSTOM_PLATFORM_URLS=true/);
+  });
+
+  test('the platform’s own URL, or none, is accepted', async () => {
+    setAddressPolicy(DEFAULT_POLICY);
+    for (const config of [{ adAccountId: 'act_1' }, { adAccountId: 'act_1', baseUrl: 'https://graph.facebook.com/' }]) {
+      expectType(await createDestination(metaInput({ config })), 'CreateDestinationSuccess');
+    }
+  });
+
+  test('a destination saved when custom URLs were allowed calls nothing once they are not: testDestination says why', async () => {
+    const created = await createMetaDestination(gateway, fake);
+    fake.requests.length = 0;
+
+    setAddressPolicy(DEFAULT_POLICY);
+    const refused = dataOf(await gateway.execute(TestDestination, { id: created.id })).testDestination;
+    expect(expectType(refused, 'TestDestinationSuccess')).toMatchObject({ ok: false, retryable: false });
+    expect(expectType(refused, 'TestDestinationSuccess').message).toMatch(/baseUrl.*not allowed on this gateway|not allowed on this gateway.*baseUrl/);
+
+    // Custom URLs allowed, private addresses not: the fake on loopback is still out of reach.
+    setAddressPolicy({ allowPrivate: false, allowCustomPlatformUrls: true });
+    const stillRefused = dataOf(await gateway.execute(TestDestination, { id: created.id })).testDestination;
+    expect(expectType(stillRefused, 'TestDestinationSuccess')).toMatchObject({ ok: false });
+    expect(fake.requests).toEqual([]);
+  });
+});
+
 describe('deleteDestination', () => {
   test('is refused while a sync sends to the destination, and allowed once the sync is deleted', async () => {
     const destination = await createMetaDestination(gateway, fake);
@@ -188,5 +273,12 @@ describe('ids that name nothing of the caller', () => {
     const results = await expectNothingWritten(() => Promise.all(malformedIds('Destination').map((id) => mutate(id))));
 
     for (const result of results) expect(expectType(result, 'ValidationError').field).toBe('id');
+  });
+
+  test.each(Object.entries(mutations))('%s with an id whose inner id is not a UUID answers as an unknown id', async (_name, mutate) => {
+    const { malformed, unknown } = await answersToMalformedAndUnknownId(mutate, 'Destination');
+
+    expect(unknown).toMatchObject({ __typename: 'NotFoundError', field: 'id' });
+    for (const answer of malformed) expect(answer).toEqual(unknown);
   });
 });

@@ -2,7 +2,7 @@ import { decodeGlobalID } from '@pothos/plugin-relay';
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import { db } from '../../src/infra/db.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
-import { malformedIds, unknownId } from '../support/global-ids.js';
+import { answersToMalformedAndUnknownId, malformedIds, unknownId } from '../support/global-ids.js';
 import { MemberTaskUpdated, holdMemberTasks, uploadMembers, waitForTaskEnd } from '../support/member-tasks.js';
 import { createAudienceWith, sha256 } from '../support/scenario.js';
 import { readUntil, subscribeOverSSE } from '../support/sse.js';
@@ -227,6 +227,13 @@ describe('importAudienceMembers', () => {
     const ours = await createAudienceWith(gateway, []);
     await db().audience.update({ where: { id: decodeGlobalID(ours.id).id }, data: { deletedAt: new Date() } });
     expect(await expectNothingWritten(() => importCsv(ours.id, csv))).toEqual(unknown);
+  });
+
+  test('an audience id whose inner id is not a UUID answers as an unknown id', async () => {
+    const { malformed, unknown } = await answersToMalformedAndUnknownId((id) => importCsv(id, 'email\nada@example.com\n'), 'Audience');
+
+    expect(unknown).toMatchObject({ __typename: 'NotFoundError', field: 'audienceId' });
+    for (const answer of malformed) expect(answer).toEqual(unknown);
   });
 
   test('a malformed audience id is a ValidationError on audienceId', async () => {

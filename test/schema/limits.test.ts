@@ -39,6 +39,7 @@ beforeAll(async () => {
     RATE_LIMIT_DURATION_SECONDS: '600',
     INTROSPECTION: 'false',
     GRAPHIQL: 'false',
+    CONSOLE: 'false',
   });
 });
 afterAll(async () => {
@@ -292,7 +293,7 @@ describe('rate limit per API key', () => {
   });
 });
 
-describe('introspection and GraphiQL, turned off', () => {
+describe('introspection, GraphiQL and the console, turned off', () => {
   test('an introspection query is refused; field suggestions give no schema away', async () => {
     const introspection = await post({ query: '{ __schema { types { name } } }' });
     const typo = await post({ query: '{ audiencs { edges { node { id } } } }' });
@@ -311,8 +312,15 @@ describe('introspection and GraphiQL, turned off', () => {
     expect(await response.text()).not.toMatch(/graphiql/i);
   });
 
-  test('both are on by default', () => {
-    expect(loadConfig({})).toMatchObject({ GRAPHIQL: true, INTROSPECTION: true });
+  test('GET /console, its assets and / answer 404', async () => {
+    for (const path of ['/', '/console', '/console/syncs', '/console/assets/index.js']) {
+      const response = await gateway.app.yoga!.fetch(`http://gateway${path}`, { headers: { accept: 'text/html' } });
+      expect(response.status, path).toBe(404);
+    }
+  });
+
+  test('all three are on by default', () => {
+    expect(loadConfig({})).toMatchObject({ GRAPHIQL: true, INTROSPECTION: true, CONSOLE: true });
   });
 });
 

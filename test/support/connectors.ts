@@ -1,8 +1,15 @@
 import { createHash } from 'node:crypto';
-import { expect } from 'vitest';
+import { beforeAll, expect } from 'vitest';
 import { DestinationError, type ContactIdentity, type UploadSession } from '../../src/destinations/destination.js';
+import { setAddressPolicy } from '../../src/infra/address-policy.js';
 
 // Factories and checks shared by the destination connector tests.
+
+/** The platform fakes listen on loopback: a connector test runs under the address policy an operator sets
+ * for that (ALLOW_PRIVATE_URLS and ALLOW_CUSTOM_PLATFORM_URLS). */
+export function useLoopbackFakes(): void {
+  beforeAll(() => setAddressPolicy({ allowPrivate: true, allowCustomPlatformUrls: true }));
+}
 
 /** SHA-256 hex, computed here rather than by the code under test. */
 export const sha256 = (value: string) => createHash('sha256').update(value, 'utf8').digest('hex');

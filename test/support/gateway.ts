@@ -11,10 +11,17 @@ import { startApp, type App } from '../../src/app.js';
 import { loadConfig } from '../../src/infra/config.js';
 import { db } from '../../src/infra/db.js';
 import type { ApiKeyRole } from '../../src/generated/prisma/enums.js';
+import { TEST_TODAY, testClock, type TestClock } from './clock.js';
 import { createTestDatabase } from './database.js';
+
+/** The platform fakes and receivers of the tests listen on loopback: the address policy must let the
+ * gateway and its workers reach them, and let destinations point their baseUrl at them. */
+export const LOOPBACK_FAKES = { ALLOW_PRIVATE_URLS: 'true', ALLOW_CUSTOM_PLATFORM_URLS: 'true' } as const;
 
 export interface TestGateway {
   app: App;
+  /** The app's clock (TEST_TODAY until a test sets it). */
+  clock: TestClock;
   /** The URL of the gateway's own database, for other processes to share. */
   databaseUrl: string;
   /** A WRITE key of the test's default workspace. */
@@ -45,6 +52,7 @@ export interface TestGateway {
  * database of its own. */
 export async function startTestGateway(settings: Record<string, string> = {}): Promise<TestGateway> {
   const database = await createTestDatabase();
+  const clock = testClock();
   const dataDir = await mkdtemp(join(tmpdir(), 'asg-test-'));
   const app = await startApp(
     loadConfig({
@@ -55,11 +63,12 @@ export async function startTestGateway(settings: Record<string, string> = {}): P
       JOB_POLL_INTERVAL_MS: '200',
       PLATFORM_RETRIES: '3',
       PLATFORM_RETRY_MIN_MS: '20',
-      ALLOW_PRIVATE_WEBHOOK_URLS: 'true',
+      ...LOOPBACK_FAKES,
       LOG_LEVEL: 'silent',
       NODE_ENV: 'test',
       ...settings,
     }),
+    { clock },
   );
 
   const createWorkspace = async (role: ApiKeyRole = 'WRITE') => {
@@ -72,6 +81,7 @@ export async function startTestGateway(settings: Record<string, string> = {}): P
 
   const gateway: TestGateway = {
     app,
+    clock,
     databaseUrl: database.url,
     get apiKey() {
       return main.apiKey;
@@ -126,6 +136,7 @@ export async function startTestGateway(settings: Record<string, string> = {}): P
         }
       }
       main = await createWorkspace();
+      clock.set(TEST_TODAY);
     },
     async stop() {
       await Promise.all(sockets.map((socket) => socket.dispose()));

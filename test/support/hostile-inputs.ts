@@ -1,5 +1,5 @@
 import { encodeGlobalID } from '@pothos/plugin-relay';
-import { unknownId } from './global-ids.js';
+import { MALFORMED_INNER_IDS, unknownId } from './global-ids.js';
 
 // Generators of invalid and hostile requests for the fuzz test. Everything is drawn from one seeded
 // PRNG, so a seed reproduces a run exactly.
@@ -65,10 +65,11 @@ export interface HostileRequest {
   body?: string | Uint8Array;
 }
 
-/** A request sent with an id of another workspace, and the same request with an id that names nothing. */
+/** A request sent with an id under test (of another workspace, or with a malformed inner id), and the same
+ * request with an id that names nothing: the two answers must be the same. */
 export interface TwinRequests {
   label: string;
-  foreign: HostileRequest;
+  probe: HostileRequest;
   unknown: HostileRequest;
   /** The two ids, which the responses may echo. */
   ids: [string, string];
@@ -164,6 +165,7 @@ export function foreignOrBadId(random: Random, caller: Caller, type: NodeType): 
     () => ({ value: encodeGlobalID(type, text(random)), tag: 'global-id-of-hostile-text' }),
     () => ({ value: base64(`${type}:${random.pick(INJECTIONS)}`), tag: 'global-id-of-injection' }),
     () => ({ value: base64(`${type}:${'0'.repeat(36)}`), tag: 'global-id-not-uuid' }),
+    () => ({ value: encodeGlobalID(type, random.pick(MALFORMED_INNER_IDS)), tag: 'global-id-not-uuid' }),
     () => ({ value: text(random), tag: 'hostile-text-id' }),
     () => ({ value: hugeString(random), tag: 'huge-id' }),
     () => ({ value: random.pick([0, -1, 2 ** 53, 1.5]), tag: 'numeric-id' }),
@@ -368,6 +370,138 @@ export const BAD_WEBHOOK_URLS = [
   '',
   '//hooks.example.com/hook',
 ];
+
+// ---- Outbound URLs ------------------------------------------------------------------------------
+
+/**
+ * Hosts, as a URL writes them, that reach no public address. IPv4: loopback, "this network", private,
+ * CGN, link-local (cloud metadata), IETF protocol assignments, documentation, benchmarking, reserved,
+ * multicast and broadcast — also as one decimal, octal or hex number, in short forms, percent-encoded or
+ * in full-width digits. IPv6: loopback, unspecified, ULA, link-local, site-local, multicast, discard,
+ * documentation, IPv4-compatible, IPv4-mapped and -translated, NAT64 (well-known and local-use), 6to4
+ * and Teredo. Names: `localhost` and private-use domains.
+ */
+export const PRIVATE_HOSTS: readonly string[] = [
+  '127.0.0.1', '127.255.255.254', '2130706433', '0x7f000001', '0x7f.0.0.1', '0177.0.0.1', '017700000001', '127.1',
+  '%31%32%37.0.0.1', '\uff11\uff12\uff17.\uff10.\uff10.\uff11',
+  '0.0.0.0', '0', '10.0.0.5', '012.0.0.5', '172.16.3.4', '192.168.1.1', '100.64.0.1', '169.254.169.254', '0xa9fea9fe',
+  '2852039166', '192.0.0.8', '192.0.2.1', '198.18.0.1', '198.51.100.7', '203.0.113.9', '240.0.0.1', '224.0.0.1',
+  '255.255.255.255',
+  '[::1]', '[0:0:0:0:0:0:0:1]', '[::]', '[fd00::1]', '[fc00::1]', '[fe80::1]', '[febf::1]', '[fec0::1]', '[ff02::1]',
+  '[100::1]', '[2001:db8::1]', '[3fff::1]', '[::7f00:1]',
+  '[::ffff:127.0.0.1]', '[::ffff:7f00:1]', '[::ffff:169.254.169.254]', '[::ffff:10.0.0.1]', '[::ffff:0:7f00:1]',
+  '[::ffff:0:a9fe:a9fe]',
+  '[64:ff9b::7f00:1]', '[64:ff9b::127.0.0.1]', '[64:ff9b::a9fe:a9fe]', '[64:ff9b::a00:5]', '[64:ff9b:1::a00:5]',
+  '[64:ff9b:1::808:808]',
+  '[2002:7f00:1::]', '[2002:a9fe:a9fe::]', '[2002:a00:5::1]', '[2001:0:4136:e378:8000:63bf:3fff:fdd2]',
+  'localhost', 'LOCALHOST', 'localhost.', 'api.localhost', 'a.b.localhost.', 'metadata.google.internal', 'printer.local',
+  'router.home.arpa', 'ipv4only.arpa',
+];
+
+/** Hosts that are public (so that the rules are seen to let something through): names, public IPv4 and
+ * IPv6 addresses, and the IPv4-mapped and NAT64 forms of a public IPv4 address. */
+export const PUBLIC_HOSTS: readonly string[] = [
+  'hooks.example.com', 'hooks.example.com:8443', '93.184.216.34', '[2606:2800:220:1:248:1893:25c8:1946]',
+  '[::ffff:93.184.216.34]', '[64:ff9b::5db8:d822]',
+];
+
+/** Ways of writing a URL to `host` that hide it: a port, a fragment or a backslash that makes the URL read
+ * as if it went to a public host, a user name that does, and plain http. */
+export function disguisedUrls(host: string): string[] {
+  return [
+    `https://${host}/hook`,
+    `https://${host}:8443/hook?a=b`,
+    `https://${host}#@hooks.example.com/`,
+    `https://${host}\\@hooks.example.com/`,
+    `https://hooks.example.com@${host}/`,
+    `http://${host}/hook`,
+  ];
+}
+
+/** What a hostile DNS server answers for a public-looking name (checked on every connection). */
+export const PRIVATE_DNS_ANSWERS: readonly string[] = [
+  '127.0.0.1', '10.0.0.5', '169.254.169.254', '100.64.0.1', '0.0.0.0', '::1', 'fd00::1', 'fe80::1',
+  '::ffff:127.0.0.1', '64:ff9b::a9fe:a9fe', '2002:7f00:1::', '100::1',
+];
+
+/** Every setting that holds a URL the gateway calls, as the variables of a mutation putting `url` there. */
+export const URL_SETTINGS: { label: string; mutation: string; variables: (url: string, caller: Caller) => Record<string, unknown> }[] = [
+  {
+    label: 'WEBHOOK config.url',
+    mutation: 'createDestination',
+    variables: (url) => ({ input: { name: 'Hook', platform: 'WEBHOOK', config: { url }, credentials: { signingSecret: 's'.repeat(40) } } }),
+  },
+  {
+    label: 'META config.baseUrl',
+    mutation: 'createDestination',
+    variables: (url) => ({ input: { name: 'Meta', platform: 'META', config: { adAccountId: 'act_1', baseUrl: url }, credentials: { accessToken: 't' } } }),
+  },
+  {
+    label: 'META config.baseUrl (update)',
+    mutation: 'updateDestination',
+    variables: (url, caller) => ({ id: caller.own.ids.Destination, input: { config: { adAccountId: 'act_1', baseUrl: url } } }),
+  },
+  {
+    label: 'LINKEDIN config.baseUrl',
+    mutation: 'createDestination',
+    variables: (url) => ({ input: { name: 'LinkedIn', platform: 'LINKEDIN', config: { adAccountId: '123', baseUrl: url }, credentials: { accessToken: 't' } } }),
+  },
+  {
+    label: 'X config.baseUrl',
+    mutation: 'createDestination',
+    variables: (url) => ({
+      input: {
+        name: 'X',
+        platform: 'X',
+        config: { accountId: 'abc123', baseUrl: url },
+        credentials: { consumerKey: 'k', consumerSecret: 's', accessToken: 't', accessTokenSecret: 'u' },
+      },
+    }),
+  },
+  ...(['baseUrl', 'tokenUrl'] as const).map((setting) => ({
+    label: `GOOGLE config.${setting}`,
+    mutation: 'createDestination',
+    variables: (url: string) => ({
+      input: {
+        name: 'Google',
+        platform: 'GOOGLE',
+        config: {
+          operatingAccount: { accountId: '123-456-7890' },
+          consent: { adUserData: 'CONSENT_GRANTED', adPersonalization: 'CONSENT_GRANTED' },
+          customerMatchTermsAccepted: true,
+          [setting]: url,
+        },
+        credentials: { accessToken: 't' },
+      },
+    }),
+  })),
+  {
+    label: 'syncAudiences notifyUrl',
+    mutation: 'syncAudiences',
+    variables: (url) => ({ input: { audiences: [{ audienceId: 'ext-1', add: [{ externalId: 'p-1', hashedEmail: 'a'.repeat(64) }] }], notifyUrl: url } }),
+  },
+];
+
+const URL_MUTATIONS: Record<string, string> = {
+  createDestination: `mutation CreateDestination($input: CreateDestinationInput!) { createDestination(input: $input) { ${RESULT} } }`,
+  updateDestination: `mutation UpdateDestination($id: ID!, $input: UpdateDestinationInput!) { updateDestination(id: $id, input: $input) { ${RESULT} } }`,
+  syncAudiences: `mutation SyncAudiences($input: SyncAudiencesInput!) { syncAudiences(input: $input) { ${RESULT} } }`,
+};
+
+/**
+ * Every URL setting with every private host, each in one of its disguises (taken in turn, so that every
+ * setting meets every disguise): each must be refused when private URLs are not allowed. The rules all
+ * these settings share are checked on every host × disguise in test/infra/address-policy.test.ts.
+ */
+export function privateUrlRequests(caller: Caller): HostileRequest[] {
+  return URL_SETTINGS.flatMap((setting, settingIndex) =>
+    PRIVATE_HOSTS.map((host, hostIndex) => {
+      const disguises = disguisedUrls(host);
+      const url = disguises[(settingIndex + hostIndex) % disguises.length]!;
+      return graphqlRequest(caller, `${setting.label} = ${url}`, ['mutation', 'private-url'], URL_MUTATIONS[setting.mutation]!, setting.variables(url, caller));
+    }),
+  );
+}
 
 const destinationConfigFaults: Fault[] = [
   (variables, random) => {
@@ -921,7 +1055,34 @@ export function twinRequests(random: Random, caller: Caller): TwinRequests {
   const foreignId = caller.other.ids[type];
   const unknown = unknownId(type);
   const request = (id: string) => graphqlRequest(caller, `${operation.label}`, ['tenancy'], operation.query, operation.variables(id, caller));
-  return { label: `${caller.name}: ${operation.label} with another workspace's ${type} id`, foreign: request(foreignId), unknown: request(unknown), ids: [foreignId, unknown] };
+  return { label: `${caller.name}: ${operation.label} with another workspace's ${type} id`, probe: request(foreignId), unknown: request(unknown), ids: [foreignId, unknown] };
+}
+
+/** Id slots the tenancy twins do not reach (their ids have no object in the fuzz workspaces). */
+const MORE_ID_SLOTS: { type: string; label: string; query: string; variables: (id: string, caller: Caller) => Record<string, unknown> }[] = [
+  ...['Workspace', 'ApiKey', 'Destination', 'AudienceSync', 'Task'].map((type) => ({
+    type,
+    label: `node(${type})`,
+    query: `query Node($id: ID!) { node(id: $id) { ${NODE_SELECTION} } }`,
+    variables: (id: string) => ({ id }),
+  })),
+  { type: 'Audience', label: 'nodes(Audience, Task)', query: `query Nodes($ids: [ID!]!) { nodes(ids: $ids) { ${NODE_SELECTION} } }`, variables: (id, caller) => ({ ids: [id, caller.own.ids.Task] }) },
+  { type: 'ApiKey', label: 'revokeApiKey', query: `mutation Revoke($id: ID!) { revokeApiKey(id: $id) { ${RESULT} } }`, variables: (id) => ({ id }) },
+  { type: 'Workspace', label: 'createApiKey(workspaceId)', query: `mutation CreateKey($id: ID!) { createApiKey(input: { name: "k", workspaceId: $id }) { ${RESULT} } }`, variables: (id) => ({ id }) },
+  { type: 'Destination', label: 'audienceSyncs(destinationId)', query: 'query Syncs($id: ID) { audienceSyncs(destinationId: $id) { edges { node { id } } } }', variables: (id) => ({ id }) },
+];
+
+/** Every id slot with every malformed inner id (a well-formed global id whose id is not a UUID), each beside
+ * the same request with an unknown id: they must answer alike, with no error. */
+export function malformedInnerIdTwins(caller: Caller): TwinRequests[] {
+  return [...TWIN_OPERATIONS, ...MORE_ID_SLOTS].flatMap((operation) =>
+    MALFORMED_INNER_IDS.map((inner) => {
+      const malformed = encodeGlobalID(operation.type, inner);
+      const unknown = unknownId(operation.type);
+      const request = (id: string) => graphqlRequest(caller, operation.label, ['malformed-inner-id'], operation.query, operation.variables(id, caller));
+      return { label: `${caller.name}: ${operation.label} with the ${operation.type} id ${JSON.stringify(inner)}`, probe: request(malformed), unknown: request(unknown), ids: [malformed, unknown] };
+    }),
+  );
 }
 
 // ---- WebSocket ----------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll } from 'vitest';
-import { startTestGateway, type TestGateway } from './gateway.js';
+import { LOOPBACK_FAKES, startTestGateway, type TestGateway } from './gateway.js';
 import { runEntryPoint, type RunningProcess } from './process.js';
 
 /**
@@ -9,7 +9,7 @@ import { runEntryPoint, type RunningProcess } from './process.js';
  * (3 s), after which another worker takes over what a dead one held. `settings` go to all of them.
  */
 export function useWorkerProcessSuite(settings: Record<string, string> = {}) {
-  const shared = { SECRETS_KEY: randomBytes(32).toString('base64'), RUN_LEASE_SECONDS: '3', ...settings };
+  const shared = { SECRETS_KEY: randomBytes(32).toString('base64'), RUN_LEASE_SECONDS: '3', ...LOOPBACK_FAKES, ...settings };
   let gateway: TestGateway | undefined;
   const workers: RunningProcess[] = [];
   beforeAll(async () => {

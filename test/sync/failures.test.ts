@@ -176,6 +176,21 @@ test('members without a usable identifier are counted invalid and do not fail th
   expect(await readSync(suite.gateway, sync.id)).toMatchObject({ status: 'ACTIVE', statusError: null });
 });
 
+test('a Meta audience flagged for health or financial status: the run fails at once, the sync is in ERROR saying what Meta expects', async () => {
+  const { fake, audience, sync } = await suite.metaSyncScenario(EMAILS);
+  expect((await runSync(suite.gateway, sync.id)).run.status).toBe('SUCCEEDED');
+  fake.flagged.add([...fake.audiences.keys()][0]!);
+  await changeMembers(suite.gateway, audience.id, { add: ['new@example.com'], remove: ['ada@example.com'] });
+  const before = usersRequests(fake.requests).length;
+
+  const { run } = await runSync(suite.gateway, sync.id);
+  expect(run).toMatchObject({ status: 'FAILED', membersAdded: 0, waitedSeconds: 0 });
+  expect(run.errorMessage).toMatch(/flagged the audience as possibly implying health or financial status/);
+  // Not retried: one refused request, no backoff.
+  expect(usersRequests(fake.requests).length - before).toBe(1);
+  expect(await readSync(suite.gateway, sync.id)).toMatchObject({ status: 'ERROR', statusError: run.errorMessage });
+});
+
 test('Meta refusing removals that would make the audience too small: adds still apply, the refusal is reported and retried later', async () => {
   const { fake, audience, sync } = await suite.metaSyncScenario(EMAILS);
   expect((await runSync(suite.gateway, sync.id)).run.status).toBe('SUCCEEDED');

@@ -47,12 +47,14 @@ describe.each([
 
     const first = await runAndRecord(fake, sync.id);
     expect(first.run).toMatchObject({ membersAdded: 5, membersRemoved: 0, membersInvalid: 0, totalMembers: 5 });
+    expect(first.run).toMatchObject({ plannedAdds: 5, plannedUpdates: 0, plannedRemoves: 0 });
     expect(heldEmails(fake)).toEqual(hashedEmails(STARTING));
     expect(first.uploads.map((upload) => upload.method)).toEqual(['POST']);
 
     await changeMembers(suite.gateway, audience.id, { add: JOINING, remove: LEAVING });
     const second = await runAndRecord(fake, sync.id);
     expect(second.run).toMatchObject({ membersAdded: 1, membersRemoved: removed, membersInvalid: 0, totalMembers: 4 });
+    expect(second.run).toMatchObject({ plannedAdds: 1, plannedUpdates: 0, plannedRemoves: removed });
     expect(heldEmails(fake)).toEqual(hashedEmails(held));
     const expectedUploads = [{ method: 'POST', emails: hashedEmails(JOINING) }];
     if (mode === 'MIRROR') expectedUploads.push({ method: 'DELETE', emails: hashedEmails(LEAVING) });
@@ -104,7 +106,7 @@ describe('the platform audience', () => {
     const [create, ...rest] = first.requests;
     expect(create).toMatchObject({
       method: 'POST',
-      url: '/v24.0/act_1234567890/customaudiences',
+      url: '/v27.0/act_1234567890/customaudiences',
       authorization: `Bearer ${META_TOKEN}`,
       body: { name: expected, subtype: 'CUSTOM', customer_file_source: 'USER_PROVIDED_ONLY' },
     });
@@ -146,7 +148,7 @@ describe('the platform audience', () => {
     });
 
     const { requests } = await runAndRecord(fake, sync.id);
-    expect(requests.map((request) => `${request.method} ${request.url}`)).toEqual(['POST /v24.0/23850000000000999/users']);
+    expect(requests.map((request) => `${request.method} ${request.url}`)).toEqual(['POST /v27.0/23850000000000999/users']);
     expect(heldEmails(fake)).toEqual(hashedEmails(STARTING));
   });
 });

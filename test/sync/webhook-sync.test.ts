@@ -10,7 +10,7 @@ import { changeMembers, createAudienceWith, createSync, dataOf, expectType, hash
 import { readSync, runSync } from '../support/sync-runs.js';
 import { useGatewaySuite } from '../support/suite.js';
 
-// The test gateway sets ALLOW_PRIVATE_WEBHOOK_URLS=true so that it may send to the loopback receiver,
+// The test gateway sets ALLOW_PRIVATE_URLS=true so that it may send to the loopback receiver,
 // and retries 3 times, backing off from 20 ms.
 const suite = useGatewaySuite({ reset: true });
 

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { BatchOutcome, EncodedMember, PlatformJobState, UploadSession } from '../destination.js';
 import { unexpectedResponse, type CallGoogle } from './client.js';
-import type { GoogleConfig, ListOperations } from './connector.js';
+import type { GoogleConfig, ListOperations } from './settings.js';
 import { googleAdsErrors } from './rpc-status.js';
 
 /** Operations a batch may carry: each addOperations request stays at 10,000, as Google documents. */

@@ -1,5 +1,6 @@
 import { Platform } from '../../generated/prisma/enums.js';
 import { DestinationError } from '../destination.js';
+import { outboundFetch } from '../../infra/address-policy.js';
 import { parseJson } from '../../infra/json.js';
 import type { googleAccessTokens } from './oauth.js';
 import { toDestinationError, type ErrorContext } from './rpc-status.js';
@@ -30,7 +31,7 @@ export function googleApiClient(options: {
   errors: Omit<ErrorContext, 'listId'>;
 }): CallGoogle {
   async function send(request: GoogleRequest) {
-    const response = await fetch(`${options.apiUrl}/${request.path}`, {
+    const response = await outboundFetch(`${options.apiUrl}/${request.path}`, {
       method: request.method,
       headers: {
         authorization: `Bearer ${await options.tokens.get()}`,

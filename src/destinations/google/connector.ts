@@ -1,4 +1,3 @@
-import { z } from 'zod';
 import { Platform } from '../../generated/prisma/enums.js';
 import {
   DestinationError,
@@ -12,54 +11,8 @@ import { ADS_API_MAX_OPERATIONS, adsApiOperations } from './ads-api.js';
 import { googleApiClient } from './client.js';
 import { DATA_MANAGER_MAX_MEMBERS, dataManagerOperations } from './data-manager.js';
 import { ADS_SCOPE, DATA_MANAGER_SCOPE, googleAccessTokens, secretsOf, type GoogleCredentials } from './oauth.js';
+import { GOOGLE_FIELDS, missingDeveloperToken, type GoogleConfig, type GoogleField, type ProductAccount } from './settings.js';
 
-export { googleCredentialsSchema, type GoogleCredentials } from './oauth.js';
-
-const ACCOUNT_TYPES = ['GOOGLE_ADS', 'DISPLAY_VIDEO_ADVERTISER', 'DISPLAY_VIDEO_PARTNER', 'DATA_PARTNER'] as const;
-const CONSENT_STATUSES = ['CONSENT_GRANTED', 'CONSENT_DENIED'] as const;
-
-const productAccountSchema = z.object({
-  accountType: z.enum(ACCOUNT_TYPES, { error: `accountType must be one of ${ACCOUNT_TYPES.join(', ')}` }).default('GOOGLE_ADS'),
-  accountId: z
-    .string()
-    .trim()
-    .regex(/^\d+(-\d+)*$/, 'accountId must be the account number, e.g. 123-456-7890')
-    .transform((id) => id.replaceAll('-', '')),
-});
-export type ProductAccount = z.infer<typeof productAccountSchema>;
-
-const consentStatusSchema = z.enum(CONSENT_STATUSES, { error: 'must be CONSENT_GRANTED or CONSENT_DENIED' });
-
-const httpUrl = (name: string) => z.url({ protocol: /^https?$/, error: `${name} must be an http(s) URL` });
-
-export const googleConfigSchema = z
-  .object({
-    /** DATA_MANAGER (the default, what Google requires of new integrations) or ADS_API: the Google
-     * Ads API's offline user data jobs, for developer tokens already allowed Customer Match there. */
-    api: z.enum(['DATA_MANAGER', 'ADS_API'], { error: 'api must be DATA_MANAGER or ADS_API' }).default('DATA_MANAGER'),
-    /** The account whose Customer Match lists the syncs fill. */
-    operatingAccount: productAccountSchema,
-    /** The account the Google user signs in with, when it is a manager of the operating account. */
-    loginAccount: productAccountSchema.optional(),
-    /** The consent the audience's people gave, sent with every upload (required for EEA users). */
-    consent: z.object({ adUserData: consentStatusSchema, adPersonalization: consentStatusSchema }),
-    customerMatchTermsAccepted: z.literal(true, {
-      error: 'accept the Customer Match terms in Google Ads (Audience manager), then set customerMatchTermsAccepted to true',
-    }),
-    /** The API's root; by default Google's for the chosen api. */
-    baseUrl: httpUrl('baseUrl').optional(),
-    adsApiVersion: z.string().regex(/^v\d+$/, 'adsApiVersion must look like v23').default('v23'),
-    tokenUrl: httpUrl('tokenUrl').default('https://oauth2.googleapis.com/token'),
-  })
-  .refine((config) => config.api === 'DATA_MANAGER' || config.operatingAccount.accountType === 'GOOGLE_ADS', {
-    path: ['operatingAccount', 'accountType'],
-    error: 'the Google Ads API (api: ADS_API) serves GOOGLE_ADS accounts only',
-  });
-export type GoogleConfig = z.infer<typeof googleConfigSchema>;
-
-/** Destination fields: contact details (hashed, except COUNTRY and ZIP) or mobile advertising ids. */
-export const GOOGLE_FIELDS = ['EMAIL', 'PHONE', 'FIRST_NAME', 'LAST_NAME', 'COUNTRY', 'ZIP', 'MOBILE_ID'] as const;
-type GoogleField = (typeof GOOGLE_FIELDS)[number];
 /** Google matches an address only as a whole: all four parts, or none. */
 const ADDRESS_FIELDS = ['FIRST_NAME', 'LAST_NAME', 'COUNTRY', 'ZIP'] as const;
 
@@ -82,31 +35,50 @@ function normalizePhone(value: string): string | null {
   return /^\+[1-9]\d{6,14}$/.test(phone) ? phone : null;
 }
 
-const normalizeName = (value: string) => value.normalize('NFC').trim().toLowerCase() || null;
+const lowercaseName = (value: string) => value.normalize('NFC').toLowerCase().replace(/\s+/g, ' ').trim() || null;
+const withoutPunctuation = (value: string) => lowercaseName(value.replace(/\p{P}/gu, ''));
 
-const FIELD_RULES: Record<GoogleField, FieldRule> = {
-  EMAIL: { normalize: normalizeEmail, hashed: true },
-  PHONE: { normalize: normalizePhone, hashed: true },
-  FIRST_NAME: { normalize: normalizeName, hashed: true },
-  LAST_NAME: { normalize: normalizeName, hashed: true },
-  COUNTRY: { normalize: (value) => (/^[a-z]{2}$/i.test(value.trim()) ? value.trim().toUpperCase() : null), hashed: false },
-  ZIP: { normalize: (value) => value.trim() || null, hashed: false },
-  MOBILE_ID: { normalize: (value) => (MOBILE_ID.test(value.trim()) ? value.trim() : null), hashed: false },
-};
+/** The name rules of each API. Letters keep their accents, composed (NFC), so that a name stored
+ * decomposed hashes the same; runs of spaces become one.
+ * - Data Manager AddressInfo: given and family names "all lowercase, with no punctuation, no leading
+ *   or trailing whitespace", so d'Angelo is dangelo and Jean-Luc jeanluc
+ *   (https://docs.cloud.google.com/php/docs/reference/data-manager/latest/V1.AddressInfo).
+ * - Google Ads API OfflineUserAddressInfo: the first name lowercased with extra spaces removed, the
+ *   last name lowercased with no punctuation
+ *   (https://developers.google.com/google-ads/api/reference/rpc/v22/OfflineUserAddressInfo). */
+const NAME_RULES = {
+  DATA_MANAGER: { FIRST_NAME: withoutPunctuation, LAST_NAME: withoutPunctuation },
+  ADS_API: { FIRST_NAME: lowercaseName, LAST_NAME: withoutPunctuation },
+} as const;
 
-const encodeMappedFields = mappingEncoder({
-  fields: GOOGLE_FIELDS,
-  encodeValue: (field, raw) => encodeByRule(FIELD_RULES[field], raw),
-  unknownField: (field) => `Google has no field "${field}"; map to one of ${GOOGLE_FIELDS.join(', ')}`,
-});
+function fieldRules(api: GoogleConfig['api']): Record<GoogleField, FieldRule> {
+  return {
+    EMAIL: { normalize: normalizeEmail, hashed: true },
+    PHONE: { normalize: normalizePhone, hashed: true },
+    FIRST_NAME: { normalize: NAME_RULES[api].FIRST_NAME, hashed: true },
+    LAST_NAME: { normalize: NAME_RULES[api].LAST_NAME, hashed: true },
+    COUNTRY: { normalize: (value) => (/^[a-z]{2}$/i.test(value.trim()) ? value.trim().toUpperCase() : null), hashed: false },
+    ZIP: { normalize: (value) => value.trim() || null, hashed: false },
+    MOBILE_ID: { normalize: (value) => (MOBILE_ID.test(value.trim()) ? value.trim() : null), hashed: false },
+  };
+}
 
-function encodeContact(contact: ContactIdentity, mapping: readonly FieldMapping[]): EncodedIdentifiers | null {
-  const identifiers = encodeMappedFields(contact, mapping);
-  if (!identifiers) return null;
-  if (!ADDRESS_FIELDS.every((field) => identifiers[field] !== undefined)) {
-    for (const field of ADDRESS_FIELDS) delete identifiers[field];
-  }
-  return Object.keys(identifiers).length > 0 ? identifiers : null;
+/** Encodes a contact by one API's rules: an address only when all four of its parts are usable. */
+function contactEncoder(api: GoogleConfig['api']) {
+  const rules = fieldRules(api);
+  const encodeMappedFields = mappingEncoder({
+    fields: GOOGLE_FIELDS,
+    encodeValue: (field, raw) => encodeByRule(rules[field], raw),
+    unknownField: (field) => `Google has no field "${field}"; map to one of ${GOOGLE_FIELDS.join(', ')}`,
+  });
+  return (contact: ContactIdentity, mapping: readonly FieldMapping[]): EncodedIdentifiers | null => {
+    const identifiers = encodeMappedFields(contact, mapping);
+    if (!identifiers) return null;
+    if (!ADDRESS_FIELDS.every((field) => identifiers[field] !== undefined)) {
+      for (const field of ADDRESS_FIELDS) delete identifiers[field];
+    }
+    return Object.keys(identifiers).length > 0 ? identifiers : null;
+  };
 }
 
 function mixesMobileIdsWithContacts(mapping: readonly FieldMapping[]): boolean {
@@ -139,24 +111,17 @@ const APIS = {
   },
 } as const;
 
-/** The list operations of one API, bound to a destination. */
-export type ListOperations = Pick<
-  DestinationConnector,
-  'checkAccess' | 'ensureAudience' | 'addMembers' | 'removeMembers' | 'checkJob'
->;
-
 /** Google Customer Match, through the Data Manager API or (api: ADS_API) the Google Ads API. */
 export function createGoogleConnector(config: GoogleConfig, credentials: GoogleCredentials): DestinationConnector {
   const api = APIS[config.api];
   const root = (config.baseUrl ?? api.baseUrl).replace(/\/+$/, '');
   const account = `${ACCOUNT_LABELS[config.operatingAccount.accountType]} ${config.operatingAccount.accountId}`;
+  const encodeContact = contactEncoder(config.api);
   let headers: Record<string, string> = {};
   if (config.api === 'ADS_API') {
-    if (!credentials.developerToken) {
-      throw new DestinationError(
-        'The Google Ads API needs a developer token: add developerToken to the credentials, or use the Data Manager API',
-        { platform: Platform.GOOGLE, retryable: false },
-      );
+    const missing = missingDeveloperToken(config, credentials);
+    if (missing || !credentials.developerToken) {
+      throw new DestinationError(`Google: ${missing}`, { platform: Platform.GOOGLE, retryable: false });
     }
     headers = {
       'developer-token': credentials.developerToken,

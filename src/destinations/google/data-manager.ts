@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { BatchOutcome, EncodedMember } from '../destination.js';
 import { unexpectedResponse, type CallGoogle } from './client.js';
-import type { GoogleConfig, ListOperations, ProductAccount } from './connector.js';
+import type { GoogleConfig, ListOperations, ProductAccount } from './settings.js';
 
 /** The API takes at most this many audience members a request. */
 export const DATA_MANAGER_MAX_MEMBERS = 10_000;

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { Platform } from '../../generated/prisma/enums.js';
 import { DestinationError } from '../destination.js';
 import { sha256Hex } from '../hashing.js';
+import { outboundFetch } from '../../infra/address-policy.js';
 import { parseJson } from '../../infra/json.js';
 
 export const DATA_MANAGER_SCOPE = 'https://www.googleapis.com/auth/datamanager';
@@ -62,7 +63,7 @@ async function exchangeRefreshToken(
   let response: Response;
   let text: string;
   try {
-    response = await fetch(tokenUrl, {
+    response = await outboundFetch(tokenUrl, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
       body: new URLSearchParams({

@@ -10,23 +10,61 @@ import {
 } from '../destination.js';
 import { mappingEncoder } from '../encoding.js';
 import { isSha256Hex, sha256Hex } from '../hashing.js';
+import { outboundFetch } from '../../infra/address-policy.js';
 import { parseJson } from '../../infra/json.js';
+import { newestVersion, supportedVersions, type VersionTable } from '../api-versions.js';
+import { platformUrl } from '../platform-url.js';
+import { strictConfig } from '../strict-config.js';
 
-export const linkedInConfigSchema = z.object({
-  adAccountId: z.string().regex(/^\d+$/, 'adAccountId must be the LinkedIn ad account number (digits only)'),
-  apiVersion: z
+/**
+ * The LinkedIn Marketing API versions this connector supports, newest first, with LinkedIn's sunset
+ * dates (Marketing API migrations page, checked December 2026:
+ * https://learn.microsoft.com/en-us/linkedin/marketing/integrations/migrations). Monthly versions
+ * live at least a year (https://learn.microsoft.com/en-us/linkedin/marketing/versioning); LinkedIn
+ * published no December 2025 version.
+ */
+export const LINKEDIN_API_VERSIONS: VersionTable = {
+  api: 'LinkedIn Marketing API',
+  field: 'apiVersion',
+  versions: [
+    { version: '202603', sunset: '2027-03-16' },
+    { version: '202602', sunset: '2027-02-15' },
+    { version: '202601', sunset: '2027-01-15' },
+    { version: '202511', sunset: '2026-11-16' },
+    { version: '202510', sunset: '2026-10-15' },
+  ],
+};
+const LINKEDIN_VERSIONS = supportedVersions(LINKEDIN_API_VERSIONS) as [string, ...string[]];
+
+/** A LinkedIn destination's settings. */
+export const linkedInConfigFields = z.object({
+  adAccountId: z
     .string()
-    .regex(/^20\d\d(0[1-9]|1[0-2])$/, 'apiVersion must be a LinkedIn version month such as 202510')
-    .default('202510'),
-  baseUrl: z.url({ protocol: /^https?$/, error: 'baseUrl must be an http(s) URL' }).default('https://api.linkedin.com'),
+    .regex(/^\d+$/, 'adAccountId must be the LinkedIn ad account number (digits only)')
+    .describe('The LinkedIn ad account number.'),
+  apiVersion: z
+    .enum(LINKEDIN_VERSIONS, {
+      error: `apiVersion must be a LinkedIn-Version this gateway supports: ${LINKEDIN_VERSIONS.join(', ')}`,
+    })
+    .default(newestVersion(LINKEDIN_API_VERSIONS))
+    .describe('The LinkedIn-Version header (YYYYMM); the newest supported one unless given.'),
+  baseUrl: platformUrl('baseUrl', ['https://api.linkedin.com']).default('https://api.linkedin.com'),
   /** The partner value LinkedIn assigns with Audiences API access; only needed to create segments. */
   sourcePlatform: z
     .string()
     .regex(/^[A-Z][A-Z0-9_]*$/, 'sourcePlatform must be the upper-case value LinkedIn gave you, e.g. MY_COMPANY')
-    .optional(),
+    .optional()
+    .describe('The partner value LinkedIn gave with Audiences API access; needed only to create segments.'),
   /** LinkedIn asks for a pause between creating a segment and adding users to it. */
-  segmentReadyDelayMs: z.number().int().min(0).max(60_000).default(5_000),
+  segmentReadyDelayMs: z
+    .number()
+    .int()
+    .min(0)
+    .max(60_000)
+    .default(5_000)
+    .describe('Milliseconds to wait after creating a segment before adding users (LinkedIn asks for 5 s).'),
 });
+export const linkedInConfigSchema = strictConfig(linkedInConfigFields);
 export type LinkedInConfig = z.infer<typeof linkedInConfigSchema>;
 
 export const linkedInCredentialsSchema = z.object({
@@ -37,7 +75,10 @@ export type LinkedInCredentials = z.infer<typeof linkedInCredentialsSchema>;
 export const LINKEDIN_FIELDS = ['SHA256_EMAIL', 'SHA512_EMAIL', 'GOOGLE_AID'] as const;
 type LinkedInField = (typeof LINKEDIN_FIELDS)[number];
 
-// Not published by LinkedIn: the batch size its own partner integrations use.
+// LinkedIn's DMP Segment Users page publishes no cap on elements per request (checked December 2026:
+// https://learn.microsoft.com/en-us/linkedin/marketing/matched-audiences/create-and-manage-segment-users);
+// 5,000 is what partner integrations send. The page does publish the pace: 500 requests a minute per
+// member on /users, answered with 429 beyond it.
 const MAX_ELEMENTS_PER_REQUEST = 5_000;
 const REQUEST_TIMEOUT_MS = 60_000;
 const EMAIL = /^[^\s@]+@[^\s@]+$/;
@@ -119,7 +160,7 @@ export function createLinkedInConnector(config: LinkedInConfig, credentials: Lin
     if (status === 404 && notFound) return notFound();
     if (status === 426) {
       return fail(
-        `LinkedIn no longer serves API version ${config.apiVersion}: set apiVersion in the destination's config to a recent month (YYYYMM)`,
+        `LinkedIn no longer serves API version ${config.apiVersion}: set apiVersion in the destination's config to ${newestVersion(LINKEDIN_API_VERSIONS)}`,
         { ...details, retryable: false },
       );
     }
@@ -148,7 +189,7 @@ export function createLinkedInConnector(config: LinkedInConfig, credentials: Lin
     let response: Response;
     let text: string;
     try {
-      response = await fetch(`${restUrl}/${request.path}`, {
+      response = await outboundFetch(`${restUrl}/${request.path}`, {
         method: request.method,
         headers: {
           authorization: `Bearer ${credentials.accessToken}`,

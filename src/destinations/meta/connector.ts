@@ -9,17 +9,54 @@ import {
 } from '../destination.js';
 import { encodeByRule, mappingEncoder, type FieldRule } from '../encoding.js';
 import { sha256Hex } from '../hashing.js';
+import { outboundFetch } from '../../infra/address-policy.js';
 import { parseJson } from '../../infra/json.js';
+import { newestVersion, supportedVersions, type VersionTable } from '../api-versions.js';
+import { platformUrl } from '../platform-url.js';
+import { strictConfig } from '../strict-config.js';
 
-export const metaConfigSchema = z.object({
-  adAccountId: z.string().regex(/^(act_)?\d+$/, 'adAccountId must be the ad account number, optionally prefixed with act_'),
-  apiVersion: z.string().regex(/^v\d+\.\d+$/, 'apiVersion must look like v24.0').default('v24.0'),
-  baseUrl: z.url({ protocol: /^https?$/, error: 'baseUrl must be an http(s) URL' }).default('https://graph.facebook.com'),
+/**
+ * The Marketing API versions this connector supports, newest first, with the dates Meta switches
+ * them off (Meta's Marketing API version history, checked December 2026:
+ * https://developers.facebook.com/documentation/ads-commerce/marketing-api/marketing-api-changelog/versions).
+ * Marketing API versions expire sooner than the Graph API versions of the same number: this table
+ * is the one that applies to custom audiences.
+ */
+export const META_API_VERSIONS: VersionTable = {
+  api: 'Meta API',
+  field: 'apiVersion',
+  versions: [
+    { version: 'v27.0', sunset: null },
+    { version: 'v26.0', sunset: null },
+    { version: 'v25.0', sunset: '2027-02-23' },
+    { version: 'v24.0', sunset: '2026-11-10' },
+    { version: 'v23.0', sunset: '2026-06-09' },
+    { version: 'v22.0', sunset: '2026-02-19' },
+  ],
+};
+const META_VERSIONS = supportedVersions(META_API_VERSIONS) as [string, ...string[]];
+
+/** A Meta destination's settings: the ad account and, rarely, the API version or root. */
+export const metaConfigFields = z.object({
+  adAccountId: z
+    .string()
+    .regex(/^(act_)?\d+$/, 'adAccountId must be the ad account number, optionally prefixed with act_')
+    .describe('The ad account number, with or without its act_ prefix.'),
+  apiVersion: z
+    .enum(META_VERSIONS, {
+      error: `apiVersion must be a Marketing API version this gateway supports: ${META_VERSIONS.join(', ')}`,
+    })
+    .default(newestVersion(META_API_VERSIONS))
+    .describe('The Marketing API version; the newest supported one unless given.'),
+  baseUrl: platformUrl('baseUrl', ['https://graph.facebook.com'])
+    .default('https://graph.facebook.com')
+    .describe("The Graph API's root URL."),
 });
+export const metaConfigSchema = strictConfig(metaConfigFields);
 export type MetaConfig = z.infer<typeof metaConfigSchema>;
 
 export const metaCredentialsSchema = z.object({
-  accessToken: z.string().min(1, 'accessToken is required'),
+  accessToken: z.string().min(1, 'accessToken is required').describe('A system-user or user access token with ads_management.'),
 });
 export type MetaCredentials = z.infer<typeof metaCredentialsSchema>;
 
@@ -30,14 +67,27 @@ const MAX_ROWS_PER_REQUEST = 10_000;
 const REQUEST_TIMEOUT_MS = 60_000;
 const THROTTLE_CODES = new Set([4, 17, 613, 80003]);
 const AUDIENCE_DELETED_CODE = 1487366;
-/** "Audience Size too low: You cannot remove users…": Meta keeps audiences above a minimum size. */
-const AUDIENCE_UPDATE_FAILED_CODE = 2650;
-const AUDIENCE_TOO_SMALL = /audience size too low|cannot remove users/i;
-/** Our code for that refusal, so the removal path can tell it from other failures. */
+/** Meta keeps custom audiences above a minimum size and refuses removals that would shrink one
+ * further. Recorded answers carry code 200 (which alone means a permissions error), subcode 1870047
+ * and error_user_title "Audience Size too Low": the subcode and title decide before the code. */
+const AUDIENCE_TOO_SMALL_SUBCODE = 1870047;
+const AUDIENCE_TOO_SMALL_TITLE = 'audience size too low';
+/** Since 2025-09-02 an audience Meta flags as implying health or financial status has
+ * operation_status 471, and adding or removing its users fails with subcode 1713230, title
+ * "Audience Upload Blocked" (Custom Audience Users reference:
+ * https://developers.facebook.com/documentation/ads-commerce/marketing-api/reference/custom-audience/users). */
+const FLAGGED_AUDIENCE_SUBCODE = 1713230;
+const FLAGGED_AUDIENCE_TITLE = 'audience upload blocked';
+/** Our code for the too-small refusal, so the removal path can tell it from other failures. */
 const AUDIENCE_TOO_SMALL_REFUSAL = 'AUDIENCE_TOO_SMALL';
 const REMOVAL_REFUSED =
   'Meta refused to remove these members: the audience would become too small (Meta keeps custom audiences ' +
   'above about 100 people). They stay listed for removal and later runs try again; adds are not affected.';
+const AUDIENCE_FLAGGED =
+  'Meta has blocked all changes to this audience: it flagged the audience as possibly implying health or ' +
+  'financial status (operation status 471), and adds and removes fail until the restriction is resolved. ' +
+  'Meta expects you to appeal the restriction in Ads Manager (Audiences), or to create a new audience from data ' +
+  'that implies no such status and give its id to the sync as platformAudienceId. Runs fail until then.';
 
 const normalizeName = (value: string) => value.normalize('NFC').toLowerCase().replace(/[^\p{L}\p{M}]/gu, '');
 
@@ -83,8 +133,10 @@ function buildUsersBody(members: EncodedMember[], session: UploadSession) {
 const graphErrorSchema = z.object({
   error: z.object({
     message: z.string(),
+    type: z.string().optional(),
     code: z.number().optional(),
     error_subcode: z.number().optional(),
+    error_user_title: z.string().optional(),
     fbtrace_id: z.string().optional(),
     is_transient: z.boolean().optional(),
   }),
@@ -127,6 +179,29 @@ function toDestinationError(response: Response, body: unknown, accessToken: stri
       ...(retryAfterMs ? { retryAfterMs } : {}),
     });
 
+  // The subcode and user title say what happened; the top-level code only which family it is in.
+  const subcode = error?.error_subcode;
+  const title = error?.error_user_title?.trim().toLowerCase();
+  if (subcode === AUDIENCE_TOO_SMALL_SUBCODE || title === AUDIENCE_TOO_SMALL_TITLE) {
+    return new DestinationError(REMOVAL_REFUSED, {
+      platform: Platform.META,
+      status,
+      code: AUDIENCE_TOO_SMALL_REFUSAL,
+      retryable: false,
+    });
+  }
+  if (subcode === FLAGGED_AUDIENCE_SUBCODE || title === FLAGGED_AUDIENCE_TITLE) {
+    return new DestinationError(AUDIENCE_FLAGGED, { platform: Platform.META, status, code: subcode, retryable: false });
+  }
+  if (code === AUDIENCE_DELETED_CODE || subcode === AUDIENCE_DELETED_CODE) {
+    return fail('The Meta audience was deleted — pick or create another audience for this sync', false);
+  }
+  if (code === 100 && subcode === 33) {
+    return fail(
+      'The Meta audience does not exist or the connected user cannot access it — check the audience in Ads Manager',
+      false,
+    );
+  }
   if (code === 190) {
     return fail('Meta rejected the access token: it has expired or is invalid — reconnect the destination', false);
   }
@@ -142,23 +217,6 @@ function toDestinationError(response: Response, body: unknown, accessToken: stri
     const hint = minutes > 0 ? ` (Meta expects access back in about ${minutes} minutes)` : '';
     const retryAfterMs = minutes > 0 ? minutes * 60_000 : retryAfterSeconds > 0 ? retryAfterSeconds * 1000 : undefined;
     return fail(`Meta is rate-limiting this ad account; the sync will retry later${hint}`, true, retryAfterMs);
-  }
-  if (code === AUDIENCE_UPDATE_FAILED_CODE && AUDIENCE_TOO_SMALL.test(error?.message ?? '')) {
-    return new DestinationError(REMOVAL_REFUSED, {
-      platform: Platform.META,
-      status,
-      code: AUDIENCE_TOO_SMALL_REFUSAL,
-      retryable: false,
-    });
-  }
-  if (code === AUDIENCE_DELETED_CODE || error?.error_subcode === AUDIENCE_DELETED_CODE) {
-    return fail('The Meta audience was deleted — pick or create another audience for this sync', false);
-  }
-  if (code === 100 && error?.error_subcode === 33) {
-    return fail(
-      'The Meta audience does not exist or the connected user cannot access it — check the audience in Ads Manager',
-      false,
-    );
   }
   if (status >= 500 || error?.is_transient === true) {
     return fail('Meta had a temporary problem; the sync will retry', true);
@@ -177,7 +235,7 @@ export function createMetaConnector(config: MetaConfig, credentials: MetaCredent
     let response: Response;
     let text: string;
     try {
-      response = await fetch(`${graphUrl}/${path}`, {
+      response = await outboundFetch(`${graphUrl}/${path}`, {
         method,
         headers: {
           authorization: `Bearer ${credentials.accessToken}`,

@@ -11,8 +11,8 @@ import {
 } from '../destination.js';
 import { encodeByRule, mappingEncoder, type FieldRule } from '../encoding.js';
 import { sha256Hex } from '../hashing.js';
+import { isForbiddenAddress, outboundFetch, urlProblem } from '../../infra/address-policy.js';
 import { parseJson } from '../../infra/json.js';
-import { resolvesToForbiddenAddress, webhookUrlPolicy, webhookUrlProblem, type WebhookUrlPolicy } from './url-policy.js';
 import { SIGNING_SECRET_LENGTH, signatureHeaders } from './signature.js';
 
 const MAX_WEBHOOK_BATCH_SIZE = 10_000;
@@ -20,7 +20,7 @@ const MAX_WEBHOOK_BATCH_SIZE = 10_000;
 export const webhookConfigSchema = z.strictObject(
   {
     url: z.string().superRefine((value, context) => {
-      const problem = webhookUrlProblem(value, webhookUrlPolicy());
+      const problem = urlProblem(value);
       if (problem) context.addIssue({ code: 'custom', message: problem });
     }),
     batchSize: z.number().int().min(1).max(MAX_WEBHOOK_BATCH_SIZE).default(1_000),
@@ -187,11 +187,7 @@ type WebhookEvent =
       members: { identifiers: EncodedIdentifiers }[];
     };
 
-export function createWebhookConnector(
-  config: WebhookConfig,
-  credentials: WebhookCredentials,
-  policy: WebhookUrlPolicy = webhookUrlPolicy(),
-): DestinationConnector {
+export function createWebhookConnector(config: WebhookConfig, credentials: WebhookCredentials): DestinationConnector {
   const url = new URL(config.url);
   /** Names given to ensureAudience, so that batches can carry them. */
   const audienceNames = new Map<string, string>();
@@ -254,24 +250,11 @@ export function createWebhookConnector(
 
   /** POSTs a signed event; returns the reply body of a 2xx answer. */
   async function deliver(event: WebhookEvent): Promise<string> {
-    let forbidden: boolean;
-    try {
-      forbidden = await resolvesToForbiddenAddress(url, policy);
-    } catch {
-      throw unreachable();
-    }
-    if (forbidden) {
-      throw fail(
-        `The webhook host ${url.host} resolves to a private, loopback or link-local address, which this gateway does not ` +
-          'send to — use a public URL',
-        false,
-      );
-    }
     const body = JSON.stringify(event);
     let response: Response;
     let text: string;
     try {
-      response = await fetch(url, {
+      response = await outboundFetch(url, {
         method: 'POST',
         headers: signedHeaders(body, event.id),
         body,
@@ -282,6 +265,13 @@ export function createWebhookConnector(
     } catch (error) {
       if (error instanceof ReplyTooLargeError) {
         throw fail('The webhook replied with more than 1 MB; reply with an empty body or a short JSON object', false);
+      }
+      if (isForbiddenAddress(error)) {
+        throw fail(
+          `The webhook host ${url.host} is or resolves to a private, loopback or link-local address, which this gateway ` +
+            'does not send to — use a public URL',
+          false,
+        );
       }
       throw unreachable();
     }

@@ -9,12 +9,20 @@ import {
   type EncodedMember,
 } from '../destination.js';
 import { encodeByRule, mappingEncoder, type FieldRule } from '../encoding.js';
+import { outboundFetch } from '../../infra/address-policy.js';
 import { parseJson } from '../../infra/json.js';
+import { platformUrl } from '../platform-url.js';
+import { strictConfig } from '../strict-config.js';
 
-export const xConfigSchema = z.object({
-  accountId: z.string().regex(/^[0-9a-z]+$/, 'accountId must be the X ads account id, such as 18ce54d4x5t'),
-  baseUrl: z.url({ protocol: /^https?$/, error: 'baseUrl must be an http(s) URL' }).default('https://ads-api.x.com'),
+/** An X destination's settings. */
+export const xConfigFields = z.object({
+  accountId: z
+    .string()
+    .regex(/^[0-9a-z]+$/, 'accountId must be the X ads account id, such as 18ce54d4x5t')
+    .describe('The X ads account id.'),
+  baseUrl: platformUrl('baseUrl', ['https://ads-api.x.com']).default('https://ads-api.x.com'),
 });
+export const xConfigSchema = strictConfig(xConfigFields);
 export type XConfig = z.infer<typeof xConfigSchema>;
 
 const requiredSecret = (name: string) => z.string().min(1, `${name} is required`);
@@ -31,7 +39,12 @@ export type XCredentials = z.infer<typeof xCredentialsSchema>;
 export const X_FIELDS = ['email', 'phone_number', 'handle', 'twitter_id', 'device_id', 'partner_user_id'] as const;
 type XField = (typeof X_FIELDS)[number];
 
+/** Version 12 has no deprecation or end-of-life date (X Ads API versions, checked December 2026:
+ * https://docs.x.com/x-ads-api/fundamentals/versioning), so it is not a setting. */
 const API_VERSION = '12';
+/** The users endpoint takes at most 2,500 operations and 5,000,000 bytes per request, 1,500 requests
+ * a minute, and applies or fails a request whole; unchanged since X published them (Audiences API
+ * reference: https://developer.x.com/en/docs/x-ads-api/audiences/api-reference/audience). */
 const MAX_OPERATIONS_PER_REQUEST = 2_500;
 const MAX_BODY_BYTES = 5_000_000;
 const REQUEST_TIMEOUT_MS = 60_000;
@@ -165,7 +178,7 @@ export function createXConnector(config: XConfig, credentials: XCredentials): De
       .join('&');
     const url = `${apiUrl}/${path}${query ? `?${query}` : ''}`;
     try {
-      const response = await fetch(url, {
+      const response = await outboundFetch(url, {
         method,
         headers: {
           authorization: oauth.toHeader(oauth.authorize({ url, method }, token)).Authorization,

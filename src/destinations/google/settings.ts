@@ -1,0 +1,113 @@
+import { z } from 'zod';
+import { newestVersion, supportedVersions, type VersionTable } from '../api-versions.js';
+import type { DestinationConnector } from '../destination.js';
+import { platformUrl } from '../platform-url.js';
+import { strictConfig } from '../strict-config.js';
+import type { GoogleCredentials } from './oauth.js';
+
+// What the Google connector and its two APIs (data-manager.ts, ads-api.ts) share: the destination's
+// settings, the destination fields and the shape of an API's list operations.
+
+export { googleCredentialsSchema, type GoogleCredentials } from './oauth.js';
+
+/**
+ * The Google Ads API versions the ADS_API path supports, newest first, with Google's sunset dates:
+ * v20 on 2026-06-10, v21 on 2026-08-05, v22 on 2026-10-07 (Google Ads developer blog sunset reminders,
+ * e.g. https://developers.google.com/ads/blog/posts/2026/09/google-ads-api-v22-sunset-reminder). No
+ * sunset date for v23 (released 2026-01-28) or later was published on the pages checked in December
+ * 2026 (https://developers.google.com/google-ads/api/docs/sunset-dates lists them as they come):
+ * add each date here once Google announces it.
+ */
+export const GOOGLE_ADS_API_VERSIONS: VersionTable = {
+  api: 'Google Ads API',
+  field: 'adsApiVersion',
+  versions: [
+    { version: 'v26', sunset: null },
+    { version: 'v25', sunset: null },
+    { version: 'v24', sunset: null },
+    { version: 'v23', sunset: null },
+    { version: 'v22', sunset: '2026-10-07' },
+    { version: 'v21', sunset: '2026-08-05' },
+    { version: 'v20', sunset: '2026-06-10' },
+  ],
+};
+const ADS_API_VERSIONS = supportedVersions(GOOGLE_ADS_API_VERSIONS) as [string, ...string[]];
+
+const ACCOUNT_TYPES = ['GOOGLE_ADS', 'DISPLAY_VIDEO_ADVERTISER', 'DISPLAY_VIDEO_PARTNER', 'DATA_PARTNER'] as const;
+const CONSENT_STATUSES = ['CONSENT_GRANTED', 'CONSENT_DENIED'] as const;
+
+export const productAccountFields = z.object({
+  accountType: z
+    .enum(ACCOUNT_TYPES, { error: `accountType must be one of ${ACCOUNT_TYPES.join(', ')}` })
+    .default('GOOGLE_ADS')
+    .describe('The kind of account.'),
+  accountId: z
+    .string()
+    .trim()
+    .regex(/^\d+(-\d+)*$/, 'accountId must be the account number, e.g. 123-456-7890')
+    .transform((id) => id.replaceAll('-', ''))
+    .describe('The account number, with or without dashes.'),
+});
+const productAccountSchema = strictConfig(productAccountFields);
+export type ProductAccount = z.infer<typeof productAccountFields>;
+
+const consentStatusSchema = z.enum(CONSENT_STATUSES, { error: 'must be CONSENT_GRANTED or CONSENT_DENIED' });
+export const consentFields = z.object({
+  adUserData: consentStatusSchema.describe('Consent to use the data for advertising.'),
+  adPersonalization: consentStatusSchema.describe('Consent to personalized advertising.'),
+});
+
+/** A Google destination's settings. */
+export const googleConfigFields = z.object({
+  /** DATA_MANAGER (the default, what Google requires of new integrations) or ADS_API: the Google
+   * Ads API's offline user data jobs, for developer tokens already allowed Customer Match there. */
+  api: z
+    .enum(['DATA_MANAGER', 'ADS_API'], { error: 'api must be DATA_MANAGER or ADS_API' })
+    .default('DATA_MANAGER')
+    .describe('DATA_MANAGER (the default) or ADS_API (offline user data jobs; needs a developer token).'),
+  /** The account whose Customer Match lists the syncs fill. */
+  operatingAccount: productAccountSchema.describe('The account whose Customer Match lists the syncs fill.'),
+  /** The account the Google user signs in with, when it is a manager of the operating account. */
+  loginAccount: productAccountSchema
+    .optional()
+    .describe('The manager account the Google user signs in with, if not the operating account.'),
+  /** The consent the audience's people gave, sent with every upload (required for EEA users). */
+  consent: strictConfig(consentFields).describe('The consent the audience gave, sent with every upload.'),
+  customerMatchTermsAccepted: z
+    .literal(true, {
+      error: 'accept the Customer Match terms in Google Ads (Audience manager), then set customerMatchTermsAccepted to true',
+    })
+    .describe('Must be true: the Customer Match terms are accepted in Google Ads.'),
+  /** The API's root; by default Google's for the chosen api. */
+  baseUrl: platformUrl('baseUrl', ['https://datamanager.googleapis.com', 'https://googleads.googleapis.com']).optional(),
+  adsApiVersion: z
+    .enum(ADS_API_VERSIONS, {
+      error: `adsApiVersion must be a Google Ads API version this gateway supports: ${ADS_API_VERSIONS.join(', ')}`,
+    })
+    .default(newestVersion(GOOGLE_ADS_API_VERSIONS))
+    .describe('The Google Ads API version (api: ADS_API); the newest supported one unless given.'),
+  tokenUrl: platformUrl('tokenUrl', ['https://oauth2.googleapis.com/token']).default('https://oauth2.googleapis.com/token'),
+});
+
+export const googleConfigSchema = strictConfig(googleConfigFields).refine(
+  (config) => config.api === 'DATA_MANAGER' || config.operatingAccount.accountType === 'GOOGLE_ADS',
+  { path: ['operatingAccount', 'accountType'], error: 'the Google Ads API (api: ADS_API) serves GOOGLE_ADS accounts only' },
+);
+export type GoogleConfig = z.infer<typeof googleConfigFields>;
+
+/** Why the credentials cannot serve the config's API, or null. */
+export function missingDeveloperToken(config: GoogleConfig, credentials: GoogleCredentials): string | null {
+  return config.api === 'ADS_API' && !credentials.developerToken
+    ? 'the Google Ads API (api: ADS_API) needs a developer token: add developerToken to the credentials, or use the Data Manager API'
+    : null;
+}
+
+/** Destination fields: contact details (hashed, except COUNTRY and ZIP) or mobile advertising ids. */
+export const GOOGLE_FIELDS = ['EMAIL', 'PHONE', 'FIRST_NAME', 'LAST_NAME', 'COUNTRY', 'ZIP', 'MOBILE_ID'] as const;
+export type GoogleField = (typeof GOOGLE_FIELDS)[number];
+
+/** The list operations of one API, bound to a destination. */
+export type ListOperations = Pick<
+  DestinationConnector,
+  'checkAccess' | 'ensureAudience' | 'addMembers' | 'removeMembers' | 'checkJob'
+>;
