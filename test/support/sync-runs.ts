@@ -14,7 +14,7 @@ export const SyncRunDetails = graphql(`
       __typename
       ... on SyncRun {
         id status phase progress dryRun trigger
-        membersAdded membersRemoved membersInvalid membersFailed totalMembers
+        membersAdded membersRemoved membersInvalid membersUnusable unusableCounts { reason count } membersFailed totalMembers
         membersRefused refusalReason invalidSamples errorMessage errorDetails waitedSeconds startedAt finishedAt
       }
     }
