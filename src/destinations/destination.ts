@@ -65,6 +65,20 @@ export type PlatformJobState =
   | { status: 'SUCCEEDED' }
   | { status: 'FAILED'; reason: string };
 
+/** What a platform reports about an audience it holds; what it does not report is null. */
+export interface PlatformAudienceReport {
+  /** How many people the platform matched: a range where it gives one (Meta's approximate count
+   * bounds), otherwise the one number it reports as both bounds. */
+  sizeLowerBound: number | null;
+  sizeUpperBound: number | null;
+  /** The share, 0–1, of the members sent that the platform matched, where it reports one. */
+  matchRate: number | null;
+  /** The platform's status of the audience, in its own terms (e.g. READY). */
+  status: string | null;
+  /** What the platform says about that status, when it says more. */
+  statusDetail: string | null;
+}
+
 export interface AudienceRef {
   /** The platform's id of the audience, when a previous run created or was given one. */
   platformAudienceId: string | null;
@@ -89,6 +103,8 @@ export interface DestinationConnector {
   ensureAudience(audience: AudienceRef): Promise<string>;
   addMembers(platformAudienceId: string, members: EncodedMember[], session: UploadSession): Promise<BatchOutcome>;
   removeMembers(platformAudienceId: string, members: EncodedMember[], session: UploadSession): Promise<BatchOutcome>;
+  /** What the platform reports about the audience now (size, match rate, status). Throws DestinationError. */
+  readAudience?(platformAudienceId: string): Promise<PlatformAudienceReport>;
   /** For platforms whose batches report a `platformJob`: that job's state now. Throws DestinationError. */
   checkJob?(resourceName: string): Promise<PlatformJobState>;
 }

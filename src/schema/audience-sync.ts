@@ -11,7 +11,14 @@ import { requestSyncRun } from '../sync/request-run.js';
 import { FREQUENCY_CRON, MAX_CADENCE_HOURS, cronProblem, isTimeZone } from '../sync/schedule.js';
 import { AudienceRef } from './audience.js';
 import { builder } from './builder.js';
-import { ConflictError, NotFoundError, ValidationError, parseInput } from './errors.js';
+import { ConflictError, NotFoundError, PlatformError, ValidationError, parseInput } from './errors.js';
+import { DestinationError } from '../destinations/destination.js';
+import { MissingCredentialsError } from '../destinations/registry.js';
+import {
+  PlatformAudienceUnavailable,
+  refreshPlatformAudience,
+  type StoredPlatformAudience,
+} from '../sync/platform-audience.js';
 import { parseGlobalId } from './global-id.js';
 import { SyncRunStatusEnum, TriggerAudienceSyncSuccess } from './sync-run.js';
 import {
@@ -96,6 +103,44 @@ const SyncScheduleRef = builder.objectRef<ScheduleShape>('SyncSchedule').impleme
   }),
 });
 
+const PlatformAudienceRef = builder.objectRef<StoredPlatformAudience>('PlatformAudience').implement({
+  description:
+    "What the platform reports about the audience, read after each successful run and by refreshPlatformAudience. " +
+    'A field is null where the platform reports nothing.',
+  fields: (t) => ({
+    sizeLowerBound: t.int({
+      nullable: true,
+      description: "How many people the platform matched, at least (Meta gives a range; others one number, as both bounds).",
+      resolve: (audience) => audience.sizeLowerBound,
+    }),
+    sizeUpperBound: t.int({
+      nullable: true,
+      description: 'How many people the platform matched, at most.',
+      resolve: (audience) => audience.sizeUpperBound,
+    }),
+    matchRate: t.float({
+      nullable: true,
+      description: 'The share (0–1) of the members sent that the platform matched, where it reports one (Google Ads API lists).',
+      resolve: (audience) => audience.matchRate,
+    }),
+    status: t.string({
+      nullable: true,
+      description: "The platform's status of the audience, in its terms (LinkedIn READY, Google OPEN, Meta's operation status).",
+      resolve: (audience) => audience.status,
+    }),
+    statusDetail: t.string({
+      nullable: true,
+      description: "What the platform says more (Meta's delivery status, X's reasons it cannot be targeted yet).",
+      resolve: (audience) => audience.statusDetail,
+    }),
+    refreshedAt: t.field({
+      type: 'DateTime',
+      description: 'When the platform was asked.',
+      resolve: (audience) => new Date(audience.refreshedAt),
+    }),
+  }),
+});
+
 export const AudienceSyncRef = builder.prismaNode('AudienceSync', {
   description: 'Keeps an audience in sync with a destination.',
   id: { field: 'id' },
@@ -142,6 +187,13 @@ export const AudienceSyncRef = builder.prismaNode('AudienceSync', {
       description: 'How many members the destination held after the last successful run.',
     }),
     lastRun: t.relation('lastRun', { nullable: true, description: 'The most recently requested run.' }),
+    platformAudience: t.field({
+      type: PlatformAudienceRef,
+      nullable: true,
+      description: 'What the platform last reported about the audience; null until read, and for webhooks.',
+      select: { platformAudience: true },
+      resolve: (sync) => (sync.platformAudience as StoredPlatformAudience | null) ?? null,
+    }),
     splitGroup: t.exposeString('splitGroup', { nullable: true, description: SPLIT_GROUP_DESCRIPTION }),
     suppressionAudiences: t.field({
       type: [AudienceRef],
@@ -561,3 +613,33 @@ builder.mutationField('triggerAudienceSync', (t) =>
   }),
 );
 
+
+builder.mutationField('refreshPlatformAudience', (t) =>
+  t.field({
+    type: AudienceSyncRef,
+    description: "Reads now what the platform reports about the sync's audience (size, match rate, status).",
+    authScopes: { write: true },
+    errors: {
+      types: [ValidationError, NotFoundError, ConflictError, PlatformError],
+      dataField: { name: 'audienceSync', description: 'The sync, with its platformAudience as just read.' },
+    },
+    args: { id: t.arg.id({ required: true, description: 'The sync whose platform audience to read.' }) },
+    resolve: async (_root, { id }, context) => {
+      const syncId = parseGlobalId(id, 'AudienceSync', 'id');
+      const sync = await db().audienceSync.findFirst({
+        where: { id: syncId, workspaceId: context.viewer!.workspaceId, deletedAt: null },
+      });
+      if (!sync) throw new NotFoundError('id', 'sync');
+      try {
+        await refreshPlatformAudience(sync.id, context.clock);
+      } catch (error) {
+        if (error instanceof PlatformAudienceUnavailable || error instanceof MissingCredentialsError) {
+          throw new ConflictError(error.message);
+        }
+        if (error instanceof DestinationError) throw new PlatformError(error.message, error.details.retryable);
+        throw error;
+      }
+      return db().audienceSync.findUniqueOrThrow({ where: { id: sync.id } });
+    },
+  }),
+);

@@ -122,3 +122,22 @@ builder.objectType(ConflictError, {
   description: 'The change conflicts with existing data (for example a second sync of one audience to one destination).',
   interfaces: [ErrorInterface],
 });
+
+/** The platform failed to answer; `retryable` says whether trying again later may help. */
+export class PlatformError extends DomainError {
+  constructor(
+    message: string,
+    readonly retryable: boolean,
+  ) {
+    super(message, 'PLATFORM_ERROR');
+  }
+}
+
+builder.objectType(PlatformError, {
+  name: 'PlatformError',
+  description: 'The ad platform refused or failed the call; nothing was changed.',
+  interfaces: [ErrorInterface],
+  fields: (t) => ({
+    retryable: t.exposeBoolean('retryable', { description: 'True when the problem looks temporary: try again later.' }),
+  }),
+});

@@ -36,6 +36,16 @@ export const SyncRunTriggerEnum = builder.enumType(SyncRunTrigger, {
   },
 });
 
+const UnusableCountRef = builder.objectRef<{ reason: string; count: number }>('UnusableCount').implement({
+  description: 'Members a run could not send, for one reason.',
+  fields: (t) => ({
+    reason: t.exposeString('reason', {
+      description: 'NO_MAPPED_VALUE: none of the mapped fields has a value; UNUSABLE_VALUE: none passes the platform rules.',
+    }),
+    count: t.expose('count', { type: 'NonNegativeInt', description: 'How many members.' }),
+  }),
+});
+
 export const SyncRunRef = builder.prismaNode('SyncRun', {
   description: 'One execution of a sync, with its live progress and outcome.',
   id: { field: 'id' },
@@ -72,7 +82,20 @@ export const SyncRunRef = builder.prismaNode('SyncRun', {
     membersFailed: t.expose('membersFailed', { type: 'NonNegativeInt', description: 'Members the destination failed to take.' }),
     membersInvalid: t.expose('membersInvalid', {
       type: 'NonNegativeInt',
-      description: 'Members skipped or rejected because their identifiers are unusable.',
+      description: 'Rows the platform rejected in this run (see `invalidSamples`); they are not retried.',
+    }),
+    membersUnusable: t.expose('membersUnusable', {
+      type: 'NonNegativeInt',
+      description:
+        'Audience members the field mapping cannot send (no mapped value, or none the platform would take): never ' +
+        'sent, so every run counts them again. `unusableCounts` says why.',
+    }),
+    unusableCounts: t.field({
+      type: [UnusableCountRef],
+      description: 'How many members could not be sent, per reason (NO_MAPPED_VALUE, UNUSABLE_VALUE).',
+      select: { unusableCounts: true },
+      resolve: (run) =>
+        Object.entries(run.unusableCounts as Record<string, number>).map(([reason, count]) => ({ reason, count })),
     }),
     invalidSamples: t.exposeStringList('invalidSamples', {
       description: 'Up to 20 examples of rows the platform rejected, as it described them ("value: reason").',

@@ -26,6 +26,7 @@ import {
 import type { Clock } from '../infra/clock.js';
 import type { RetryPolicy } from '../infra/retry-policy.js';
 import { callWithRetries } from './platform-retry.js';
+import { readPlatformAudienceAfterRun } from './platform-audience.js';
 import { recordPlatformJob } from './platform-jobs.js';
 import { publishRunUpdated, publishTaskUpdated } from '../infra/change-events.js';
 import { confirmBatch, recordAddsInDoubt, recordRemovesInDoubt, type BatchAction } from './batches-in-doubt.js';
@@ -82,6 +83,10 @@ export async function executeSyncRun(runId: string, options: RunOptions): Promis
     }
     try {
       const counts = await syncMembers(execution, options);
+      // A run with nothing to change leaves the platform's numbers as the last read found them.
+      if (!run.dryRun && counts.toAdd + counts.toUpdate + counts.toRemove > 0) {
+        await readPlatformAudienceAfterRun(run.syncId, options.clock);
+      }
       await finishRun(execution, 'SUCCEEDED', { counts });
     } catch (error) {
       if (error instanceof RunLost) throw error;
@@ -172,6 +177,7 @@ function sendAdds(context: RunContext): Promise<void> {
     readPage: (after) => readContactsPage(run, 'add', after, connector.maxBatchSize),
     keyOf: (row) => row.id,
     encode: (row) => encodeContact(context, row),
+    unusableReason: (row) => unusableReason(context, row),
     send: (members, session) => connector.addMembers(context.platformAudienceId, members, session),
     confirm: (members, outcome, previous) => [
       clearRunDiffRange(run.id, 'add', previous, members.at(-1)!.contactId),
@@ -189,6 +195,7 @@ async function sendUpdates(context: RunContext): Promise<void> {
     total: context.plan.toUpdate,
     readPage: (after) => readContactsPage(run, 'update', after, connector.maxBatchSize),
     keyOf: (row) => row.id,
+    unusableReason: (row) => unusableReason(context, row),
     encode: (row) => {
       const member = encodeContact(context, row);
       return member && row.synced && sameIdentifiers(member.identifiers, row.synced) ? 'unchanged' : member;
@@ -242,9 +249,11 @@ interface UploadSteps<Row> {
   total: number;
   readPage(after: bigint): Promise<Row[]>;
   keyOf(row: Row): bigint;
-  /** Null for a member none of whose mapped identifiers is usable: it is counted invalid, not sent.
-   * `unchanged` for an update candidate whose identifiers are those already synced: not sent. */
+  /** Null for a member none of whose mapped identifiers is usable: it is counted unusable (with
+   * `unusableReason`), not sent. `unchanged` for an update candidate whose identifiers are those
+   * already synced: not sent. */
   encode(row: Row): EncodedMember | null | 'unchanged';
+  unusableReason?(row: Row): UnusableReason;
   send(members: EncodedMember[], session: UploadSession): Promise<BatchOutcome>;
   /** The statements, besides the batch's confirmation and counters, that record an accepted batch,
    * whose diff rows are those after contact id `previous` up to its last member's. */
@@ -263,7 +272,7 @@ async function upload<Row>(context: RunContext, steps: UploadSteps<Row>): Promis
   const pending: EncodedMember[] = [];
   let after = 0n;
   let exhausted = false;
-  let unusable = 0;
+  let unusable: Record<string, number> = {};
   let unchanged = 0;
 
   // Fills `pending` with two batches, or up to the end of the diff.
@@ -279,7 +288,10 @@ async function upload<Row>(context: RunContext, steps: UploadSteps<Row>): Promis
         const member = steps.encode(row);
         if (member === 'unchanged') unchanged++;
         else if (member) pending.push(member);
-        else unusable++;
+        else {
+          const reason = steps.unusableReason?.(row) ?? 'UNUSABLE_VALUE';
+          unusable[reason] = (unusable[reason] ?? 0) + 1;
+        }
       }
       // A short page ended the scan: another read would only scan the rest of the audience again.
       if (rows.length < batchSize) exhausted = true;
@@ -334,7 +346,7 @@ async function upload<Row>(context: RunContext, steps: UploadSteps<Row>): Promis
         unusable,
         unchanged,
       });
-      unusable = 0;
+      unusable = {};
       unchanged = 0;
       lastConfirmed = sending.at(-1)!.contactId;
       // The batch that started a platform job commits after the job's other batches: once the job
@@ -348,9 +360,9 @@ async function upload<Row>(context: RunContext, steps: UploadSteps<Row>): Promis
     await Promise.allSettled([...confirming, recording]);
     throw error;
   }
-  if (unusable > 0 || unchanged > 0) {
-    context.done += unusable + unchanged;
-    await fencedSql(context.fence, countersUpdate(context, { invalid: unusable }, steps.phase));
+  if (total(unusable) > 0 || unchanged > 0) {
+    context.done += total(unusable) + unchanged;
+    await fencedSql(context.fence, countersUpdate(context, { unusable }, steps.phase));
   }
 }
 
@@ -366,13 +378,13 @@ function confirmSent<Row>(
   batchId: bigint,
   outcome: BatchOutcome,
   previous: bigint,
-  skipped: { unusable: number; unchanged: number },
+  skipped: { unusable: Record<string, number>; unchanged: number },
 ): () => Promise<void> {
   membersSent.inc(
     { platform: context.connector.platform, action: METRIC_ACTIONS[steps.phase] },
     batch.length - outcome.invalid,
   );
-  context.done += batch.length + skipped.unusable + skipped.unchanged;
+  context.done += batch.length + total(skipped.unusable) + skipped.unchanged;
   const statements = [
     ...confirmBatch(context.run, steps.action, batchId, batch),
     ...steps.confirm(batch, outcome, previous),
@@ -380,7 +392,8 @@ function confirmSent<Row>(
       context,
       {
         [PHASE_COUNTERS[steps.phase]]: batch.length - outcome.invalid,
-        invalid: outcome.invalid + skipped.unusable,
+        invalid: outcome.invalid,
+        unusable: skipped.unusable,
         invalidSamples: outcome.invalidSamples,
         identifierCounts: identifierCounts(batch),
       },
@@ -467,6 +480,26 @@ function uploadSession(estimatedTotal: number) {
 /** How many rejected rows a run keeps as examples. */
 const MAX_INVALID_SAMPLES = 20;
 
+/** Why the mapping cannot send a member: none of its mapped fields has a value, or none of the values
+ * passes the platform's rules. */
+export type UnusableReason = 'NO_MAPPED_VALUE' | 'UNUSABLE_VALUE';
+
+function unusableReason(context: RunContext, row: DiffContact): UnusableReason {
+  return context.mapping.some(({ sourceField }) => row[sourceField]) ? 'UNUSABLE_VALUE' : 'NO_MAPPED_VALUE';
+}
+
+const total = (counts: Record<string, number>) => Object.values(counts).reduce((sum, count) => sum + count, 0);
+
+/** A jsonb object of counts with `delta` added, key by key. */
+function mergedCounts(column: Prisma.Sql, delta: Record<string, number>): Prisma.Sql {
+  return Prisma.sql`(
+    SELECT COALESCE(jsonb_object_agg(type, total), '{}'::jsonb)
+    FROM (SELECT type, sum(count::int) AS total
+          FROM (SELECT * FROM jsonb_each_text(${column})
+                UNION ALL SELECT * FROM jsonb_each_text(${JSON.stringify(delta)}::jsonb)) AS t(type, count)
+          GROUP BY type) AS s)`;
+}
+
 /** The counters update committed with a batch's confirmation, so counts stay exact across crashes. */
 function countersUpdate(
   context: RunContext,
@@ -477,6 +510,7 @@ function countersUpdate(
     invalid?: number;
     invalidSamples?: string[];
     identifierCounts?: Record<string, number>;
+    unusable?: Record<string, number>;
   },
   phase: string,
   /** What the platform reported receiving; null leaves `members_received` as it is (null until one reports). */
@@ -490,15 +524,11 @@ function countersUpdate(
         members_removed = members_removed + ${delta.removed ?? 0},
         members_updated = members_updated + ${delta.updated ?? 0},
         members_invalid = members_invalid + ${delta.invalid ?? 0},
+        members_unusable = members_unusable + ${total(delta.unusable ?? {})},
+        unusable_counts = ${mergedCounts(Prisma.sql`r.unusable_counts`, delta.unusable ?? {})},
         invalid_samples = (invalid_samples || ${delta.invalidSamples ?? []}::text[])[1:${MAX_INVALID_SAMPLES}],
         members_received = COALESCE(members_received + ${received}::int, members_received, ${received}::int),
-        identifier_counts = (
-          SELECT COALESCE(jsonb_object_agg(type, total), '{}'::jsonb)
-          FROM (SELECT type, sum(count::int) AS total
-                FROM (SELECT * FROM jsonb_each_text(r.identifier_counts)
-                      UNION ALL SELECT * FROM jsonb_each_text(${JSON.stringify(delta.identifierCounts ?? {})}::jsonb))
-                     AS t(type, count)
-                GROUP BY type) AS s),
+        identifier_counts = ${mergedCounts(Prisma.sql`r.identifier_counts`, delta.identifierCounts ?? {})},
         phase = ${phase}, progress = ${progress}
     WHERE id = ${context.run.id}::uuid`;
 }

@@ -290,6 +290,19 @@ describe('checkAccess', () => {
   });
 });
 
+describe('readAudience', () => {
+  it("reports the segment's audienceSize (not the 7-day matchedCount) and its status", async () => {
+    for (let i = 0; i < 350; i++) held()!.add(`SHA256_EMAIL:${i}`);
+    await expect(connector.readAudience!(SEGMENT_ID)).resolves.toEqual({
+      sizeLowerBound: 350,
+      sizeUpperBound: 350,
+      matchRate: null,
+      status: 'READY',
+      statusDetail: null,
+    });
+  });
+});
+
 describe('errors', () => {
   const TOKEN_MESSAGE = 'LinkedIn rejected the access token: it has expired — reconnect the destination';
   const addOne = (target = connector) => target.addMembers(SEGMENT_ID, [emailMember(1n, 'a@example.com')], SESSION);

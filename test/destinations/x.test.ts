@@ -273,6 +273,25 @@ describe('addMembers and removeMembers', () => {
   });
 });
 
+describe('readAudience', () => {
+  it('reports no size and why the audience cannot be targeted yet, then its size once X shows it', async () => {
+    await expect(connector.readAudience!(AUDIENCE_ID)).resolves.toEqual({
+      sizeLowerBound: null,
+      sizeUpperBound: null,
+      matchRate: null,
+      status: 'NOT_TARGETABLE',
+      statusDetail: 'TOO_SMALL',
+    });
+    for (let i = 0; i < 120; i++) x.audiences.get(AUDIENCE_ID)!.add(`email:${i}`);
+    await expect(connector.readAudience!(AUDIENCE_ID)).resolves.toMatchObject({
+      sizeLowerBound: 120,
+      sizeUpperBound: 120,
+      status: 'TARGETABLE',
+      statusDetail: null,
+    });
+  });
+});
+
 describe('errors', () => {
   const CREDENTIALS_MESSAGE = 'X rejected the credentials — reconnect the destination';
 

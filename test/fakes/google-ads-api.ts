@@ -244,6 +244,22 @@ export function googleAdsApi(options: {
         query,
       );
     if (statusOf) return jobStatus(statusOf[1]!);
+    const listOf =
+      /^SELECT user_list\.size_for_display, user_list\.size_for_search, user_list\.match_rate_percentage, user_list\.membership_status FROM user_list WHERE user_list\.resource_name = '([^']+)'$/.exec(
+        query,
+      );
+    if (listOf) {
+      const id = listOf[1]!.split('/').at(-1)!;
+      const list = listOf[1] === `${customer}/userLists/${id}` ? options.userLists.get(id) : undefined;
+      const userList = list && {
+        resourceName: listOf[1],
+        sizeForDisplay: String(list.members.size),
+        sizeForSearch: String(list.members.size),
+        membershipStatus: 'OPEN',
+        ...(list.matchRatePercentage === undefined ? {} : { matchRatePercentage: list.matchRatePercentage }),
+      };
+      return { status: 200, body: { results: userList ? [{ userList }] : [] } };
+    }
     const running = /FROM offline_user_data_job WHERE offline_user_data_job\.type = 'CUSTOMER_MATCH_USER_LIST' AND offline_user_data_job\.status = 'RUNNING'$/;
     if (query.includes('offline_user_data_job.customer_match_user_list_metadata.user_list') && running.test(query)) {
       const results = [...jobs]

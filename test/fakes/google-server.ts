@@ -46,6 +46,9 @@ export interface FakeUserList {
   uploadKeyType: 'CONTACT_ID' | 'MOBILE_ID';
   /** What the list holds: `EMAIL:<hex>`, `PHONE:<hex>`, `ADDRESS:<given>|<family>|<region>|<postal>`, `MOBILE_ID:<id>`. */
   members: Set<string>;
+  /** What the Google Ads API reports as the list's match rate, once a test sets one (Google computes
+   * it some time after uploads; until then the field is absent). */
+  matchRatePercentage?: number;
 }
 
 export interface FakeGoogleOptions {
@@ -231,6 +234,8 @@ function toUserListResource(accountPath: string, id: string, list: FakeUserList)
     id,
     displayName: list.displayName,
     membershipStatus: 'OPEN',
+    // int64 counts travel as strings in Google's JSON; the fake counts the identifiers it holds.
+    sizeInfo: { displayNetworkMembersCount: String(list.members.size), searchNetworkMembersCount: String(list.members.size) },
     ingestedUserListInfo: {
       uploadKeyTypes: [list.uploadKeyType],
       ...(list.uploadKeyType === 'CONTACT_ID' ? { contactIdInfo: { dataSourceType: 'DATA_SOURCE_TYPE_FIRST_PARTY' } } : {}),
@@ -421,6 +426,13 @@ export async function startFakeGoogle(options: FakeGoogleOptions): Promise<FakeG
     const lists = /^\/v1\/accountTypes\/([A-Z_]+)\/accounts\/(\d+)\/userLists$/.exec(url.pathname);
     if (lists?.[1] && lists[2] && req.method === 'GET') return userListsOf(req, url, lists[1], lists[2], undefined);
     if (lists?.[1] && lists[2] && req.method === 'POST') return userListsOf(req, url, lists[1], lists[2], readJsonBody());
+    const one = /^\/v1\/(accountTypes\/([A-Z_]+)\/accounts\/(\d+))\/userLists\/(\d+)$/.exec(url.pathname);
+    if (one?.[1] && one[2] && one[3] && one[4] && req.method === 'GET') {
+      checkAccount({ accountType: one[2], accountId: one[3] }, 'name');
+      const list = userLists.get(one[4]);
+      if (!list) throw new RpcError('NOT_FOUND', `Requested entity was not found.`);
+      return { status: 200, body: toUserListResource(one[1], one[4], list) };
+    }
     throw new RpcError('NOT_FOUND', `The requested URL ${url.pathname} was not found on this server.`);
   }
 

@@ -263,6 +263,27 @@ export async function startFakeLinkedIn(options: FakeLinkedInOptions): Promise<F
     }
   }
 
+  /** A segment as LinkedIn reports it: `audienceSize` over everything it was sent (the fake counts
+   * the users it holds; LinkedIn shows 0 under 300), `matchedCount` and `inputCount` over the last
+   * 7 days, and its status. */
+  function readSegment(segmentId: string): Reply {
+    const members = segments.get(segmentId);
+    if (!members) throw new LinkedInError(404, `DmpSegment ${segmentId} does not exist`, { code: 'NOT_FOUND' });
+    return {
+      status: 200,
+      body: {
+        id: Number(segmentId),
+        account: accountUrn(),
+        type: 'USER',
+        status: members.size > 0 ? 'READY' : 'BUILDING',
+        audienceSize: members.size >= 300 ? members.size : 0,
+        matchedCount: members.size,
+        inputCount: members.size,
+        destinations: [{ destination: 'LINKEDIN', status: members.size > 0 ? 'READY' : 'BUILDING' }],
+      },
+    };
+  }
+
   function route(req: IncomingMessage, body: unknown): Reply {
     const request = { method: req.method ?? '', url: req.url ?? '' };
     const failure = failures.take(request);
@@ -273,6 +294,8 @@ export async function startFakeLinkedIn(options: FakeLinkedInOptions): Promise<F
     const account = /^\/rest\/adAccounts\/(\d+)$/.exec(url.pathname);
     if (req.method === 'GET' && account?.[1]) return readAdAccount(account[1]);
     if (req.method === 'GET' && url.pathname === '/rest/dmpSegments') return listSegments(url);
+    const segment = /^\/rest\/dmpSegments\/(\d+)$/.exec(url.pathname)?.[1];
+    if (req.method === 'GET' && segment) return readSegment(segment);
     if (req.method === 'POST' && url.pathname === '/rest/dmpSegments') {
       if (req.headers['x-restli-method'] !== undefined && req.headers['x-restli-method'] !== 'CREATE') {
         throw badRequest(`${String(req.headers['x-restli-method'])} is not supported on dmpSegments`);

@@ -272,6 +272,8 @@ export async function startFakeMeta(options: { accessToken: string }): Promise<F
         headers: INVALID_TOKEN_HEADERS,
       });
     }
+    const audienceId = /^\/v\d+\.\d+\/(\d+)$/.exec(url.pathname)?.[1];
+    if (audienceId) return readAudience(audienceId, url);
     const account = /^\/v\d+\.\d+\/act_(\d+)$/.exec(url.pathname);
     if (!account?.[1]) {
       throw new GraphError(`Unsupported get request to ${url.pathname}`, 100, { type: 'GraphMethodException' });
@@ -282,6 +284,38 @@ export async function startFakeMeta(options: { accessToken: string }): Promise<F
       name: adAccount.name,
       account_status: adAccount.status,
     };
+    const unknown = fields.filter((field) => !(field in known));
+    if (unknown.length > 0) throw new GraphError(`(#100) Tried accessing nonexisting field (${unknown[0]})`);
+    return { status: 200, body: Object.fromEntries(fields.map((field) => [field, known[field]])) };
+  }
+
+  /** A custom audience's counts and statuses, as Meta reports them: the size is a range, -1 below
+   * the size Meta shows (about 100); a flagged audience has operation status 471. The fake counts
+   * the identifiers it holds as people. */
+  function readAudience(audienceId: string, url: URL): GraphReply {
+    const members = audiences.get(audienceId);
+    if (!members) {
+      throw new GraphError(
+        `Unsupported get request. Object with ID '${audienceId}' does not exist, cannot be loaded due to missing ` +
+          'permissions, or does not support this operation.',
+        100,
+        { subcode: 33, type: 'GraphMethodException' },
+      );
+    }
+    const size = members.size >= 100 ? members.size : -1;
+    const known: Record<string, unknown> = {
+      id: audienceId,
+      approximate_count_lower_bound: size,
+      approximate_count_upper_bound: size,
+      operation_status: flagged.has(audienceId)
+        ? { code: 471, description: 'This audience was restricted: it may imply health or financial status.' }
+        : { code: 200, description: 'Normal' },
+      delivery_status:
+        size === -1
+          ? { code: 300, description: 'This audience is too small to deliver ads to.' }
+          : { code: 200, description: 'This audience is ready for use.' },
+    };
+    const fields = (url.searchParams.get('fields') ?? 'id').split(',');
     const unknown = fields.filter((field) => !(field in known));
     if (unknown.length > 0) throw new GraphError(`(#100) Tried accessing nonexisting field (${unknown[0]})`);
     return { status: 200, body: Object.fromEntries(fields.map((field) => [field, known[field]])) };

@@ -235,6 +235,28 @@ export async function startFakeX(options: { accountId: string; credentials: XCre
     };
   }
 
+  /** An audience as X reports it: `audience_size` null until it is large enough to show (the fake
+   * counts the users it holds, from 100), targetable with no reasons once it has them. */
+  function readAudience(audienceId: string): XReply {
+    const members = audiences.get(audienceId);
+    if (!members) throw notFound();
+    const targetable = members.size >= 100;
+    return {
+      status: 200,
+      body: {
+        data: {
+          id: audienceId,
+          audience_type: 'LIST',
+          audience_size: targetable ? members.size : null,
+          targetable,
+          reasons_not_targetable: targetable ? [] : ['TOO_SMALL'],
+          deleted: false,
+        },
+        request: { params: { account_id: accountId, custom_audience_id: audienceId } },
+      },
+    };
+  }
+
   function updateUsers(req: IncomingMessage, audienceId: string, url: URL, rawBody: string, body: unknown): XReply {
     const members = audiences.get(audienceId);
     if (!members) throw notFound();
@@ -292,6 +314,9 @@ export async function startFakeX(options: { accountId: string; credentials: XCre
     const [account, collection, audienceId, users, ...rest] = url.pathname.slice(API_PREFIX.length).split('/');
     if (account !== accountId || rest.length > 0) throw notFound();
     if (req.method === 'GET' && collection === undefined) return readAccount(url);
+    if (req.method === 'GET' && collection === 'custom_audiences' && audienceId && users === undefined) {
+      return readAudience(audienceId);
+    }
     if (req.method === 'POST' && collection === 'custom_audiences' && audienceId === undefined) {
       return createAudience(url, rawBody);
     }

@@ -14,7 +14,8 @@ export const SyncRunDetails = graphql(`
       __typename
       ... on SyncRun {
         id status phase progress dryRun trigger
-        membersAdded membersRemoved membersInvalid membersFailed totalMembers plannedAdds plannedUpdates plannedRemoves
+        membersAdded membersRemoved membersInvalid membersUnusable unusableCounts { reason count } membersFailed totalMembers
+        plannedAdds plannedUpdates plannedRemoves
         membersRefused refusalReason invalidSamples errorMessage errorDetails waitedSeconds startedAt finishedAt
       }
     }

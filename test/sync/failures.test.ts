@@ -139,7 +139,7 @@ test('a destination without credentials fails the run with what to do, and runs 
   expect(heldEmails(fake)).toEqual(hashedEmails(EMAILS));
 });
 
-test('members without a usable identifier are counted invalid and do not fail the batch', async () => {
+test('members without a usable identifier are counted unusable, rows Meta rejects invalid, and neither fails the batch', async () => {
   const fake = await suite.fakeMeta();
   const destination = await createMetaDestination(suite.gateway, fake);
   const audience = await createAudienceWith(suite.gateway, EMAILS);
@@ -161,7 +161,9 @@ test('members without a usable identifier are counted invalid and do not fail th
     status: 'SUCCEEDED',
     totalMembers: 6,
     membersAdded: 3,
-    membersInvalid: 3,
+    membersInvalid: 1,
+    membersUnusable: 2,
+    unusableCounts: [{ reason: 'NO_MAPPED_VALUE', count: 2 }],
     membersFailed: 0,
     errorMessage: null,
   });

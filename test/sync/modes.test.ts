@@ -148,7 +148,11 @@ describe('the platform audience', () => {
     });
 
     const { requests } = await runAndRecord(fake, sync.id);
-    expect(requests.map((request) => `${request.method} ${request.url}`)).toEqual(['POST /v27.0/23850000000000999/users']);
+    expect(requests.map((request) => `${request.method} ${request.url}`)).toEqual([
+      'POST /v27.0/23850000000000999/users',
+      // After the run: what Meta reports about the audience.
+      'GET /v27.0/23850000000000999?fields=approximate_count_lower_bound,approximate_count_upper_bound,operation_status,delivery_status',
+    ]);
     expect(heldEmails(fake)).toEqual(hashedEmails(STARTING));
   });
 });
@@ -191,7 +195,7 @@ test('the upload ends with last_batch_flag even when its final members have noth
   });
 
   const { run, uploads } = await runAndRecord(fake, sync.id);
-  expect(run).toMatchObject({ membersAdded: 10_000, membersInvalid: 2, progress: 1 });
+  expect(run).toMatchObject({ membersAdded: 10_000, membersInvalid: 0, membersUnusable: 2, progress: 1 });
   expect(uploads.map(({ rows, session }) => [rows.length, session.batch_seq, session.last_batch_flag])).toEqual([
     [10_000, 1, true],
   ]);

@@ -21,7 +21,7 @@ const RunDiffRunCounts = graphql(`
   query RunDiffRunCounts($id: ID!) {
     node(id: $id) {
       __typename
-      ... on SyncRun { status membersAdded membersUpdated membersRemoved membersInvalid identifierCounts { type count } }
+      ... on SyncRun { status membersAdded membersUpdated membersRemoved membersInvalid membersUnusable identifierCounts { type count } }
     }
   }
 `);
@@ -130,7 +130,7 @@ test('identifierCounts counts each identifier type sent, for adds and for remove
   const first = await runSync(suite.gateway, sync.id);
   expect(await readCounts(first.run.id)).toMatchObject({
     membersAdded: 4,
-    membersInvalid: 1,
+    membersUnusable: 1,
     identifierCounts: [
       { type: 'EMAIL', count: 3 },
       { type: 'PHONE', count: 2 },

@@ -45,6 +45,22 @@ const jobStatusSchema = z.object({
     .array(z.object({ offlineUserDataJob: z.object({ status: z.string(), failureReason: z.string().optional() }) }))
     .default([]),
 });
+/** A list's sizes (int64, as strings) and match rate (0–100), which Google fills some time after
+ * uploads (UserList: https://developers.google.com/google-ads/api/reference/rpc/v24/UserList). */
+const userListSchema = z.object({
+  results: z
+    .array(
+      z.object({
+        userList: z.object({
+          sizeForDisplay: z.coerce.number().optional(),
+          sizeForSearch: z.coerce.number().optional(),
+          matchRatePercentage: z.number().min(0).max(100).optional(),
+          membershipStatus: z.string().optional(),
+        }),
+      }),
+    )
+    .default([]),
+});
 const JOB_RESOURCE_NAME = /^customers\/\d+\/offlineUserDataJobs\/\d+$/;
 
 /** A failed job's reason, for a marketer. Google documents failure reasons for store sales jobs only;
@@ -222,6 +238,33 @@ export function adsApiOperations(config: GoogleConfig, call: CallGoogle, account
       const id = created.data?.results[0]?.resourceName.split('/').at(-1);
       if (!id || !/^\d+$/.test(id)) throw unexpectedResponse();
       return id;
+    },
+
+    async readAudience(listId) {
+      if (!/^\d+$/.test(listId)) throw unexpectedResponse();
+      const json = await call({
+        method: 'POST',
+        path: `${customer}/googleAds:search`,
+        listId,
+        body: {
+          query:
+            'SELECT user_list.size_for_display, user_list.size_for_search, user_list.match_rate_percentage, ' +
+            `user_list.membership_status FROM user_list WHERE user_list.resource_name = '${userListName(listId)}'`,
+        },
+      });
+      const found = userListSchema.safeParse(json);
+      if (!found.success) throw unexpectedResponse();
+      const list = found.data.results[0]?.userList;
+      if (!list) return { sizeLowerBound: null, sizeUpperBound: null, matchRate: null, status: null, statusDetail: null };
+      // The list reaches different numbers of people on the Display network and on Search.
+      const sizes = [list.sizeForDisplay, list.sizeForSearch].filter((size) => size !== undefined);
+      return {
+        sizeLowerBound: sizes.length > 0 ? Math.min(...sizes) : null,
+        sizeUpperBound: sizes.length > 0 ? Math.max(...sizes) : null,
+        matchRate: list.matchRatePercentage === undefined ? null : list.matchRatePercentage / 100,
+        status: list.membershipStatus ?? null,
+        statusDetail: null,
+      };
     },
 
     addMembers: (listId, members, session) => upload('create', listId, members, session),

@@ -23,6 +23,18 @@ function toAudienceMember({ identifiers }: EncodedMember) {
 
 const requestIdSchema = z.object({ requestId: z.string() });
 const userListSchema = z.object({ id: z.string().regex(/^\d+$/) });
+/** A list's sizes (int64, as strings) and status (UserList:
+ * https://developers.google.com/data-manager/api/reference/rest/v1/accountTypes.accounts.userLists). The
+ * Data Manager API reports no match rate for a list. */
+const userListSizeSchema = z.object({
+  membershipStatus: z.string().optional(),
+  sizeInfo: z
+    .object({
+      displayNetworkMembersCount: z.coerce.number().optional(),
+      searchNetworkMembersCount: z.coerce.number().optional(),
+    })
+    .optional(),
+});
 const userListsPageSchema = z.object({ userLists: z.array(z.unknown()).default([]) });
 
 const accountPath = (account: ProductAccount) => `accountTypes/${account.accountType}/accounts/${account.accountId}`;
@@ -90,6 +102,27 @@ export function dataManagerOperations(config: GoogleConfig, call: CallGoogle, ac
       const created = userListSchema.safeParse(json);
       if (!created.success) throw unexpectedResponse();
       return created.data.id;
+    },
+
+    async readAudience(listId) {
+      if (!/^\d+$/.test(listId)) throw unexpectedResponse();
+      const json = await call({
+        method: 'GET',
+        path: `${accountPath(config.operatingAccount)}/userLists/${listId}`,
+        headers: loginAccountHeader,
+        listId,
+      });
+      const list = userListSizeSchema.safeParse(json);
+      if (!list.success) throw unexpectedResponse();
+      const { displayNetworkMembersCount: display, searchNetworkMembersCount: search } = list.data.sizeInfo ?? {};
+      const sizes = [display, search].filter((size) => size !== undefined);
+      return {
+        sizeLowerBound: sizes.length > 0 ? Math.min(...sizes) : null,
+        sizeUpperBound: sizes.length > 0 ? Math.max(...sizes) : null,
+        matchRate: null,
+        status: list.data.membershipStatus ?? null,
+        statusDetail: null,
+      };
     },
 
     addMembers: (listId, members) => sendMembers('ingest', listId, members),

@@ -109,5 +109,5 @@ export type GoogleField = (typeof GOOGLE_FIELDS)[number];
 /** The list operations of one API, bound to a destination. */
 export type ListOperations = Pick<
   DestinationConnector,
-  'checkAccess' | 'ensureAudience' | 'addMembers' | 'removeMembers' | 'checkJob'
+  'checkAccess' | 'ensureAudience' | 'addMembers' | 'removeMembers' | 'checkJob' | 'readAudience'
 >;

@@ -118,6 +118,10 @@ const batchCreateResultSchema = z.object({
 });
 
 const adAccountSchema = z.object({ name: z.string(), status: z.string() });
+/** `audienceSize` counts everything the segment was sent; `matchedCount` only the last 7 days, so
+ * it is not the audience's size (Matched Audiences FAQ:
+ * https://learn.microsoft.com/en-us/linkedin/marketing/matched-audiences/matched-audiences-faq). */
+const segmentSchema = z.object({ status: z.string().optional(), audienceSize: z.number().optional() });
 
 /** Retry-After in seconds or as an HTTP date; undefined when absent (LinkedIn often leaves it out). */
 function retryAfterMs(header: string | null): number | undefined {
@@ -319,6 +323,18 @@ export function createLinkedInConnector(config: LinkedInConfig, credentials: Lin
       if (!id) throw unexpectedResponse();
       createdSegments.set(id, Date.now());
       return id;
+    },
+
+    async readAudience(segmentId) {
+      const { json } = await callLinkedIn({
+        method: 'GET',
+        path: `dmpSegments/${encodeURIComponent(segmentId)}`,
+        notFound: segmentNotFound(segmentId),
+      });
+      const segment = segmentSchema.safeParse(json);
+      if (!segment.success) throw unexpectedResponse();
+      const size = segment.data.audienceSize ?? null;
+      return { sizeLowerBound: size, sizeUpperBound: size, matchRate: null, status: segment.data.status ?? null, statusDetail: null };
     },
 
     addMembers: (segmentId, members) => sendUsers('ADD', segmentId, members),

@@ -154,6 +154,19 @@ const createdAudienceSchema = z.object({ id: z.string() });
 const ACTIVE_AD_ACCOUNT = 1;
 const adAccountSchema = z.object({ name: z.string(), account_status: z.number() });
 
+/** A custom audience's counts and statuses. Meta gives the matched size as a range, and -1 when
+ * it is too small to tell (Custom Audience reference:
+ * https://developers.facebook.com/docs/marketing-api/reference/custom-audience#Reading). */
+const AUDIENCE_FIELDS = 'approximate_count_lower_bound,approximate_count_upper_bound,operation_status,delivery_status';
+const statusSchema = z.object({ code: z.number(), description: z.string().optional() }).optional();
+const audienceSchema = z.object({
+  approximate_count_lower_bound: z.number().optional(),
+  approximate_count_upper_bound: z.number().optional(),
+  operation_status: statusSchema,
+  delivery_status: statusSchema,
+});
+const count = (value: number | undefined) => (value === undefined || value < 0 ? null : value);
+
 const usersResponseSchema = z.object({
   num_received: z.number(),
   num_invalid_entries: z.number(),
@@ -325,6 +338,21 @@ export function createMetaConnector(config: MetaConfig, credentials: MetaCredent
       const created = createdAudienceSchema.safeParse(json);
       if (!created.success) throw unexpectedResponse();
       return created.data.id;
+    },
+
+    async readAudience(audienceId) {
+      const json = await callGraph('GET', `${encodeURIComponent(audienceId)}?fields=${AUDIENCE_FIELDS}`);
+      const audience = audienceSchema.safeParse(json);
+      if (!audience.success) throw unexpectedResponse();
+      const { operation_status: operation, delivery_status: delivery } = audience.data;
+      return {
+        sizeLowerBound: count(audience.data.approximate_count_lower_bound),
+        sizeUpperBound: count(audience.data.approximate_count_upper_bound),
+        // Meta does not say how many of the rows sent it matched.
+        matchRate: null,
+        status: operation ? `${operation.code}${operation.description ? ` ${operation.description}` : ''}` : null,
+        statusDetail: delivery?.description ?? null,
+      };
     },
 
     addMembers: (audienceId, members, session) => sendMembers('POST', audienceId, members, session),

@@ -100,6 +100,15 @@ const xErrorsSchema = z.object({ errors: z.array(xErrorSchema) });
 const operationErrorsSchema = z.object({ operation_errors: z.array(z.unknown()) });
 const usersResponseSchema = z.object({ data: z.object({ success_count: z.number(), total_count: z.number() }) });
 const createdAudienceSchema = z.object({ data: z.object({ id: z.string() }) });
+/** A custom audience: `audience_size` is null until X shows it (Custom Audiences reference:
+ * https://docs.x.com/x-ads-api/audiences/api-reference/custom-audiences). */
+const audienceSchema = z.object({
+  data: z.object({
+    audience_size: z.number().nullable().optional(),
+    targetable: z.boolean().optional(),
+    reasons_not_targetable: z.array(z.string()).default([]),
+  }),
+});
 const accountSchema = z.object({ data: z.object({ id: z.string(), name: z.string(), deleted: z.boolean() }) });
 
 type XError = z.infer<typeof xErrorSchema>;
@@ -282,6 +291,21 @@ export function createXConnector(config: XConfig, credentials: XCredentials): De
       const created = createdAudienceSchema.safeParse(json);
       if (!created.success) throw unexpectedResponse();
       return created.data.data.id;
+    },
+
+    async readAudience(audienceId) {
+      const notFound = `The X audience ${audienceId} does not exist or the connected user cannot access it — check it in X Audience Manager`;
+      const json = await callX('GET', `${accountPath}/custom_audiences/${encodeURIComponent(audienceId)}`, notFound);
+      const audience = audienceSchema.safeParse(json);
+      if (!audience.success) throw unexpectedResponse();
+      const { audience_size: size, targetable, reasons_not_targetable: reasons } = audience.data.data;
+      return {
+        sizeLowerBound: size ?? null,
+        sizeUpperBound: size ?? null,
+        matchRate: null,
+        status: targetable === undefined ? null : targetable ? 'TARGETABLE' : 'NOT_TARGETABLE',
+        statusDetail: reasons.length > 0 ? reasons.join(', ') : null,
+      };
     },
 
     addMembers: (audienceId, members) => sendMembers('Update', audienceId, members),
