@@ -8,8 +8,10 @@ export default defineConfig({
     include: ['test/**/*.test.ts'],
     globalSetup: ['test/support/global-setup.ts'],
     pool: 'forks',
-    testTimeout: 30_000,
-    hookTimeout: 60_000,
+    // Bounds for a test that hangs, not speed targets: a busy machine stretches every test, and
+    // waits end as soon as their state is reached (test/support/wait.ts).
+    testTimeout: 120_000,
+    hookTimeout: 180_000,
     // Each file runs its own gateway on its own database; two at a time suit a 2-core machine.
     maxWorkers: 2,
   },

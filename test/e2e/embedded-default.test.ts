@@ -16,6 +16,7 @@ import {
 } from '../support/operations.js';
 import { runEntryPoint } from '../support/process.js';
 import { expectType } from '../support/scenario.js';
+import { waitFor } from '../support/wait.js';
 
 const dataDir = await mkdtemp(join(tmpdir(), 'asg-embedded-'));
 afterAll(() => rm(dataDir, { recursive: true, force: true }));
@@ -42,7 +43,7 @@ test('with no DATABASE_URL the gateway runs on an embedded PostgreSQL, makes a f
   const env = { DATA_DIR: dataDir, PORT: String(port), JOB_POLL_INTERVAL_MS: '500' };
 
   const first = runEntryPoint('src/server.ts', env);
-  await first.waitFor(/Gateway listening/, 60_000);
+  await first.waitFor(/Gateway listening/);
   const apiKey = (await readFile(join(dataDir, 'api-key'), 'utf8')).trim();
   expect(apiKey).toMatch(/^asg_[\w-]{43}$/);
   expect(first.output()).toContain(apiKey);
@@ -55,7 +56,7 @@ test('with no DATABASE_URL the gateway runs on an embedded PostgreSQL, makes a f
 
   // A restart keeps the data folder's database: no second key, and the first still works.
   const second = runEntryPoint('src/server.ts', env);
-  await second.waitFor(/Gateway listening/, 60_000);
+  await second.waitFor(/Gateway listening/);
   expect(second.output()).not.toContain('asg_');
   expect(await queryDestinations(port, apiKey)).toEqual({ data: { destinations: { edges: [] } } });
   expect(await second.stop('SIGTERM')).toBe(0);
@@ -73,7 +74,7 @@ test('on the embedded default a scheduled sync can be created and runs to its we
     ALLOW_PRIVATE_WEBHOOK_URLS: 'true',
   });
   try {
-    await gateway.waitFor(/Gateway listening/, 60_000);
+    await gateway.waitFor(/Gateway listening/);
     const apiKey = (await readFile(join(syncDataDir, 'api-key'), 'utf8')).trim();
     const execute = async <R, V>(document: TypedDocumentNode<R, V>, variables: V): Promise<R> => {
       const response = await fetch(`http://127.0.0.1:${port}/graphql`, {
@@ -107,12 +108,14 @@ test('on the embedded default a scheduled sync can be created and runs to its we
     const sync = expectType(createAudienceSync, 'CreateAudienceSyncSuccess').audienceSync;
     expect(sync.schedule).toMatchObject({ cron: null, timezone: 'Europe/Paris' });
     await execute(TriggerAudienceSync, { id: sync.id });
-    let status: string | undefined;
-    for (let attempt = 0; attempt < 100 && status !== 'SUCCEEDED' && status !== 'FAILED'; attempt++) {
-      await new Promise((resolve) => setTimeout(resolve, 200));
-      const { node } = await execute(SyncRuns, { id: sync.id });
-      status = node && 'lastRun' in node ? node.lastRun?.status : undefined;
-    }
+    const status = await waitFor(
+      async () => {
+        const { node } = await execute(SyncRuns, { id: sync.id });
+        return node && 'lastRun' in node ? node.lastRun?.status : undefined;
+      },
+      (current) => current === 'SUCCEEDED' || current === 'FAILED',
+      { what: 'the run to end', timeoutMs: 60_000, intervalMs: 200 },
+    );
     expect(status).toBe('SUCCEEDED');
     expect(receiver.held('EMAIL_SHA256')).toHaveLength(2);
     expect(await gateway.stop('SIGTERM')).toBe(0);

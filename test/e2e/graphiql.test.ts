@@ -1,8 +1,10 @@
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, test } from 'vitest';
+import { activeSubscriptions } from '../../src/infra/metrics.js';
 import { TriggerAudienceSync } from '../support/operations.js';
 import { dataOf, expectType } from '../support/scenario.js';
 import { useGatewaySuite } from '../support/suite.js';
+import { waitFor } from '../support/wait.js';
 
 // GraphiQL in a real browser: Debian's Chromium, driven by playwright-core. The machine has no
 // network beyond loopback, so this also proves GraphiQL loads without any CDN.
@@ -32,10 +34,12 @@ async function runInGraphiQL(query: string): Promise<Page> {
     localStorage.setItem('graphiql:headers', JSON.stringify({ Authorization: `Bearer ${apiKey}` }));
   }, suite.gateway.apiKey);
   await page.goto(`${suite.gateway.app.url}?query=${encodeURIComponent(query)}`);
-  await page.click('.graphiql-execute-button', { timeout: 20_000 });
+  await page.click('.graphiql-execute-button', { timeout: 60_000 });
   expect(offsite).toEqual([]);
   return page;
 }
+
+const openSubscriptions = async () => (await activeSubscriptions.get()).values[0]?.value ?? 0;
 
 /** The result panel's text; the editor renders spaces as non-breaking ones. */
 const resultText = async (page: Page) =>
@@ -43,7 +47,7 @@ const resultText = async (page: Page) =>
 
 test('GraphiQL loads from the gateway alone and runs a query with the API key from its Headers tab', async () => {
   const page = await runInGraphiQL('{ viewer { role } audiences { edges { node { name } } } }');
-  await expect.poll(() => resultText(page), { timeout: 10_000 }).toContain('"role": "WRITE"');
+  await expect.poll(() => resultText(page), { timeout: 60_000 }).toContain('"role": "WRITE"');
   await page.close();
 });
 
@@ -52,11 +56,11 @@ test('a subscription run in GraphiQL shows the live updates of a sync run', asyn
   const page = await runInGraphiQL(
     `subscription { audienceSyncRunUpdated(syncId: "${sync.id}") { status membersAdded } }`,
   );
-  // GraphiQL shows a subscription's latest event; give the socket a moment to subscribe, then trigger.
+  // GraphiQL shows a subscription's latest event: trigger once the gateway holds the subscription.
   await expect.poll(() => page.locator('.graphiql-execute-button').getAttribute('aria-label')).toMatch(/stop/i);
-  await new Promise((resolve) => setTimeout(resolve, 500));
+  await waitFor(openSubscriptions, (open) => open > 0, { what: 'GraphiQL subscription on the gateway' });
   expectType(dataOf(await suite.gateway.execute(TriggerAudienceSync, { id: sync.id })).triggerAudienceSync, 'TriggerAudienceSyncSuccess');
-  await expect.poll(() => resultText(page), { timeout: 15_000 }).toContain('"status": "SUCCEEDED"');
+  await expect.poll(() => resultText(page), { timeout: 60_000 }).toContain('"status": "SUCCEEDED"');
   expect(await resultText(page)).toContain('"membersAdded": 2');
   await page.close();
 });

@@ -36,9 +36,9 @@ beforeAll(async () => {
     worker: runEntryPoint('src/worker.ts', { ...shared, JOB_POLL_INTERVAL_MS: '200' }),
   };
   const urlOf = async (gateway: RunningProcess) =>
-    (JSON.parse(await gateway.waitFor(/Gateway listening/, 60_000)) as { url: string }).url;
+    (JSON.parse(await gateway.waitFor(/Gateway listening/)) as { url: string }).url;
   urls = { a: await urlOf(processes.gatewayA), b: await urlOf(processes.gatewayB) };
-  await processes.worker.waitFor(/Worker listening/, 60_000);
+  await processes.worker.waitFor(/Worker listening/);
   connectDatabase(database.url);
   const workspace = await db().workspace.create({ data: { name: 'scale-out' } });
   apiKey = (await createApiKey(workspace.id, 'scale-out test')).key;

@@ -145,7 +145,7 @@ test('with two worker processes on one database, each occurrence fires exactly o
   const workerEnv = { ...settings, ...LOOPBACK_FAKES, DATA_DIR: dataDir, PORT: '0', JOB_POLL_INTERVAL_MS: '200', LOG_LEVEL: 'info' };
   const workers = [runEntryPoint('src/worker.ts', workerEnv), runEntryPoint('src/worker.ts', workerEnv)];
   try {
-    await Promise.all(workers.map((worker) => worker.waitFor(/Worker listening/, 60_000)));
+    await Promise.all(workers.map((worker) => worker.waitFor(/Worker listening/)));
     await withFakeMeta(async (fake) => {
       const destination = await createMetaDestination(gateway, fake);
       const schedules: CreateAudienceSyncInput['schedule'][] = [

@@ -34,7 +34,7 @@ test('SIGTERM closes open subscriptions with 1001 (going away) and the process e
     PORT: String(port),
     LOG_LEVEL: 'info',
   });
-  await gateway.waitFor(/Gateway listening/, 60_000);
+  await gateway.waitFor(/Gateway listening/);
   const workspace = await db().workspace.create({ data: { name: 'shutdown' } });
   const { key } = await createApiKey(workspace.id, 'shutdown test');
 

@@ -77,7 +77,7 @@ test('a worker-only process serves the ops endpoints but no GraphQL, and exits 0
     SECRETS_KEY: randomBytes(32).toString('base64'),
     LOG_LEVEL: 'info',
   });
-  await worker.waitFor(/Worker listening/, 60_000);
+  await worker.waitFor(/Worker listening/);
   expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
   expect(await (await fetch(`http://127.0.0.1:${port}/readyz`)).json()).toMatchObject({ status: 'ready' });
   expect((await fetch(`http://127.0.0.1:${port}/graphql`)).status).toBe(404);

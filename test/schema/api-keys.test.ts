@@ -288,7 +288,7 @@ describe('a revoked key’s WebSockets', () => {
       LOG_LEVEL: 'info',
     });
     try {
-      const listening = await second.waitFor(/Gateway listening/, 60_000);
+      const listening = await second.waitFor(/Gateway listening/);
       const secondUrl = (JSON.parse(listening) as { url: string }).url;
       const doomed = await createKey();
       const subscription = await gateway.subscribeOverWebSocket(TaskUpdated, { taskId: unknownId('Task') }, doomed.key);

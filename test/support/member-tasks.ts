@@ -30,7 +30,7 @@ export async function waitForTaskEnd(gateway: TestGateway, taskId: string, optio
     expect(task).not.toBeNull();
     return task!;
   };
-  return waitFor(readTask, (task) => ENDED.includes(task.status), { what: `task ${taskId} to end`, timeoutMs: options.timeoutMs ?? 20_000 });
+  return waitFor(readTask, (task) => ENDED.includes(task.status), { what: `task ${taskId} to end`, timeoutMs: options.timeoutMs ?? 60_000 });
 }
 
 /**

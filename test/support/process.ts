@@ -30,7 +30,7 @@ export function runEntryPoint(entry: string, env: Record<string, string>, args: 
   return {
     child,
     output: () => output,
-    async waitFor(pattern, timeoutMs = 30_000) {
+    async waitFor(pattern, timeoutMs = 120_000) {
       const deadline = Date.now() + timeoutMs;
       while (Date.now() < deadline) {
         const match = output.split('\n').find((line) => pattern.test(line));

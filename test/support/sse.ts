@@ -90,7 +90,7 @@ export async function subscribeOverSSE<Result, Variables>(
 export async function readUntil<Result>(
   stream: EventStream<Result>,
   isLast: (data: Result) => boolean,
-  timeoutMs = 10_000,
+  timeoutMs = 60_000,
 ): Promise<Result[]> {
   const seen: Result[] = [];
   const timer = setTimeout(() => stream.close(new Error(`no final event within ${timeoutMs} ms`)), timeoutMs);

@@ -59,7 +59,7 @@ export async function readTask(gateway: TestGateway, taskId: string) {
 }
 
 /** Polls the run through the API until it has ended; fails after `timeoutMs`. */
-export async function waitForRunEnd(gateway: TestGateway, runId: string, timeoutMs = 15_000) {
+export async function waitForRunEnd(gateway: TestGateway, runId: string, timeoutMs = 60_000) {
   return waitFor(() => readRun(gateway, runId), (run) => FINISHED.includes(run.status), { what: `run ${runId} to end`, timeoutMs });
 }
 

@@ -10,7 +10,7 @@ export async function waitFor<T>(
   done: (value: T) => boolean = Boolean,
   options: { what?: string; timeoutMs?: number; intervalMs?: number } = {},
 ): Promise<T> {
-  const { what = 'the condition', timeoutMs = 10_000, intervalMs = 50 } = options;
+  const { what = 'the condition', timeoutMs = 30_000, intervalMs = 50 } = options;
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await read();
