@@ -37,6 +37,14 @@ import {
   type OperationLimits,
 } from './gateway/operation-limits.js';
 import { closeEventBus, openEventBus } from './infra/pubsub.js';
+import {
+  DEFAULT_PERSISTED_DOCUMENTS_FILE,
+  loadPersistedDocuments,
+  resolveSocketDocument,
+  usePersistedDocuments,
+  type PersistedDocuments,
+  type PersistedOperationsMode,
+} from './gateway/persisted-documents.js';
 import { INTERNAL_ERROR_MESSAGE, maskInternalError, requestIdOf, useRequestIds, withRequestId } from './gateway/request-ids.js';
 import type { Context } from './schema/context.js';
 import { schema } from './schema/index.js';
@@ -57,7 +65,11 @@ export interface GraphQLHandlerOptions {
   /** ADMIN_TOKEN, the bearer token that manages workspaces and API keys (HTTP only). */
   adminToken?: string;
   limits: OperationLimits &
-    Pick<Config, 'MAX_REQUEST_BODY_BYTES' | 'GRAPHIQL' | 'CONSOLE' | 'MAX_CONCURRENT_REQUESTS' | 'MAX_QUEUE_WAIT_MS'>;
+    Pick<
+      Config,
+      'MAX_REQUEST_BODY_BYTES' | 'GRAPHIQL' | 'CONSOLE' | 'PERSISTED_OPERATIONS' | 'MAX_CONCURRENT_REQUESTS' | 'MAX_QUEUE_WAIT_MS'
+    >;
+  persistedDocuments: PersistedDocuments;
   /** Counts operations per API key; null: no rate limit. */
   rateLimiter: RateLimiterAbstract | null;
   clock?: Clock;
@@ -69,13 +81,23 @@ export function createGraphQLHandler(options: GraphQLHandlerOptions) {
     graphqlEndpoint: '/graphql',
     // GraphiQL subscribes over SSE: its WebSocket transport would not send the Headers tab (the API
     // key) in the connection params. Applications use graphql-ws or SSE as they like.
-    graphiql: options.limits.GRAPHIQL ? { subscriptionsProtocol: 'SSE', title: 'Audience sync gateway' } : false,
+    // With PERSISTED_OPERATIONS=only, its tabs hold the persisted documents, the only ones it may run.
+    graphiql: options.limits.GRAPHIQL
+      ? {
+          subscriptionsProtocol: 'SSE',
+          title: 'Audience sync gateway',
+          ...(options.limits.PERSISTED_OPERATIONS === 'only' && {
+            defaultTabs: [...options.persistedDocuments.values()].map((query) => ({ query })),
+          }),
+        }
+      : false,
     renderGraphiQL: renderLocalGraphiQL,
     // Yoga's landing page for other paths loads images from the internet; unknown paths answer 404.
     landingPage: false,
     logging: false,
     maxRequestBodySize: options.limits.MAX_REQUEST_BODY_BYTES,
     maskedErrors: { errorMessage: INTERNAL_ERROR_MESSAGE, maskError: maskInternalError },
+    extraParamNames: options.limits.PERSISTED_OPERATIONS === 'off' ? [] : ['documentId'],
     plugins: [
       useRequestIds(),
       useMalformedGetGuard(),
@@ -83,6 +105,7 @@ export function createGraphQLHandler(options: GraphQLHandlerOptions) {
       useAdmission({ concurrency: options.limits.MAX_CONCURRENT_REQUESTS, maxWaitMs: options.limits.MAX_QUEUE_WAIT_MS }),
       ...(options.limits.GRAPHIQL ? [useGraphiQLAssets()] : []),
       ...(options.limits.CONSOLE ? [useConsole()] : []),
+      ...usePersistedDocuments(options.limits.PERSISTED_OPERATIONS, options.persistedDocuments),
       ...operationLimitPlugins(options.limits),
       ...(options.rateLimiter ? [useRateLimit(options.rateLimiter)] : []),
       usePrometheus({
@@ -196,8 +219,18 @@ export async function startApp(config: Config, options: { clock?: Clock } = {}):
     if (config.ROLES.includes('gateway')) stops.push(forgetRevokedKeys());
     const rateLimiter = config.ROLES.includes('gateway') ? openRateLimiter(config) : null;
     if (rateLimiter) stops.push(() => rateLimiter.close());
+    const persistedDocuments =
+      config.ROLES.includes('gateway') && config.PERSISTED_OPERATIONS !== 'off'
+        ? loadPersistedDocuments(config.PERSISTED_DOCUMENTS_FILE ?? DEFAULT_PERSISTED_DOCUMENTS_FILE)
+        : new Map<string, string>();
     const yoga = config.ROLES.includes('gateway')
-      ? createGraphQLHandler({ adminToken: config.ADMIN_TOKEN, limits: config, rateLimiter: rateLimiter?.limiter ?? null, clock })
+      ? createGraphQLHandler({
+          adminToken: config.ADMIN_TOKEN,
+          limits: config,
+          persistedDocuments,
+          rateLimiter: rateLimiter?.limiter ?? null,
+          clock,
+        })
       : null;
     const server = createServer((request, response) => {
       void handleOpsRequest(request, response).then((handled) => {
@@ -219,7 +252,10 @@ export async function startApp(config: Config, options: { clock?: Clock } = {}):
     if (yoga && sockets) {
       const keySockets = trackApiKeySockets();
       stops.push(() => keySockets.stop());
-      useGraphQLWebSocket(sockets, yoga, keySockets, config.MAX_SUBSCRIPTIONS_PER_SOCKET);
+      useGraphQLWebSocket(sockets, yoga, keySockets, {
+        maxOperations: config.MAX_SUBSCRIPTIONS_PER_SOCKET,
+        persisted: { mode: config.PERSISTED_OPERATIONS, documents: persistedDocuments },
+      });
     }
     const { port } = server.address() as AddressInfo;
     const url = `http://localhost:${port}${yoga?.graphqlEndpoint ?? ''}`;
@@ -237,12 +273,13 @@ export async function startApp(config: Config, options: { clock?: Clock } = {}):
 
 /** graphql-ws on the gateway's port and path. Operations run through yoga's envelope, so they get
  * the same schema, plugins, validation and context as HTTP; the API key is checked once, on connect.
- * At most `maxOperations` operations run at once on one socket. */
+ * At most `maxOperations` operations run at once on one socket. A persisted document is sent as an
+ * empty `query` with its id in `extensions.persistedQuery`, or in full. */
 function useGraphQLWebSocket(
   sockets: WebSocketServer,
   yoga: ReturnType<typeof createGraphQLHandler>,
   keySockets: ReturnType<typeof trackApiKeySockets>,
-  maxOperations: number,
+  { maxOperations, persisted }: { maxOperations: number; persisted: { mode: PersistedOperationsMode; documents: PersistedDocuments } },
 ) {
   type Extra = { viewer?: Viewer | null };
   // `next` and `error` only travel from server to client: a client sending one breaks the protocol
@@ -269,19 +306,22 @@ function useGraphQLWebSocket(
         if (Object.keys(ctx.subscriptions).length > maxOperations) {
           return withRequestId({ errors: [tooManySubscriptionsError(maxOperations)] }, randomUUID(), 'websocket').errors;
         }
-        const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
+        const initialContext = {
           ...ctx,
           req: ctx.extra.request,
           socket: ctx.extra.socket,
           params,
           socketViewer: (ctx.extra as Extra).viewer ?? null,
-        });
+        };
+        const source = resolveSocketDocument(persisted.mode, persisted.documents, params, initialContext);
+        const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped(initialContext);
         const contextValue = await contextFactory();
         const refuse = (errors: readonly GraphQLError[]) =>
           withRequestId({ errors }, contextValue.requestId, 'websocket').errors!;
+        if ('error' in source) return refuse([source.error]);
         let document;
         try {
-          document = parse(params.query);
+          document = parse(source.query);
         } catch (error) {
           if (error instanceof GraphQLError) return refuse([error]);
           throw error;

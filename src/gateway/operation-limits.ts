@@ -1,5 +1,4 @@
 import { blockFieldSuggestionsPlugin } from '@escape.tech/graphql-armor-block-field-suggestions';
-import { costLimitPlugin } from '@escape.tech/graphql-armor-cost-limit';
 import { maxAliasesPlugin } from '@escape.tech/graphql-armor-max-aliases';
 import { maxDepthPlugin } from '@escape.tech/graphql-armor-max-depth';
 import { maxDirectivesPlugin } from '@escape.tech/graphql-armor-max-directives';
@@ -18,6 +17,8 @@ import { Redis } from 'ioredis';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { Config } from '../infra/config.js';
 import type { Context } from '../schema/context.js';
+import { useCostLimit } from './operation-cost.js';
+import { isTrustedDocument } from './persisted-documents.js';
 
 /** The settings that bound what one operation, one connection and one API key may ask of the gateway. */
 export type OperationLimits = Pick<
@@ -43,20 +44,25 @@ function refuseAs(limit: string) {
   };
 }
 
-/** Depth, cost, alias, directive and token limits, checked when an operation is parsed and
- * validated (before it runs) on every transport; and, with introspection off, no introspection and
- * no "did you mean" field suggestions that would leak the schema. */
+/** Depth, cost, alias, directive and token limits, checked when an operation is parsed, validated
+ * or about to run (cost needs its variables), before it runs, on every transport — except for
+ * trusted (persisted) documents, which are the project's own. With introspection off, no
+ * introspection and no "did you mean" field suggestions that would leak the schema. */
 export function operationLimitPlugins(limits: OperationLimits): Plugin[] {
   const reject = (limit: string) => ({ onReject: [refuseAs(limit)], propagateOnRejection: false });
   const plugins: Plugin[] = [
     useNestingLimit(MAX_DOCUMENT_NESTING),
     useNoNulCharacters(),
     useCursorCheck(),
-    maxTokensPlugin({ n: limits.MAX_QUERY_TOKENS, ...reject('tokens') }),
-    maxDepthPlugin({ n: limits.MAX_QUERY_DEPTH, ...reject('depth') }),
-    costLimitPlugin({ maxCost: limits.MAX_QUERY_COST, ...reject('cost') }),
-    maxAliasesPlugin({ n: limits.MAX_QUERY_ALIASES, ...reject('aliases') }),
-    maxDirectivesPlugin({ n: limits.MAX_QUERY_DIRECTIVES, ...reject('directives') }),
+    ...[
+      maxTokensPlugin({ n: limits.MAX_QUERY_TOKENS, ...reject('tokens') }),
+      // Depth is the depth of what the operation selects: a fragment spread or an inline fragment
+      // adds no level, so colocated fragments (Relay, Apollo) cost what the same selection inline does.
+      maxDepthPlugin({ n: limits.MAX_QUERY_DEPTH, flattenFragments: true, ...reject('depth') }),
+      useCostLimit(limits.MAX_QUERY_COST),
+      maxAliasesPlugin({ n: limits.MAX_QUERY_ALIASES, ...reject('aliases') }),
+      maxDirectivesPlugin({ n: limits.MAX_QUERY_DIRECTIVES, ...reject('directives') }),
+    ].map(unlessTrusted),
   ];
   if (!limits.INTROSPECTION) {
     plugins.push(blockFieldSuggestionsPlugin(), {
@@ -64,6 +70,24 @@ export function operationLimitPlugins(limits: OperationLimits): Plugin[] {
     });
   }
   return plugins;
+}
+
+/** The same plugin (graphql-armor's are envelop plugins, of any context), whose parse, validation
+ * and execution hooks pass over trusted documents. */
+function unlessTrusted(plugin: Plugin<any>): Plugin {
+  const { onParse, onValidate, onExecute, onSubscribe } = plugin;
+  return {
+    ...(onParse && { onParse: (payload) => (isTrustedDocument(payload.context) ? undefined : onParse(payload)) }),
+    ...(onValidate && {
+      onValidate: (payload) => (isTrustedDocument(payload.context) ? undefined : onValidate(payload)),
+    }),
+    ...(onExecute && {
+      onExecute: (payload) => (isTrustedDocument(payload.args.contextValue) ? undefined : onExecute(payload)),
+    }),
+    ...(onSubscribe && {
+      onSubscribe: (payload) => (isTrustedDocument(payload.args.contextValue) ? undefined : onSubscribe(payload)),
+    }),
+  };
 }
 
 export interface RateLimiter {

@@ -45,8 +45,9 @@ const configSchema = z.object({
   /** At least 32 characters: `Authorization: Bearer <ADMIN_TOKEN>` creates workspaces and manages API keys of
    * any workspace. Unset: no admin over the API (create keys with `npm run api-key`). */
   ADMIN_TOKEN: z.string().min(32, 'must be at least 32 characters').optional(),
-  /** Limits on one GraphQL operation, checked before it runs: nesting depth, estimated cost (graphql-armor's
-   * count of fields, weighted by depth and by literal `first`/`last`), aliases, directives and lexical tokens. */
+  /** Limits on one GraphQL operation, checked before it runs (persisted documents are exempt): depth of the
+   * selection (fragments flattened), cost (the objects it can return: page sizes, variables included, times
+   * each item's objects), aliases, directives and lexical tokens. */
   MAX_QUERY_DEPTH: z.coerce.number().int().min(1).default(10),
   MAX_QUERY_COST: z.coerce.number().int().min(1).default(5000),
   MAX_QUERY_ALIASES: z.coerce.number().int().min(0).default(15),
@@ -65,6 +66,12 @@ const configSchema = z.object({
    * MAX_QUEUE_WAIT_MS is answered 503 OVERLOADED with Retry-After (server-sent event streams not counted). */
   MAX_CONCURRENT_REQUESTS: z.coerce.number().int().min(1).default(16),
   MAX_QUEUE_WAIT_MS: z.coerce.number().int().min(0).max(60_000).default(1000),
+  /** Trusted documents: `allow` runs the persisted documents of the manifest by id (`documentId` or
+   * `extensions.persistedQuery`), exempt from the operation limits, and any other document within them;
+   * `only` runs the persisted documents alone; `off` understands no ids. */
+  PERSISTED_OPERATIONS: z.enum(['off', 'allow', 'only']).default('allow'),
+  /** The manifest of persisted documents (`{ "sha256:<hex>": "<document>" }`); the project's own by default. */
+  PERSISTED_DOCUMENTS_FILE: z.string().min(1).optional(),
   /** `false` turns off the GraphiQL page at GET /graphql. */
   GRAPHIQL: z.enum(['true', 'false']).default('true').transform((value) => value === 'true'),
   /** `false` turns off the console (the web pages at /console) on gateways. */
