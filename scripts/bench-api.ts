@@ -1,4 +1,4 @@
-// `npm run bench:api -- [--seconds 10] [--connections 10,50,200] [--node-flags "…"] [--cpu-prof DIR]`:
+// `npm run bench:api -- [--seconds 10] [--connections 10,50,200] [--node-flags="…"] [--cpu-prof DIR]`:
 // the API's per-request cost against its floor. Starts, each in its own process, a bare graphql-yoga
 // server of the gateway's version answering a trivial resolver (scripts/bench-floor.ts) and the gateway
 // (the command of `npm run start:gateway`, NODE_ENV=production, rate limiting off) on a fresh PostgreSQL

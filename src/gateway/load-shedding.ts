@@ -57,7 +57,8 @@ export function createAdmission(limits: AdmissionLimits): Acquire {
 /**
  * Admission control for GraphQL operations over HTTP, once their body is read. The gateway's work is
  * CPU-bound in one thread: letting every operation in at once only makes each one slower, and past
- * capacity they would queue for seconds. At most `concurrency` run at once; one that waits longer than
+ * capacity they would queue for seconds. A few turns are enough to overlap database round trips, and
+ * each turn more lengthens every operation in flight. At most `concurrency` run at once; one that waits longer than
  * `maxWaitMs` for its turn (or finds MAX_WAITING ahead of it) is answered 503 with `Retry-After` and
  * OVERLOADED, so that clients back off instead of piling up. Its turn ends with its response (or when
  * the client leaves). Server-sent event streams (subscriptions) are not counted: they stay open for as

@@ -64,7 +64,7 @@ const configSchema = z.object({
   RATE_LIMIT_DURATION_SECONDS: z.coerce.number().int().min(1).default(60),
   /** GraphQL HTTP operations a gateway handles at once; later ones wait their turn, and one that waited
    * MAX_QUEUE_WAIT_MS is answered 503 OVERLOADED with Retry-After (server-sent event streams not counted). */
-  MAX_CONCURRENT_REQUESTS: z.coerce.number().int().min(1).default(16),
+  MAX_CONCURRENT_REQUESTS: z.coerce.number().int().min(1).default(8),
   MAX_QUEUE_WAIT_MS: z.coerce.number().int().min(0).max(60_000).default(1000),
   /** Trusted documents: `allow` runs the persisted documents of the manifest by id (`documentId` or
    * `extensions.persistedQuery`), exempt from the operation limits, and any other document within them;
