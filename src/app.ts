@@ -8,6 +8,7 @@ import type { RateLimiterAbstract } from 'rate-limiter-flexible';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import { trackApiKeySockets } from './gateway/api-key-sockets.js';
+import { useRevokedKeyStreams } from './gateway/revoked-key-streams.js';
 import { authenticateApiKey, forgetRevokedKeys, isAdminToken, type Viewer } from './identity/api-keys.js';
 import { bootstrapDefaultWorkspace } from './identity/bootstrap.js';
 import { systemClock, type Clock } from './infra/clock.js';
@@ -107,6 +108,7 @@ export function createGraphQLHandler(options: GraphQLHandlerOptions) {
       ...(options.limits.CONSOLE ? [useConsole()] : []),
       ...usePersistedDocuments(options.limits.PERSISTED_OPERATIONS, options.persistedDocuments),
       ...operationLimitPlugins(options.limits),
+      useRevokedKeyStreams(),
       ...(options.rateLimiter ? [useRateLimit(options.rateLimiter)] : []),
       usePrometheus({
         registry: metrics,

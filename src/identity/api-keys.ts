@@ -55,6 +55,9 @@ const VERIFIED_KEY_TTL_MS = 10_000;
 const MAX_VERIFIED_KEYS = 10_000;
 /** Counts forgotten keys: a lookup that a revocation overtook does not remember what it read. */
 let revocations = 0;
+/** The keys this process learnt were revoked, newest last (bounded): an operation authenticated just
+ * before its key's revocation arrived can still tell. */
+const revokedKeyIds = new Set<string>();
 
 /** Resolves a `Bearer` credential to its viewer, or null when it is missing, unknown or revoked. */
 export async function authenticateApiKey(authorization: string | null | undefined): Promise<Viewer | null> {
@@ -96,9 +99,16 @@ export async function authenticateApiKey(authorization: string | null | undefine
 /** Drops a key from this process's verified keys. */
 function forgetApiKey(apiKeyId: string): void {
   revocations++;
+  if (revokedKeyIds.size >= MAX_VERIFIED_KEYS) revokedKeyIds.delete(revokedKeyIds.values().next().value!);
+  revokedKeyIds.add(apiKeyId);
   for (const [keyHash, verified] of verifiedKeys) {
     if (verified.viewer.apiKeyId === apiKeyId) verifiedKeys.delete(keyHash);
   }
+}
+
+/** Whether this process has learnt that the key was revoked (recent revocations only). */
+export function isKnownRevoked(apiKeyId: string): boolean {
+  return revokedKeyIds.has(apiKeyId);
 }
 
 /** Forgets each key revoked on any gateway as its event arrives; returns the function that stops listening. */

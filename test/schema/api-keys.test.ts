@@ -9,6 +9,7 @@ import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { answersToForeignAndUnknownId, answersToMalformedAndUnknownId, malformedIds, unknownId } from '../support/global-ids.js';
 import { ListDestinations, NodeById, TaskUpdated } from '../support/operations.js';
 import { runEntryPoint } from '../support/process.js';
+import { subscribeOverSSE, type EventStream } from '../support/sse.js';
 import { dataOf, expectType } from '../support/scenario.js';
 import {
   ADMIN_TOKEN,
@@ -259,6 +260,46 @@ const closeOf = (subscription: AsyncIterator<unknown>) =>
     (error: unknown) => error,
   );
 
+/** What ends a server-sent event stream: its results until the stream completes. */
+async function resultsOf(stream: EventStream<unknown>) {
+  const results = [];
+  for await (const result of stream) results.push(result);
+  return results;
+}
+const REVOKED_RESULT = [{ errors: [expect.objectContaining({ message: 'This API key was revoked', extensions: expect.objectContaining({ code: 'FORBIDDEN' }) })] }];
+
+describe('a revoked key’s server-sent event streams', () => {
+  test('end with one FORBIDDEN error when the key is revoked, and the other keys’ stay open', async () => {
+    const doomed = await createKey();
+    const stream = await subscribeOverSSE(gateway, TaskUpdated, { taskId: unknownId('Task') }, { apiKey: doomed.key });
+    const survivor = await subscribeOverSSE(gateway, TaskUpdated, { taskId: unknownId('Task') });
+    const ended = resultsOf(stream);
+    const survivorNext = survivor[Symbol.asyncIterator]().next();
+
+    expectType(dataOf(await revoke(doomed.apiKey.id)).revokeApiKey, 'RevokeApiKeySuccess');
+
+    expect(await ended).toEqual(REVOKED_RESULT);
+    expect(await Promise.race([survivorNext, new Promise((resolve) => setTimeout(resolve, 300, 'still open'))])).toBe(
+      'still open',
+    );
+    survivor.close();
+  });
+
+  test('a stream opened after the revocation arrived is refused', async () => {
+    const doomed = await createKey();
+    expectType(dataOf(await revoke(doomed.apiKey.id)).revokeApiKey, 'RevokeApiKeySuccess');
+
+    const response = await fetch(gateway.app.url, {
+      method: 'POST',
+      headers: { accept: 'text/event-stream', 'content-type': 'application/json', authorization: `Bearer ${doomed.key}` },
+      body: JSON.stringify({ query: 'subscription ($id: ID!) { taskUpdated(taskId: $id) { id } }', variables: { id: unknownId('Task') } }),
+    });
+    const body = await response.text();
+    expect(body).toMatch(/UNAUTHENTICATED/);
+    expect(body).not.toMatch(/"data"/);
+  });
+});
+
 describe('a revoked key’s WebSockets', () => {
   test('are closed with 4403 when the key is revoked, and the other keys’ stay open', async () => {
     const doomed = await createKey();
@@ -276,7 +317,7 @@ describe('a revoked key’s WebSockets', () => {
     await survivor.return?.();
   });
 
-  test('are closed, and the key refused, when it is revoked through another gateway instance', async () => {
+  test('are closed, its server-sent event streams ended and the key refused, when it is revoked through another gateway instance', async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'asg-second-gateway-'));
     const second = runEntryPoint('src/server.ts', {
       DATABASE_URL: gateway.databaseUrl,
@@ -293,6 +334,8 @@ describe('a revoked key’s WebSockets', () => {
       const doomed = await createKey();
       const subscription = await gateway.subscribeOverWebSocket(TaskUpdated, { taskId: unknownId('Task') }, doomed.key);
       const closed = closeOf(subscription);
+      const stream = await subscribeOverSSE(gateway, TaskUpdated, { taskId: unknownId('Task') }, { apiKey: doomed.key });
+      const streamEnded = resultsOf(stream);
       // This gateway has verified the key over HTTP too, and remembers it.
       expect(errorCodes(await gateway.execute(ListDestinations, {}, { apiKey: doomed.key }))).toBeUndefined();
 
@@ -306,6 +349,7 @@ describe('a revoked key’s WebSockets', () => {
       });
       expect(await response.json()).toEqual({ data: { revokeApiKey: { __typename: 'RevokeApiKeySuccess' } } });
       expect(await closed).toMatchObject({ code: 4403 });
+      expect(await streamEnded).toEqual(REVOKED_RESULT);
       // The same event made it forget the key: its requests are refused, long before the key would expire.
       expect(errorCodes(await gateway.execute(ListDestinations, {}, { apiKey: doomed.key }))).toEqual(['UNAUTHENTICATED']);
     } finally {
