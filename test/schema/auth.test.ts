@@ -39,6 +39,7 @@ import {
 } from '../support/operations.js';
 import { createAudienceWith, createMetaDestination, dataOf, expectType, metaSyncScenario } from '../support/scenario.js';
 import { subscribeOverSSE } from '../support/sse.js';
+import { runSync } from '../support/sync-runs.js';
 import { expectNothingWritten } from '../support/tables.js';
 import {
   ADMIN_TOKEN,
@@ -71,6 +72,12 @@ const TaskById = graphql(`
 const AuthUpdateAudience = graphql(`
   mutation AuthUpdateAudience($id: ID!, $input: UpdateAudienceInput!) {
     updateAudience(id: $id, input: $input) { __typename }
+  }
+`);
+
+const AuthRefreshPlatformAudience = graphql(`
+  mutation AuthRefreshPlatformAudience($id: ID!) {
+    refreshPlatformAudience(id: $id) { __typename }
   }
 `);
 
@@ -164,6 +171,7 @@ const mutations: Record<string, (apiKey: string | null) => Promise<ExecutionResu
   updateAudienceSync: (apiKey) =>
     gateway.execute(UpdateAudienceSync, { id: scenario.sync.id, input: { name: 'Renamed' } }, { apiKey }),
   triggerAudienceSync: (apiKey) => gateway.execute(TriggerAudienceSync, { id: scenario.sync.id }, { apiKey }),
+  refreshPlatformAudience: (apiKey) => gateway.execute(AuthRefreshPlatformAudience, { id: scenario.sync.id }, { apiKey }),
   deleteAudienceSync: (apiKey) => gateway.execute(DeleteAudienceSync, { id: scenario.sync.id }, { apiKey }),
   syncAudiences: (apiKey) => gateway.execute(SyncAudiences, { input: { audiences: [{ audienceId: 'crm-auth' }] } }, { apiKey }),
   importAudienceMembers: async (apiKey) =>
@@ -377,6 +385,8 @@ test('with a WRITE key the same mutations succeed, and with the admin token the 
     [mutations, gateway.apiKey],
     [adminMutations, ADMIN_TOKEN],
   ];
+  // refreshPlatformAudience reads an audience the platform has: one run creates it.
+  expect((await runSync(gateway, scenario.sync.id)).run.status).toBe('SUCCEEDED');
   for (const [group, apiKey] of callers) {
     for (const [name, mutate] of Object.entries(group)) {
       const result = dataOf(await mutate(apiKey)) as Record<string, { __typename: string }>;

@@ -74,9 +74,11 @@ test('MIRROR: the first run creates the segment and adds every hashed email; the
 
   const first = await runSync(suite.gateway, sync.id);
   expect(first.run, first.run.errorMessage ?? '').toMatchObject({ status: 'SUCCEEDED', membersAdded: 4, membersInvalid: 0 });
+  // After a run that changed something, the gateway reads what LinkedIn reports about the segment.
   expect(fake.requests.map((request) => `${request.method} ${request.url}`)).toEqual([
     'POST /rest/dmpSegments',
     expect.stringMatching(/^POST \/rest\/dmpSegments\/\d+\/users$/),
+    expect.stringMatching(/^GET \/rest\/dmpSegments\/\d+$/),
   ]);
   expect(fake.requests[0]?.body).toEqual({
     name: 'Buyers on LinkedIn',

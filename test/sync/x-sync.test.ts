@@ -77,7 +77,11 @@ test('MIRROR: the first run creates the audience and adds everyone; the next sen
   expect(create).toMatchObject({ method: 'POST', url: `/12/accounts/${ACCOUNT_ID}/custom_audiences?name=Buyers%20to%20Meta` });
   const [platformAudienceId] = [...fake.audiences.keys()];
   expect((await readSync(suite.gateway, sync.id)).platformAudienceId).toBe(platformAudienceId);
-  expect(rest.map((request) => request.url)).toEqual([`/12/accounts/${ACCOUNT_ID}/custom_audiences/${platformAudienceId}/users`]);
+  // After a run that changed something, the gateway reads what X reports about the audience.
+  expect(rest.map((request) => `${request.method} ${request.url}`)).toEqual([
+    `POST /12/accounts/${ACCOUNT_ID}/custom_audiences/${platformAudienceId}/users`,
+    `GET /12/accounts/${ACCOUNT_ID}/custom_audiences/${platformAudienceId}`,
+  ]);
   expect(uploads(rest)).toEqual([{ types: ['Update'], emails: hashedEmails(STARTING) }]);
   expect(heldEmails(fake)).toEqual(hashedEmails(STARTING));
   expect(fake.authRejections).toEqual([]);
@@ -85,7 +89,9 @@ test('MIRROR: the first run creates the audience and adds everyone; the next sen
   await changeMembers(suite.gateway, audience.id, { add: JOINING, remove: LEAVING });
   const second = await runAndRecord(fake, sync.id);
   expect(second.run).toMatchObject({ membersAdded: 1, membersRemoved: 2, membersInvalid: 0, totalMembers: 4 });
-  expect(second.requests.every(isUsersRequest)).toBe(true);
+  const [readBack] = second.requests.filter((request) => !isUsersRequest(request));
+  expect(second.requests.filter((request) => !isUsersRequest(request))).toEqual([readBack]);
+  expect(readBack).toMatchObject({ method: 'GET', url: `/12/accounts/${ACCOUNT_ID}/custom_audiences/${platformAudienceId}` });
   expect(uploads(second.requests)).toEqual([
     { types: ['Update'], emails: hashedEmails(JOINING) },
     { types: ['Delete'], emails: hashedEmails(LEAVING) },
