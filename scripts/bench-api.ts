@@ -254,7 +254,7 @@ let floor: Awaited<ReturnType<typeof startFloor>> | undefined;
 let gateway: Awaited<ReturnType<typeof startGateway>> | undefined;
 try {
   await applyMigrations(databaseUrl);
-  connectDatabase(databaseUrl, 2);
+  connectDatabase(databaseUrl, { poolSize: 2 });
   const apiKey = await seed();
   floor = await startFloor();
   gateway = await startGateway({

@@ -181,7 +181,12 @@ export async function startApp(config: Config, options: { clock?: Clock } = {}):
     if (applied.length > 0) logger.info({ migrations: applied }, 'Applied database migrations');
     // PGlite is one session: its server multiplexes connections, and concurrent extended-protocol
     // queries from several of them can interleave. The embedded default uses one connection at a time.
-    connectDatabase(databaseUrl, embedded ? 1 : undefined);
+    // On a shared server, a frozen process's open transaction is ended once other workers may take
+    // its runs over (RUN_LEASE_SECONDS, at least 10 s); the embedded database has one process.
+    connectDatabase(
+      databaseUrl,
+      embedded ? { poolSize: 1 } : { idleInTransactionTimeoutMs: Math.max(config.RUN_LEASE_SECONDS, 10) * 1000 },
+    );
     stops.push(disconnectDatabase);
     await loadSecretBox(config.SECRETS_KEY, config.DATA_DIR);
     openEventBus(config.REDIS_URL);

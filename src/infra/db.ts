@@ -9,11 +9,27 @@ let connections: pg.Pool | undefined;
 /** Connections per process: API requests, run batches (two at once per run) and their transactions. */
 const POOL_SIZE = 20;
 
+export interface ConnectionOptions {
+  poolSize?: number;
+  /**
+   * PostgreSQL ends a session of this process that sits inside a transaction without sending anything
+   * for this long (idle_in_transaction_session_timeout), releasing its locks: a process frozen mid-
+   * transaction (a long GC pause, a stopped VM) must not hold the sync rows other workers need to take
+   * its runs over. Unset: no limit.
+   * https://www.postgresql.org/docs/current/runtime-config-client.html#GUC-IDLE-IN-TRANSACTION-SESSION-TIMEOUT
+   */
+  idleInTransactionTimeoutMs?: number;
+}
+
 /** Opens the process's one Prisma client. Called by the app factory once the database URL is
  * known (the embedded default only knows it after its server has started). */
-export function connectDatabase(databaseUrl: string, poolSize = POOL_SIZE): PrismaClient {
+export function connectDatabase(databaseUrl: string, options: ConnectionOptions = {}): PrismaClient {
   if (client) throw new Error('The database is already connected');
-  connections = new pg.Pool({ connectionString: databaseUrl, max: poolSize });
+  connections = new pg.Pool({
+    connectionString: databaseUrl,
+    max: options.poolSize ?? POOL_SIZE,
+    ...(options.idleInTransactionTimeoutMs && { idle_in_transaction_session_timeout: options.idleInTransactionTimeoutMs }),
+  });
   // An idle connection the server dropped is replaced on next use; unheard, its error would crash the process.
   connections.on('error', (error) => logger.warn({ err: error }, 'Database connection lost'));
   client = new PrismaClient({
@@ -50,6 +66,11 @@ function pool(): pg.Pool {
 export async function directTransaction<T>(work: (sql: DirectSql) => Promise<T>): Promise<T> {
   const connection = await pool().connect();
   let broken: Error | undefined;
+  // The server may end the session while it is checked out (a process that froze past
+  // idle_in_transaction_session_timeout wakes to this): the next statement fails, and the
+  // connection is dropped instead of crashing the process with an unheard error.
+  const onError = (error: Error) => (broken = error);
+  connection.on('error', onError);
   try {
     await connection.query('BEGIN');
     const result = await work(async <Row>(statement: Prisma.Sql) =>
@@ -62,6 +83,7 @@ export async function directTransaction<T>(work: (sql: DirectSql) => Promise<T>)
     await connection.query('ROLLBACK').catch((rollback: Error) => (broken = rollback));
     throw error;
   } finally {
+    connection.off('error', onError);
     connection.release(broken);
   }
 }

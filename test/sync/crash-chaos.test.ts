@@ -1,4 +1,5 @@
 import { decodeGlobalID } from '@pothos/plugin-relay';
+import pg from 'pg';
 import { expect, test } from 'vitest';
 import { db } from '../../src/infra/db.js';
 import { startFakeWebhookReceiver, type AppliedDelivery, type DeliveryStage, type Identifiers } from '../fakes/webhook-receiver.js';
@@ -170,21 +171,18 @@ test.each(trials)('crash trial $trial (CRASH_SEED=$seed replays it from here)', 
     const kill = drawKillPoint(random, mode, joining.length, leaving.length);
     doomed = suite.startWorker();
     const killed = doomed;
-    let releaseDiff: (() => void) | undefined;
-    let diffLock: Promise<unknown> | undefined;
+    let releaseDiff: (() => Promise<void>) | undefined;
     if (kill.at === 'diff') {
-      // The diff waits on this lock; the worker is killed inside its transaction.
-      let locked!: () => void;
-      const holding = new Promise<void>((resolve) => (locked = resolve));
-      diffLock = db().$transaction(
-        async (tx) => {
-          await tx.$executeRaw`LOCK TABLE run_diff IN SHARE MODE`;
-          locked();
-          await new Promise<void>((resolve) => (releaseDiff = resolve));
-        },
-        { timeout: 120_000 },
-      );
-      await holding;
+      // The diff waits on this lock, taken on a connection of its own (the app's end a transaction
+      // idle for long); the worker is killed inside its transaction.
+      const locker = new pg.Client({ connectionString: suite.gateway.databaseUrl });
+      await locker.connect();
+      await locker.query('BEGIN');
+      await locker.query('LOCK TABLE run_diff IN SHARE MODE');
+      releaseDiff = async () => {
+        await locker.query('COMMIT');
+        await locker.end();
+      };
     } else {
       let seen = 0;
       receiver.onDelivery(async (event) => {
@@ -202,8 +200,7 @@ test.each(trials)('crash trial $trial (CRASH_SEED=$seed replays it from here)', 
     if (kill.at === 'diff') {
       await waitFor(() => readRun(suite.gateway, syncRun.id), (run) => run.phase === 'computing', { what: 'the diff', timeoutMs: 90_000 });
       await killed.stop('SIGKILL');
-      releaseDiff!();
-      await diffLock;
+      await releaseDiff!();
     } else {
       // The run may end before the n-th batch of its side when members had no usable change: then nothing is killed.
       await Promise.race([killed.exited(), waitForRunEnd(suite.gateway, syncRun.id, 120_000)]);
