@@ -176,7 +176,10 @@ function sendAdds(context: RunContext): Promise<void> {
     total: context.plan.toAdd,
     readPage: (after) => readContactsPage(run, 'add', after, connector.maxBatchSize),
     keyOf: (row) => row.id,
-    encode: (row) => encodeContact(context, row),
+    // A member in doubt is confirmed by sending again what its batch sent, so that the record keeps
+    // the identifiers the destination may hold; UPSERT sends the current ones (its update).
+    encode: (row) =>
+      row.synced && run.sync.mode !== 'UPSERT' ? { contactId: row.id, identifiers: row.synced } : encodeContact(context, row),
     unusableReason: (row) => unusableReason(context, row),
     send: (members, session) => connector.addMembers(context.platformAudienceId, members, session),
     confirm: (members, outcome, previous) => [

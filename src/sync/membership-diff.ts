@@ -104,7 +104,8 @@ export function clearRunDiffRange(runId: string, action: DiffAction, after: bigi
     WHERE run_id = ${runId}::uuid AND action = ${action} AND contact_id > ${after} AND contact_id <= ${through}`;
 }
 
-/** A contact to send, with the identifiers the destination last confirmed for it (for updates). */
+/** A contact to send, with its synced_member identifiers: for an update, those the destination last
+ * confirmed; for an add, those a batch in doubt sent (null for a member never sent). */
 export type DiffContact = ContactIdentity & { synced: EncodedIdentifiers | null };
 
 // Pages are read without Prisma (see sqlDirect): a page is 10,000 rows.
@@ -121,7 +122,7 @@ export async function readContactsPage(
            c.external_id AS "externalId", c.mobile_ad_id AS "mobileAdId", s.identifiers AS synced
     FROM run_diff r
     JOIN contact c ON c.id = r.contact_id
-    LEFT JOIN synced_member s ON ${action} = 'update' AND s.sync_id = ${run.syncId}::uuid AND s.contact_id = r.contact_id
+    LEFT JOIN synced_member s ON s.sync_id = ${run.syncId}::uuid AND s.contact_id = r.contact_id
     WHERE r.run_id = ${run.id}::uuid AND r.action = ${action} AND r.contact_id > ${after}
     ORDER BY r.contact_id
     LIMIT ${limit}`);
