@@ -71,7 +71,7 @@ async function startReceiver(): Promise<FakeWebhookReceiver> {
 async function webhookSync(receiver: FakeWebhookReceiver, emails: string[]) {
   const created = dataOf(
     await suite.gateway.execute(CreateDestination, {
-      input: { name: 'CRM', platform: 'WEBHOOK', config: { url: receiver.url }, credentials: { signingSecret: SECRET } },
+      input: { name: 'CRM', config: { webhook: { url: receiver.url } }, credentials: { webhook: { signingSecret: SECRET } } },
     }),
   );
   const destination = expectType(created.createDestination, 'CreateDestinationSuccess').destination;
@@ -229,9 +229,8 @@ test('a sync page shows its destination’s health, and the warning of an API ve
   const fake = await suite.fakeMeta();
   const destination = await createDestinationWith(suite.gateway, {
     name: 'Meta ads',
-    platform: 'META',
-    config: { adAccountId: 'act_1234567890', baseUrl: fake.baseUrl, apiVersion: 'v25.0' },
-    credentials: { accessToken: META_TOKEN },
+    config: { meta: { adAccountId: 'act_1234567890', baseUrl: fake.baseUrl, apiVersion: 'V25_0' } },
+    credentials: { meta: { accessToken: META_TOKEN } },
   });
   const audience = await createAudienceWith(suite.gateway, ['ada@example.com']);
   const sync = await createSync(suite.gateway, { audienceId: audience.id, destinationId: destination.id });
