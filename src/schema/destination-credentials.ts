@@ -103,7 +103,9 @@ export function connectorCredentials(
     const field = `input.credentials.webhook.headers.${index}.name`;
     const earlier = [...indexByName].find(([name]) => name.toLowerCase() === header.name.toLowerCase());
     if (earlier) issues.push({ field, message: `${header.name} is already given (headers.${earlier[1]}): give each header once` });
-    else if (PROTOTYPE_KEYS.has(header.name)) issues.push({ field, message: `"${header.name}" is not a valid HTTP header name` });
+    else if (PROTOTYPE_KEYS.has(header.name)) {
+      issues.push({ field, message: `"${header.name}" is refused: headers named __proto__, constructor or prototype are not sent` });
+    }
     indexByName.set(header.name, index);
   });
   if (issues.length > 0) throw new ValidationError(issues);
