@@ -30,12 +30,12 @@ function versionEnum(name: string, table: VersionTable, description: string) {
 const MetaApiVersionEnum = versionEnum(
   'MetaApiVersion',
   META_API_VERSIONS,
-  'A Marketing API version this gateway supports, newest first (Meta switches each off about two years after release).',
+  'A Meta Marketing API version this gateway supports; each value says when Meta switches it off.',
 );
 const LinkedInApiVersionEnum = versionEnum(
   'LinkedInApiVersion',
   LINKEDIN_API_VERSIONS,
-  'A LinkedIn Marketing API version (the LinkedIn-Version header, YYYYMM) this gateway supports; LinkedIn keeps each about a year.',
+  'A LinkedIn Marketing API version (the LinkedIn-Version header, YYYYMM) this gateway supports; LinkedIn keeps each at least a year.',
 );
 const GoogleAdsApiVersionEnum = versionEnum(
   'GoogleAdsApiVersion',
