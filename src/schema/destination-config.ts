@@ -72,7 +72,7 @@ const GoogleConsentStatusEnum = builder.enumType('GoogleConsentStatus', {
 });
 
 const BASE_URL_DESCRIPTION =
-  "Replaces the platform API's root URL, for a staging endpoint or a test double: refused unless the gateway runs with ALLOW_CUSTOM_PLATFORM_URLS=true (then private addresses only with ALLOW_PRIVATE_URLS=true).";
+  "Replaces the platform API's root URL, for a staging endpoint or a test double: refused unless the gateway runs with ALLOW_CUSTOM_PLATFORM_URLS=true, and then under the rules of webhook URLs (https; private addresses only with ALLOW_PRIVATE_URLS=true).";
 
 const MetaConfigInput = builder.inputType('MetaConfigInput', {
   description: 'The settings of a Meta destination.',
@@ -175,7 +175,7 @@ const WebhookConfigInput = builder.inputType('WebhookConfigInput', {
   fields: (t) => ({
     url: t.string({
       required: true,
-      description: 'Where each batch is POSTed, as signed JSON: an http(s) URL; private addresses only with ALLOW_PRIVATE_URLS=true.',
+      description: 'Where each batch is POSTed, as signed JSON: an https URL, with no user name or password; private addresses (and plain http on loopback) only with ALLOW_PRIVATE_URLS=true.',
     }),
     batchSize: t.int({ required: false, description: 'Members per request, 1–10,000. Default: 1,000.' }),
   }),
