@@ -148,7 +148,11 @@ async function createFixture(url: string, apiKey: string, fake: FakeMeta): Promi
   };
   const destination = expect(
     await call(url, apiKey, 'mutation ($input: CreateDestinationInput!) { createDestination(input: $input) { __typename ... on CreateDestinationSuccess { destination { id } } ... on Error { message } } }', {
-      input: { name: 'Meta (fake)', platform: 'META', config: { adAccountId: 'act_1', baseUrl: fake.baseUrl }, credentials: { accessToken: META_TOKEN } },
+      input: {
+        name: 'Meta (fake)',
+        config: { meta: { adAccountId: 'act_1', baseUrl: fake.baseUrl } },
+        credentials: { meta: { accessToken: META_TOKEN } },
+      },
     }),
     'createDestination',
     'CreateDestinationSuccess',

@@ -5,8 +5,11 @@ import { MissingCredentialsError, apiVersionNotice, connectorFor, platformSpec }
 import { Platform } from '../generated/prisma/enums.js';
 import { secretBox, secretHint } from '../infra/secrets.js';
 import { builder } from './builder.js';
-import { ConflictError, NotFoundError, ValidationError, parseInput, refusePrototypeKeys } from './errors.js';
+import { DestinationConfigInput, DestinationConfigRef, storedConfig } from './destination-config.js';
+import { DestinationCredentialsInput, connectorCredentials } from './destination-credentials.js';
+import { ConflictError, NotFoundError, ValidationError, parseInput } from './errors.js';
 import { parseGlobalId } from './global-id.js';
+import { PLATFORM_MEMBERS, chosenMember, requireMember, withoutNulls } from './platform-settings.js';
 
 export const PlatformEnum = builder.enumType(Platform, {
   name: 'Platform',
@@ -28,9 +31,11 @@ export const DestinationRef = builder.prismaNode('Destination', {
   fields: (t) => ({
     name: t.exposeString('name', { description: 'Display name.' }),
     platform: t.expose('platform', { type: PlatformEnum, description: 'The platform this destination sends to.' }),
-    config: t.expose('config', {
-      type: 'JSON',
-      description: 'Non-secret settings, e.g. the ad account id or a base URL.',
+    config: t.field({
+      type: DestinationConfigRef,
+      description: 'The non-secret settings, typed by platform (with the defaults the platform applies). Secrets are never returned.',
+      select: { platform: true, config: true },
+      resolve: (destination) => storedConfig(destination),
     }),
     credentialsConfigured: t.boolean({
       description: 'Whether credentials are stored. Credentials are write-only and never returned.',
@@ -74,28 +79,38 @@ builder.queryField('destinations', (t) =>
 );
 
 const nameSchema = z.string().trim().min(1, 'must not be empty').max(255, 'must be at most 255 characters');
-const jsonObject = z.record(z.string(), z.unknown());
 
 const CreateDestinationInput = builder.inputType('CreateDestinationInput', {
-  description: 'A new destination.',
+  description: 'A new destination. Its platform is the member of `config` given.',
   fields: (t) => ({
     name: t.string({ required: true, description: 'Display name, 1–255 characters.' }),
-    platform: t.field({ type: PlatformEnum, required: true, description: 'The platform to send to.' }),
-    config: t.field({ type: 'JSON', required: false, description: 'Non-secret settings for the platform.' }),
+    config: t.field({
+      type: DestinationConfigInput,
+      required: true,
+      description: 'The platform and its non-secret settings, e.g. `{ meta: { adAccountId: "act_1234567890" } }`.',
+    }),
     credentials: t.field({
-      type: 'JSON',
+      type: DestinationCredentialsInput,
       required: false,
-      description: 'Secrets for the platform (for Meta: `{ "accessToken": "…" }`). Stored encrypted, never returned.',
+      description: 'Secrets for the same platform as `config`; can be added later with updateDestination.',
     }),
   }),
 });
 
 const UpdateDestinationInput = builder.inputType('UpdateDestinationInput', {
-  description: 'Changes to a destination; omitted fields stay as they are.',
+  description: 'Changes to a destination; omitted fields stay as they are. The platform cannot change.',
   fields: (t) => ({
     name: t.string({ required: false, description: 'Display name, 1–255 characters.' }),
-    config: t.field({ type: 'JSON', required: false, description: 'Replaces the non-secret settings.' }),
-    credentials: t.field({ type: 'JSON', required: false, description: 'Replaces the stored secrets.' }),
+    config: t.field({
+      type: DestinationConfigInput,
+      required: false,
+      description: "Replaces the non-secret settings (omitted settings take their defaults); the member of the destination's platform.",
+    }),
+    credentials: t.field({
+      type: DestinationCredentialsInput,
+      required: false,
+      description: "Replaces the stored secrets; the member of the destination's platform.",
+    }),
   }),
 });
 
@@ -104,31 +119,47 @@ function apiVersionWarnings(destination: { platform: Platform; config: unknown }
   return notice ? [notice.message] : [];
 }
 
+/** The credentials of `platform` given in the input, as the connector reads them, checked by its rules. */
+function parseCredentials(platform: Platform, input: object) {
+  const given = chosenMember(input);
+  requireMember(given.platform, platform, 'input.credentials');
+  const member = PLATFORM_MEMBERS[platform];
+  const root = `input.credentials.${member}`;
+  const { credentials, inputPath } = connectorCredentials(member, withoutNulls(given.settings) as Record<string, unknown>);
+  const parsed = platformSpec(platform).credentialsSchema.safeParse(credentials);
+  if (parsed.success) return parsed.data;
+  throw new ValidationError(
+    parsed.error.issues.map((issue) => ({ field: [root, ...inputPath(issue.path)].join('.'), message: issue.message })),
+  );
+}
+
 /**
- * Validates config and credentials against the platform's rules, and against each other (with the
- * stored credentials when no new ones are given), and seals the credentials. A config selecting an
- * API version the platform has switched off by `now` is refused, naming the version to use.
+ * Validates config and credentials by the platform connector's own rules, and against each other (with the
+ * stored credentials when no new ones are given), and seals the credentials. Issues name the field of the
+ * typed input (`input.config.meta.apiVersion`). A config selecting an API version the platform has switched
+ * off by `now` is refused, naming the version to use.
  */
 function prepareSettings(
   platform: Platform,
   config: unknown,
-  credentials: unknown,
+  credentialsInput: object | null | undefined,
   now: Date,
   storedCredentials: string | null = null,
 ) {
   const spec = platformSpec(platform);
-  refusePrototypeKeys(config, 'input.config');
-  refusePrototypeKeys(credentials, 'input.credentials');
-  const parsedConfig = parseInput(spec.configSchema, config ?? {}, 'input.config');
+  const member = PLATFORM_MEMBERS[platform];
+  const parsedConfig = parseInput(spec.configSchema, config, `input.config.${member}`);
   const notice = apiVersionNotice({ platform, config: parsedConfig }, now);
-  if (notice?.state === 'sunset') throw ValidationError.of(`input.config.${notice.field}`, notice.message);
-  const given = credentials === undefined || credentials === null;
-  const parsedCredentials = given ? undefined : parseInput(spec.credentialsSchema, credentials, 'input.credentials');
+  if (notice?.state === 'sunset') throw ValidationError.of(`input.config.${member}.${notice.field}`, notice.message);
+  const parsedCredentials = credentialsInput ? parseCredentials(platform, credentialsInput) : undefined;
   const effectiveCredentials =
     parsedCredentials ??
     (storedCredentials ? spec.credentialsSchema.parse(JSON.parse(secretBox().open(storedCredentials))) : undefined);
   const problem = effectiveCredentials === undefined ? null : spec.settingsProblem?.(parsedConfig, effectiveCredentials);
-  if (problem) throw ValidationError.of(`input.${problem.path}`, problem.message);
+  if (problem) {
+    const [part, ...path] = problem.path.split('.');
+    throw ValidationError.of(['input', part, member, ...path].join('.'), problem.message);
+  }
   if (parsedCredentials === undefined) return { config: parsedConfig, credentials: undefined };
   return {
     config: parsedConfig,
@@ -142,26 +173,21 @@ function prepareSettings(
 builder.mutationField('createDestination', (t) =>
   t.field({
     type: DestinationRef,
-    description: 'Creates a destination.',
+    description: 'Creates a destination on the platform of the `config` member given.',
     authScopes: { write: true },
     errors: { types: [ValidationError], dataField: { name: 'destination', description: 'The new destination.' } },
     args: { input: t.arg({ type: CreateDestinationInput, required: true, description: 'The destination.' }) },
     resolve: async (_root, { input }, context) => {
       const name = parseInput(nameSchema, input.name, 'input.name');
-      refusePrototypeKeys(input.config, 'input.config');
-      const settings = prepareSettings(
-        input.platform,
-        parseInput(jsonObject.optional().nullable(), input.config, 'input.config'),
-        input.credentials,
-        context.clock.now(),
-      );
+      const { platform, settings } = chosenMember(input.config);
+      const prepared = prepareSettings(platform, withoutNulls(settings), input.credentials, context.clock.now());
       return db().destination.create({
         data: {
           workspaceId: context.viewer!.workspaceId,
           name,
-          platform: input.platform,
-          config: settings.config as object,
-          ...settings.credentials,
+          platform,
+          config: prepared.config as object,
+          ...prepared.credentials,
         },
       });
     },
@@ -187,7 +213,12 @@ builder.mutationField('updateDestination', (t) =>
       });
       if (!existing) throw new NotFoundError('id', 'destination');
       const name = input.name === undefined || input.name === null ? undefined : parseInput(nameSchema, input.name, 'input.name');
-      const config = input.config ?? existing.config;
+      let config = existing.config;
+      if (input.config) {
+        const given = chosenMember(input.config);
+        requireMember(given.platform, existing.platform, 'input.config');
+        config = withoutNulls(given.settings) as typeof config;
+      }
       const settings = prepareSettings(existing.platform, config, input.credentials, context.clock.now(), existing.credentials);
       return db().destination.update({
         where: { id: existing.id },

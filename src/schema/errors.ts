@@ -45,28 +45,6 @@ export class ConflictError extends DomainError {
   }
 }
 
-/** Keys that would reach an object's prototype where settings are copied: zod's records assign them, which
- * drops them silently (or replaces the copy's prototype). */
-const PROTOTYPE_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
-
-/** Refuses a JSON value holding a `__proto__`, `constructor` or `prototype` key, at any depth, naming where. */
-export function refusePrototypeKeys(value: unknown, root: string): void {
-  const issues: FieldIssue[] = [];
-  const visit = (node: unknown, path: string) => {
-    if (typeof node !== 'object' || node === null) return;
-    for (const [key, child] of Object.entries(node)) {
-      const field = `${path}.${key}`;
-      if (PROTOTYPE_KEYS.has(key) && !Array.isArray(node)) {
-        issues.push({ field, message: `"${key}" is not a setting: keys named __proto__, constructor or prototype are refused` });
-      } else {
-        visit(child, field);
-      }
-    }
-  };
-  visit(value, root);
-  if (issues.length > 0) throw new ValidationError(issues);
-}
-
 /** Parses mutation input with a zod schema, turning every issue into a field-level error. */
 export function parseInput<Schema extends z.ZodType>(schema: Schema, input: unknown, root = 'input'): z.output<Schema> {
   const parsed = schema.safeParse(input);

@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, expect, test } from 'vitest';
+import { db } from '../../src/infra/db.js';
 import { startFakeWebhookReceiver, type FakeWebhookReceiver } from '../fakes/webhook-receiver.js';
 import { CreateDestination } from '../support/operations.js';
 import { META_TOKEN, createAudienceWith, createDestinationWith, createSync, dataOf, expectType, hashedEmails } from '../support/scenario.js';
@@ -71,7 +72,7 @@ async function startReceiver(): Promise<FakeWebhookReceiver> {
 async function webhookSync(receiver: FakeWebhookReceiver, emails: string[]) {
   const created = dataOf(
     await suite.gateway.execute(CreateDestination, {
-      input: { name: 'CRM', platform: 'WEBHOOK', config: { url: receiver.url }, credentials: { signingSecret: SECRET } },
+      input: { name: 'CRM', config: { webhook: { url: receiver.url } }, credentials: { webhook: { signingSecret: SECRET } } },
     }),
   );
   const destination = expectType(created.createDestination, 'CreateDestinationSuccess').destination;
@@ -229,9 +230,8 @@ test('a sync page shows its destination’s health, and the warning of an API ve
   const fake = await suite.fakeMeta();
   const destination = await createDestinationWith(suite.gateway, {
     name: 'Meta ads',
-    platform: 'META',
-    config: { adAccountId: 'act_1234567890', baseUrl: fake.baseUrl, apiVersion: 'v25.0' },
-    credentials: { accessToken: META_TOKEN },
+    config: { meta: { adAccountId: 'act_1234567890', baseUrl: fake.baseUrl, apiVersion: 'V25_0' } },
+    credentials: { meta: { accessToken: META_TOKEN } },
   });
   const audience = await createAudienceWith(suite.gateway, ['ada@example.com']);
   const sync = await createSync(suite.gateway, { audienceId: audience.id, destinationId: destination.id });
@@ -241,6 +241,34 @@ test('a sync page shows its destination’s health, and the warning of an API ve
   const warnings = await page.getByRole('list', { name: 'Warnings' }).innerText();
   expect(warnings).toBe('Meta API v25.0 is switched off on 2027-02-23: set apiVersion to v27.0');
   await screenshot(page, '10-destination-warning');
+  expect(errors).toEqual([]);
+  await page.close();
+});
+
+test('the destination form sends a platform’s typed settings, and shows what the gateway refuses beside the field', async () => {
+  const { page, errors } = await signedInPage('/new');
+  await page.getByRole('heading', { name: 'Where should the audience go?' }).waitFor();
+  await page.getByLabel('Platform').selectOption('GOOGLE');
+  await page.getByLabel('Destination name').fill('Google Ads');
+  await page.getByLabel('Google Ads account id').fill('123-456-7890');
+  await page.getByLabel('Consent: ad user data').selectOption('CONSENT_GRANTED');
+  await page.getByLabel('Consent: ad personalization').selectOption('CONSENT_GRANTED');
+  await page.getByLabel('OAuth client id').fill('client');
+  await page.getByLabel('OAuth client secret').fill('client-secret');
+  await page.getByLabel('Refresh token').fill('1//refresh-token');
+  await page.getByRole('button', { name: 'Create destination' }).click();
+
+  // The terms box left unticked is sent as false: the gateway's reason shows beside it, and nothing is created.
+  const terms = page.getByLabel('I accepted the Customer Match terms in Google Ads');
+  await page.getByText(/accept the Customer Match terms in Google Ads/).first().waitFor();
+  expect(await terms.getAttribute('aria-invalid')).toBe('true');
+  expect(await db().destination.count()).toBe(0);
+
+  await terms.check();
+  await page.getByRole('button', { name: 'Create destination' }).click();
+  await page.getByRole('heading', { name: 'Who is in the audience?' }).waitFor();
+  const [created] = await db().destination.findMany();
+  expect(created).toMatchObject({ platform: 'GOOGLE', config: { operatingAccount: { accountId: '1234567890' }, customerMatchTermsAccepted: true } });
   expect(errors).toEqual([]);
   await page.close();
 });

@@ -88,7 +88,7 @@ test('on the embedded default a scheduled sync can be created and runs to its we
       return result.data!;
     };
     const { createDestination } = await execute(CreateDestination, {
-      input: { name: 'CRM', platform: 'WEBHOOK', config: { url: receiver.url }, credentials: { signingSecret } },
+      input: { name: 'CRM', config: { webhook: { url: receiver.url } }, credentials: { webhook: { signingSecret } } },
     });
     const { createAudience } = await execute(CreateAudience, { input: { name: 'Buyers' } });
     const audienceId = expectType(createAudience, 'CreateAudienceSuccess').audience.id;

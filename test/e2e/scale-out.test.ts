@@ -67,7 +67,11 @@ test('a subscriber on gateway A follows, live, a run triggered through gateway B
   const fake = await startFakeMeta({ accessToken: META_TOKEN });
   const emails = Array.from({ length: 12_000 }, (_, i) => `reader${i}@example.com`);
   const { createDestination } = await call(urls.a, CreateDestination, {
-    input: { name: 'Meta', platform: 'META', config: { adAccountId: '1', baseUrl: fake.baseUrl }, credentials: { accessToken: META_TOKEN } },
+    input: {
+      name: 'Meta',
+      config: { meta: { adAccountId: '1', baseUrl: fake.baseUrl } },
+      credentials: { meta: { accessToken: META_TOKEN } },
+    },
   });
   const { createAudience } = await call(urls.a, CreateAudience, { input: { name: 'Readers' } });
   const audienceId = (createAudience as { audience: { id: string } }).audience.id;

@@ -147,7 +147,7 @@ const mutations: Record<string, (apiKey: string | null) => Promise<ExecutionResu
   createDestination: (apiKey) =>
     gateway.execute(
       CreateDestination,
-      { input: { name: 'Meta', platform: 'META', config: { adAccountId: '1' }, credentials: { accessToken: 'token' } } },
+      { input: { name: 'Meta', config: { meta: { adAccountId: '1' } }, credentials: { meta: { accessToken: 'token' } } } },
       { apiKey },
     ),
   updateDestination: (apiKey) =>

@@ -4,7 +4,12 @@ import { setAddressPolicy } from '../../src/infra/address-policy.js';
 import { db } from '../../src/infra/db.js';
 import { secretBox } from '../../src/infra/secrets.js';
 import { startFakeMeta, type FakeMeta } from '../fakes/meta-server.js';
-import type { CreateDestinationInput, UpdateDestinationInput } from '../generated/graphql.js';
+import type {
+  CreateDestinationInput,
+  DestinationConfigInput,
+  DestinationCredentialsInput,
+  UpdateDestinationInput,
+} from '../generated/graphql.js';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { answersToForeignAndUnknownId, answersToMalformedAndUnknownId, malformedIds } from '../support/global-ids.js';
 import {
@@ -33,9 +38,8 @@ beforeEach(() => gateway.reset());
 
 const metaInput = (overrides: Partial<CreateDestinationInput> = {}): CreateDestinationInput => ({
   name: 'Meta ads',
-  platform: 'META',
-  config: { adAccountId: 'act_1234567890', baseUrl: fake.baseUrl },
-  credentials: { accessToken: META_TOKEN },
+  config: { meta: { adAccountId: 'act_1234567890', baseUrl: fake.baseUrl } },
+  credentials: { meta: { accessToken: META_TOKEN } },
   ...overrides,
 });
 
@@ -71,7 +75,7 @@ describe('createDestination', () => {
     expect(destination).toMatchObject({
       name: 'Meta ads',
       platform: 'META',
-      config: { adAccountId: 'act_1234567890', baseUrl: fake.baseUrl, apiVersion: 'v27.0' },
+      config: { __typename: 'MetaConfig', adAccountId: 'act_1234567890', baseUrl: fake.baseUrl, apiVersion: 'V27_0' },
       credentialsConfigured: true,
       credentialsHint: `…${META_TOKEN.slice(-4)}`,
     });
@@ -87,9 +91,10 @@ describe('createDestination', () => {
   });
 
   test.each<[string, string, Partial<CreateDestinationInput>]>([
-    ['a Meta config without adAccountId', 'input.config.adAccountId', { config: { baseUrl: 'https://graph.facebook.com' } }],
-    ['a Meta baseUrl that is not an http(s) URL', 'input.config.baseUrl', { config: { adAccountId: '1234', baseUrl: 'ftp://meta' } }],
-    ['Meta credentials without accessToken', 'input.credentials.accessToken', { credentials: { token: META_TOKEN } }],
+    ['a Meta adAccountId that is not an account number', 'input.config.meta.adAccountId', { config: { meta: { adAccountId: 'my account' } } }],
+    ['a Meta baseUrl that is not an http(s) URL', 'input.config.meta.baseUrl', { config: { meta: { adAccountId: '1234', baseUrl: 'ftp://meta' } } }],
+    ['an empty Meta accessToken', 'input.credentials.meta.accessToken', { credentials: { meta: { accessToken: '' } } }],
+    ['credentials of another platform than the config', 'input.credentials.webhook', { credentials: { webhook: { signingSecret: 's'.repeat(40) } } }],
     ['a name of 256 characters', 'input.name', { name: 'n'.repeat(256) }],
   ])('%s is a ValidationError on %s and stores nothing', async (_case, field, overrides) => {
     const result = await expectNothingWritten(() => createDestination(metaInput(overrides)));
@@ -97,13 +102,59 @@ describe('createDestination', () => {
     expect(expectType(result, 'ValidationError').field).toBe(field);
   });
 
-  test('an unknown platform is refused by GraphQL validation and stores nothing', async () => {
-    const result = await expectNothingWritten(() =>
-      gateway.execute(CreateDestination, { input: metaInput({ platform: 'TIKTOK' as 'META' }) }),
-    );
+  test.each<[string, DestinationConfigInput, RegExp]>([
+    ['an unknown platform', { tiktok: { adAccountId: '1' } } as unknown as DestinationConfigInput, /Field "tiktok" is not defined by type "DestinationConfigInput"/],
+    ['two platforms at once', { meta: { adAccountId: '1' }, x: { accountId: 'abc' } } as unknown as DestinationConfigInput, /Exactly one key must be specified for OneOf type "DestinationConfigInput"/],
+    ['no platform', {} as DestinationConfigInput, /Exactly one key must be specified for OneOf type "DestinationConfigInput"/],
+  ])('a config with %s is refused by GraphQL validation (@oneOf) and stores nothing', async (_case, config, message) => {
+    const result = await expectNothingWritten(() => gateway.execute(CreateDestination, { input: metaInput({ config }) }));
 
     expect(result.data).toBeUndefined();
-    expect(result.errors?.[0]?.message).toMatch(/"TIKTOK" does not exist in "Platform" enum/);
+    expect(result.errors?.[0]?.message).toMatch(message);
+  });
+
+  test('LinkedIn and X settings read back as their own config types, with the defaults applied and no secret', async () => {
+    const linkedIn = await createDestination({
+      name: 'LinkedIn',
+      config: { linkedin: { adAccountId: '5070' } },
+      credentials: { linkedin: { accessToken: 'AQV-linkedin-token' } },
+    });
+    const x = await createDestination({
+      name: 'X',
+      config: { x: { accountId: '18ce54d4x5t' } },
+      credentials: { x: { consumerKey: 'ck', consumerSecret: 'cs-secret', accessToken: 'at', accessTokenSecret: 'ats-secret-of-the-user' } },
+    });
+
+    expect(expectType(linkedIn, 'CreateDestinationSuccess').destination).toMatchObject({
+      platform: 'LINKEDIN',
+      config: {
+        __typename: 'LinkedInConfig',
+        adAccountId: '5070',
+        linkedInApiVersion: 'V202603',
+        baseUrl: 'https://api.linkedin.com',
+        sourcePlatform: null,
+        segmentReadyDelayMs: 5_000,
+      },
+    });
+    expect(expectType(x, 'CreateDestinationSuccess').destination).toMatchObject({
+      platform: 'X',
+      config: { __typename: 'XConfig', accountId: '18ce54d4x5t', baseUrl: 'https://ads-api.x.com' },
+      credentialsHint: '…user',
+    });
+    expect(JSON.stringify([linkedIn, x])).not.toMatch(/AQV-linkedin-token|cs-secret|ats-secret-of-the-user/);
+  });
+
+  test('the platform is the member of config given: a webhook is a WEBHOOK destination', async () => {
+    const result = await createDestination({
+      name: 'Hook',
+      config: { webhook: { url: 'https://hooks.example.com/a' } },
+      credentials: { webhook: { signingSecret: 's'.repeat(40) } },
+    });
+
+    expect(expectType(result, 'CreateDestinationSuccess').destination).toMatchObject({
+      platform: 'WEBHOOK',
+      config: { __typename: 'WebhookConfig', url: 'https://hooks.example.com/a', batchSize: 1_000 },
+    });
   });
 });
 
@@ -122,7 +173,7 @@ describe('updateDestination', () => {
     const created = await createMetaDestination(gateway, fake);
     const rotated = 'EAAB-rotated-token-9876';
 
-    const result = await updateDestination(created.id, { credentials: { accessToken: rotated } });
+    const result = await updateDestination(created.id, { credentials: { meta: { accessToken: rotated } } });
 
     const destination = expectType(result, 'UpdateDestinationSuccess').destination;
     expect(destination).toMatchObject({ credentialsConfigured: true, credentialsHint: '…9876' });
@@ -130,40 +181,82 @@ describe('updateDestination', () => {
     await expectSealedCredentials(created.id, { accessToken: rotated });
   });
 
-  test('an invalid config is a ValidationError on input.config.* and changes nothing', async () => {
+  test('an invalid config is a ValidationError on input.config.meta.* and changes nothing', async () => {
     const created = await createMetaDestination(gateway, fake);
 
     const result = await expectNothingWritten(() =>
-      updateDestination(created.id, { config: { adAccountId: 'act_1234567890', baseUrl: 'not a url' } }),
+      updateDestination(created.id, { config: { meta: { adAccountId: 'act_1234567890', baseUrl: 'not a url' } } }),
     );
 
-    expect(expectType(result, 'ValidationError').field).toBe('input.config.baseUrl');
+    expect(expectType(result, 'ValidationError').field).toBe('input.config.meta.baseUrl');
+  });
+
+  test('a new config replaces the stored one: settings left out take their defaults', async () => {
+    const created = await createMetaDestination(gateway, fake);
+
+    const result = await updateDestination(created.id, { config: { meta: { adAccountId: '42', apiVersion: 'V26_0' } } });
+
+    expect(expectType(result, 'UpdateDestinationSuccess').destination.config).toEqual({
+      __typename: 'MetaConfig',
+      adAccountId: '42',
+      apiVersion: 'V26_0',
+      baseUrl: 'https://graph.facebook.com',
+    });
+  });
+
+  test.each<[string, UpdateDestinationInput, string, RegExp]>([
+    ['a LinkedIn config', { config: { linkedin: { adAccountId: '123' } } }, 'input.config.linkedin', /Meta destination: give config\.meta, not config\.linkedin/],
+    [
+      'X credentials',
+      { credentials: { x: { consumerKey: 'k', consumerSecret: 's', accessToken: 't', accessTokenSecret: 'u' } } },
+      'input.credentials.x',
+      /Meta destination: give credentials\.meta, not credentials\.x/,
+    ],
+  ])('%s for a Meta destination is a ValidationError naming the member, and changes nothing', async (_case, input, field, message) => {
+    const created = await createMetaDestination(gateway, fake);
+
+    const result = await expectNothingWritten(() => updateDestination(created.id, input));
+
+    expect(expectType(result, 'ValidationError').issues).toEqual([{ field, message: expect.stringMatching(message) }]);
   });
 });
 
-describe('settings that would reach an object’s prototype', () => {
-  test.each(['__proto__', 'constructor', 'prototype'])('a %s key in config or credentials is a ValidationError naming it, nothing stored', async (key) => {
-    const created = await createMetaDestination(gateway, fake);
-    const config = JSON.parse(`{"adAccountId": "act_1", "${key}": {"polluted": true}}`) as Record<string, unknown>;
-    const credentials = JSON.parse(`{"accessToken": "t", "${key}": "x"}`) as Record<string, unknown>;
-    const headers = JSON.parse(`{"signingSecret": "${'s'.repeat(40)}", "headers": {"${key}": "x"}}`) as Record<string, unknown>;
+describe('webhook headers', () => {
+  const hook = (headers: { name: string; value: string }[]): CreateDestinationInput => ({
+    name: 'Hook',
+    config: { webhook: { url: 'https://hooks.example.com/a' } },
+    credentials: { webhook: { signingSecret: 's'.repeat(40), headers } },
+  });
 
-    const results = await expectNothingWritten(async () => [
-      await createDestination(metaInput({ config })),
-      await createDestination(metaInput({ credentials })),
-      await createDestination({ name: 'Hook', platform: 'WEBHOOK', config: { url: 'https://hooks.example.com/a' }, credentials: headers }),
-      await updateDestination(created.id, { config }),
-      await updateDestination(created.id, { credentials }),
-    ]);
+  test.each(['__proto__', 'constructor', 'prototype'])('a header named %s is a ValidationError at its place in the list, nothing stored', async (name) => {
+    const result = await expectNothingWritten(() =>
+      createDestination(hook([{ name: 'Authorization', value: 'Bearer t' }, { name, value: 'x' }])),
+    );
 
-    expect(results.map((result) => expectType(result, 'ValidationError').field)).toEqual([
-      `input.config.${key}`,
-      `input.credentials.${key}`,
-      `input.credentials.headers.${key}`,
-      `input.config.${key}`,
-      `input.credentials.${key}`,
+    expect(expectType(result, 'ValidationError').issues).toEqual([
+      { field: 'input.credentials.webhook.headers.1.name', message: expect.stringContaining(`"${name}" is refused`) },
     ]);
-    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    expect(({} as Record<string, unknown>).x).toBeUndefined();
+  });
+
+  test('a header given twice (in any case) is refused instead of one value replacing the other', async () => {
+    const result = await expectNothingWritten(() =>
+      createDestination(hook([{ name: 'Authorization', value: 'Bearer a' }, { name: 'authorization', value: 'Bearer b' }])),
+    );
+
+    expect(expectType(result, 'ValidationError').issues).toEqual([
+      { field: 'input.credentials.webhook.headers.1.name', message: 'authorization is already given (headers.0): give each header once' },
+    ]);
+  });
+
+  test('the connector’s header rules point at the header in the list', async () => {
+    const result = await expectNothingWritten(() =>
+      createDestination(hook([{ name: 'X-Tenant', value: 'a' }, { name: 'Content-Type', value: 'text/plain' }])),
+    );
+
+    expect(expectType(result, 'ValidationError').issues).toEqual([
+      { field: 'input.credentials.webhook.headers.1', message: 'Content-Type is set by the gateway and cannot be replaced' },
+    ]);
   });
 });
 
@@ -172,38 +265,43 @@ describe('platform URLs under the default address policy', () => {
   const LOOPBACK_FAKES = { allowPrivate: true, allowCustomPlatformUrls: true };
   afterEach(() => setAddressPolicy(LOOPBACK_FAKES));
 
-  const configs: [string, CreateDestinationInput['platform'], Record<string, unknown>, Record<string, unknown>][] = [
-    ['META baseUrl', 'META', { adAccountId: 'act_1', baseUrl: 'https://graph.example.com' }, { accessToken: 't' }],
-    ['LINKEDIN baseUrl', 'LINKEDIN', { adAccountId: '1', baseUrl: 'https://api.example.com' }, { accessToken: 't' }],
-    ['X baseUrl', 'X', { accountId: 'abc', baseUrl: 'https://ads.example.com' }, { consumerKey: 'k', consumerSecret: 's', accessToken: 't', accessTokenSecret: 'u' }],
-    ...(['baseUrl', 'tokenUrl'] as const).map((setting): [string, 'GOOGLE', Record<string, unknown>, Record<string, unknown>] => [
-      `GOOGLE ${setting}`,
-      'GOOGLE',
+  const configs: [string, DestinationConfigInput, DestinationCredentialsInput][] = [
+    ['meta baseUrl', { meta: { adAccountId: 'act_1', baseUrl: 'https://graph.example.com' } }, { meta: { accessToken: 't' } }],
+    ['linkedin baseUrl', { linkedin: { adAccountId: '1', baseUrl: 'https://api.example.com' } }, { linkedin: { accessToken: 't' } }],
+    [
+      'x baseUrl',
+      { x: { accountId: 'abc', baseUrl: 'https://ads.example.com' } },
+      { x: { consumerKey: 'k', consumerSecret: 's', accessToken: 't', accessTokenSecret: 'u' } },
+    ],
+    ...(['baseUrl', 'tokenUrl'] as const).map((setting): [string, DestinationConfigInput, DestinationCredentialsInput] => [
+      `google ${setting}`,
       {
-        operatingAccount: { accountId: '123' },
-        consent: { adUserData: 'CONSENT_GRANTED', adPersonalization: 'CONSENT_GRANTED' },
-        customerMatchTermsAccepted: true,
-        [setting]: 'https://google.example.com',
+        google: {
+          operatingAccount: { accountId: '123' },
+          consent: { adUserData: 'CONSENT_GRANTED', adPersonalization: 'CONSENT_GRANTED' },
+          customerMatchTermsAccepted: true,
+          [setting]: 'https://google.example.com',
+        },
       },
-      { accessToken: 't' },
+      { google: { accessToken: 't' } },
     ]),
   ];
 
-  test.each(configs)('a custom %s is refused with a field error saying how the operator allows it', async (label, platform, config, credentials) => {
+  test.each(configs)('a custom %s is refused with a field error saying how the operator allows it', async (label, config, credentials) => {
     setAddressPolicy(DEFAULT_POLICY);
-    const setting = label.split(' ')[1]!;
+    const [member, setting] = label.split(' ');
 
-    const result = await expectNothingWritten(() => createDestination({ name: label, platform, config, credentials }));
+    const result = await expectNothingWritten(() => createDestination({ name: label, config, credentials }));
 
     const error = expectType(result, 'ValidationError');
-    expect(error.field).toBe(`input.config.${setting}`);
+    expect(error.field).toBe(`input.config.${member}.${setting}`);
     expect(error.message).toMatch(/ALLOW_CUSTOM_PLATFORM_URLS=true/);
   });
 
   test('the platform’s own URL, or none, is accepted', async () => {
     setAddressPolicy(DEFAULT_POLICY);
-    for (const config of [{ adAccountId: 'act_1' }, { adAccountId: 'act_1', baseUrl: 'https://graph.facebook.com/' }]) {
-      expectType(await createDestination(metaInput({ config })), 'CreateDestinationSuccess');
+    for (const meta of [{ adAccountId: 'act_1' }, { adAccountId: 'act_1', baseUrl: 'https://graph.facebook.com/' }]) {
+      expectType(await createDestination(metaInput({ config: { meta } })), 'CreateDestinationSuccess');
     }
   });
 

@@ -53,7 +53,7 @@ test('an unreachable Meta fails the check as temporary', async () => {
 test('a destination without credentials says to add them', async () => {
   const created = dataOf(
     await suite.gateway.execute(CreateDestination, {
-      input: { name: 'No token yet', platform: 'META', config: { adAccountId: 'act_1' } },
+      input: { name: 'No token yet', config: { meta: { adAccountId: 'act_1' } } },
     }),
   );
   const destination = expectType(created.createDestination, 'CreateDestinationSuccess').destination;

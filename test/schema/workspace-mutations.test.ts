@@ -93,7 +93,7 @@ describe('the admin token', () => {
   test('cannot read or change the data of workspaces: FORBIDDEN', async () => {
     const read = await gateway.execute(ListDestinations, {}, { apiKey: ADMIN_TOKEN });
     const write = await expectNothingWritten(() =>
-      gateway.execute(CreateDestination, { input: { name: 'Meta', platform: 'META' } }, { apiKey: ADMIN_TOKEN }),
+      gateway.execute(CreateDestination, { input: { name: 'Meta', config: { meta: { adAccountId: '1' } } } }, { apiKey: ADMIN_TOKEN }),
     );
 
     expect(errorCodes(read)).toEqual(['FORBIDDEN']);

@@ -26,16 +26,17 @@ export async function startFakeGoogleWithList(): Promise<FakeGoogle> {
 export function createGoogleDestination(gateway: TestGateway, fake: FakeGoogle, api: 'DATA_MANAGER' | 'ADS_API' = 'DATA_MANAGER') {
   return createDestinationWith(gateway, {
     name: 'Google Ads',
-    platform: 'GOOGLE',
     config: {
-      api,
-      // As people paste it from the Google Ads UI: the gateway drops the dashes.
-      operatingAccount: { accountId: '123-456-7890' },
-      consent: { adUserData: 'CONSENT_GRANTED', adPersonalization: 'CONSENT_GRANTED' },
-      customerMatchTermsAccepted: true,
-      baseUrl: fake.baseUrl,
-      tokenUrl: fake.tokenUrl,
+      google: {
+        api,
+        // As people paste it from the Google Ads UI: the gateway drops the dashes.
+        operatingAccount: { accountId: '123-456-7890' },
+        consent: { adUserData: 'CONSENT_GRANTED', adPersonalization: 'CONSENT_GRANTED' },
+        customerMatchTermsAccepted: true,
+        baseUrl: fake.baseUrl,
+        tokenUrl: fake.tokenUrl,
+      },
     },
-    credentials: { ...GOOGLE_CLIENT, refreshToken: GOOGLE_REFRESH_TOKEN, developerToken: GOOGLE_DEVELOPER_TOKEN },
+    credentials: { google: { ...GOOGLE_CLIENT, refreshToken: GOOGLE_REFRESH_TOKEN, developerToken: GOOGLE_DEVELOPER_TOKEN } },
   });
 }

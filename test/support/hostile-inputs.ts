@@ -324,7 +324,8 @@ const memberFaults: Fault[] = [
 
 const BAD_PLATFORMS: unknown[] = ['FOO', 'meta', '', ' META', 'META; DROP TABLE destination', 1, null, ['META']];
 
-const BAD_META_CONFIGS: unknown[] = [
+/** Meta settings the connector, or GraphQL's typed input, must refuse. */
+const BAD_META_SETTINGS: unknown[] = [
   {},
   { adAccountId: 'abc' },
   { adAccountId: "1' OR '1'='1" },
@@ -332,13 +333,39 @@ const BAD_META_CONFIGS: unknown[] = [
   { adAccountId: '1', baseUrl: 'ftp://127.0.0.1/' },
   { adAccountId: '1', baseUrl: 'not a url' },
   { adAccountId: '1', apiVersion: 'latest' },
+  { adAccountId: '1', apiVersion: 'v27.0' },
+  { adAccountId: '1', baseURL: 'https://graph.example.com' },
+  { adAccountId: '1', accessToken: 'EAAB-in-config' },
   { adAccountId: { $ne: null } },
   'a string',
   [1, 2],
   42,
 ];
 
-const BAD_META_CREDENTIALS: unknown[] = [{}, { accessToken: '' }, { accessToken: 5 }, 'token', [], { accessToken: { $gt: '' } }];
+/** Configs for a Meta destination that must be refused: bad Meta settings, and @oneOf inputs with no member,
+ * several, an unknown one, or another platform's. */
+const BAD_META_CONFIGS: unknown[] = [
+  ...BAD_META_SETTINGS.map((meta) => ({ meta })),
+  {},
+  { meta: null },
+  { meta: { adAccountId: '1' }, webhook: { url: 'https://hooks.example.com/a' } },
+  { META: { adAccountId: '1' } },
+  { tiktok: { adAccountId: '1' } },
+  { linkedin: { adAccountId: '123', apiVersion: 'V202510' } },
+  'a string',
+  [{ meta: { adAccountId: '1' } }],
+  42,
+];
+
+const BAD_META_CREDENTIALS: unknown[] = [
+  ...[{}, { accessToken: '' }, { accessToken: 5 }, 'token', [], { accessToken: { $gt: '' } }].map((meta) => ({ meta })),
+  {},
+  { meta: { accessToken: 't' }, x: { consumerKey: 'k', consumerSecret: 's', accessToken: 't', accessTokenSecret: 'u' } },
+  { webhook: { signingSecret: 's'.repeat(40), headers: [{ name: '__proto__', value: 'x' }] } },
+  'token',
+];
+
+const BAD_API_VERSIONS: unknown[] = ['v27.0', 'V99_0', 'latest', '', 'V27_0; DROP TABLE destination', 27, ['V27_0']];
 
 /** Webhook URLs the gateway must refuse (private webhook URLs are not allowed in the fuzz gateway). */
 export const BAD_WEBHOOK_URLS = [
@@ -429,22 +456,28 @@ export const URL_SETTINGS: { label: string; mutation: string; variables: (url: s
   {
     label: 'WEBHOOK config.url',
     mutation: 'createDestination',
-    variables: (url) => ({ input: { name: 'Hook', platform: 'WEBHOOK', config: { url }, credentials: { signingSecret: 's'.repeat(40) } } }),
+    variables: (url) => ({
+      input: { name: 'Hook', config: { webhook: { url } }, credentials: { webhook: { signingSecret: 's'.repeat(40) } } },
+    }),
   },
   {
     label: 'META config.baseUrl',
     mutation: 'createDestination',
-    variables: (url) => ({ input: { name: 'Meta', platform: 'META', config: { adAccountId: 'act_1', baseUrl: url }, credentials: { accessToken: 't' } } }),
+    variables: (url) => ({
+      input: { name: 'Meta', config: { meta: { adAccountId: 'act_1', baseUrl: url } }, credentials: { meta: { accessToken: 't' } } },
+    }),
   },
   {
     label: 'META config.baseUrl (update)',
     mutation: 'updateDestination',
-    variables: (url, caller) => ({ id: caller.own.ids.Destination, input: { config: { adAccountId: 'act_1', baseUrl: url } } }),
+    variables: (url, caller) => ({ id: caller.own.ids.Destination, input: { config: { meta: { adAccountId: 'act_1', baseUrl: url } } } }),
   },
   {
     label: 'LINKEDIN config.baseUrl',
     mutation: 'createDestination',
-    variables: (url) => ({ input: { name: 'LinkedIn', platform: 'LINKEDIN', config: { adAccountId: '123', baseUrl: url }, credentials: { accessToken: 't' } } }),
+    variables: (url) => ({
+      input: { name: 'LinkedIn', config: { linkedin: { adAccountId: '123', baseUrl: url } }, credentials: { linkedin: { accessToken: 't' } } },
+    }),
   },
   {
     label: 'X config.baseUrl',
@@ -452,9 +485,8 @@ export const URL_SETTINGS: { label: string; mutation: string; variables: (url: s
     variables: (url) => ({
       input: {
         name: 'X',
-        platform: 'X',
-        config: { accountId: 'abc123', baseUrl: url },
-        credentials: { consumerKey: 'k', consumerSecret: 's', accessToken: 't', accessTokenSecret: 'u' },
+        config: { x: { accountId: 'abc123', baseUrl: url } },
+        credentials: { x: { consumerKey: 'k', consumerSecret: 's', accessToken: 't', accessTokenSecret: 'u' } },
       },
     }),
   },
@@ -464,14 +496,15 @@ export const URL_SETTINGS: { label: string; mutation: string; variables: (url: s
     variables: (url: string) => ({
       input: {
         name: 'Google',
-        platform: 'GOOGLE',
         config: {
-          operatingAccount: { accountId: '123-456-7890' },
-          consent: { adUserData: 'CONSENT_GRANTED', adPersonalization: 'CONSENT_GRANTED' },
-          customerMatchTermsAccepted: true,
-          [setting]: url,
+          google: {
+            operatingAccount: { accountId: '123-456-7890' },
+            consent: { adUserData: 'CONSENT_GRANTED', adPersonalization: 'CONSENT_GRANTED' },
+            customerMatchTermsAccepted: true,
+            [setting]: url,
+          },
         },
-        credentials: { accessToken: 't' },
+        credentials: { google: { accessToken: 't' } },
       },
     }),
   })),
@@ -642,22 +675,20 @@ const MUTATION_PLANS: Record<MutationName, MutationPlan> = {
     valid: (random) => ({
       input: {
         name: text(random),
-        platform: 'META',
-        config: { adAccountId: `act_${random.int(1e9)}`, baseUrl: 'https://graph.example.com' },
-        credentials: { accessToken: `token-${random.int(1e9)}` },
+        config: { meta: { adAccountId: `act_${random.int(1e9)}`, baseUrl: 'https://graph.example.com' } },
+        credentials: { meta: { accessToken: `token-${random.int(1e9)}` } },
       },
     }),
     faults: [
       nameFault('input.name'),
       (variables, random) => {
-        setPath(variables, 'input.platform', random.pick(BAD_PLATFORMS));
+        setPath(variables, 'input.config.meta.apiVersion', random.pick(BAD_API_VERSIONS));
         return 'invalid-enum';
       },
       ...destinationConfigFaults,
       (variables, random) => {
-        setPath(variables, 'input.platform', 'WEBHOOK');
-        setPath(variables, 'input.config', { url: random.pick(BAD_WEBHOOK_URLS) });
-        setPath(variables, 'input.credentials', { signingSecret: 's'.repeat(40) });
+        setPath(variables, 'input.config', { webhook: { url: random.pick(BAD_WEBHOOK_URLS) } });
+        setPath(variables, 'input.credentials', { webhook: { signingSecret: 's'.repeat(40) } });
         return 'forbidden-webhook-url';
       },
       extraFieldFault('input'),
@@ -759,7 +790,7 @@ function anyId(random: Random, caller: Caller): { value: unknown; tag: string } 
 
 const NODE_SELECTION =
   '__typename id ... on Audience { name memberCount } ... on AudienceSync { name status schedule { cron timezone } } ' +
-  '... on Destination { name config credentialsConfigured credentialsHint } ... on SyncRun { status errorMessage errorDetails } ' +
+  '... on Destination { name config { __typename ... on MetaConfig { adAccountId apiVersion baseUrl } } credentialsConfigured credentialsHint } ... on SyncRun { status errorMessage errorDetails } ' +
   '... on Task { status result error }';
 
 /** Reads with hostile arguments: ids, page sizes, cursors, enum values, filters. */

@@ -2,12 +2,39 @@ import { graphql } from '../generated/gql.js';
 
 // Operations shared by several test files. The README's examples are among them.
 
+export const DestinationFields = graphql(`
+  fragment DestinationFields on Destination {
+    id
+    name
+    platform
+    config {
+      __typename
+      ... on MetaConfig { adAccountId apiVersion baseUrl }
+      ... on GoogleConfig {
+        api
+        operatingAccount { accountType accountId }
+        loginAccount { accountType accountId }
+        consent { adUserData adPersonalization }
+        customerMatchTermsAccepted
+        baseUrl
+        adsApiVersion
+        tokenUrl
+      }
+      ... on LinkedInConfig { adAccountId linkedInApiVersion: apiVersion baseUrl sourcePlatform segmentReadyDelayMs }
+      ... on XConfig { accountId baseUrl }
+      ... on WebhookConfig { url batchSize }
+    }
+    credentialsConfigured
+    credentialsHint
+  }
+`);
+
 export const CreateDestination = graphql(`
   mutation CreateDestination($input: CreateDestinationInput!) {
     createDestination(input: $input) {
       __typename
       ... on CreateDestinationSuccess {
-        destination { id name platform config credentialsConfigured credentialsHint }
+        destination { ...DestinationFields }
       }
       ... on Error { message code }
       ... on ValidationError { field issues { field message } }
@@ -20,10 +47,10 @@ export const UpdateDestination = graphql(`
     updateDestination(id: $id, input: $input) {
       __typename
       ... on UpdateDestinationSuccess {
-        destination { id name platform config credentialsConfigured credentialsHint }
+        destination { ...DestinationFields }
       }
       ... on Error { message code }
-      ... on ValidationError { field }
+      ... on ValidationError { field issues { field message } }
       ... on NotFoundError { field }
     }
   }

@@ -52,9 +52,8 @@ export function createMetaDestination(gateway: TestGateway, fake: FakeMeta, apiK
     gateway,
     {
       name: 'Meta ads',
-      platform: 'META',
-      config: { adAccountId: 'act_1234567890', baseUrl: fake.baseUrl },
-      credentials: { accessToken: META_TOKEN },
+      config: { meta: { adAccountId: 'act_1234567890', baseUrl: fake.baseUrl } },
+      credentials: { meta: { accessToken: META_TOKEN } },
     },
     apiKey,
   );

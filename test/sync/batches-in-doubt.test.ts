@@ -43,9 +43,8 @@ async function webhookSync(emails: string[]) {
   const receiver = suite.closeAfterTest(await startFakeWebhookReceiver({ signingSecret: SECRET }));
   const destination = await createDestinationWith(suite.gateway, {
     name: 'CRM webhook',
-    platform: 'WEBHOOK',
-    config: { url: receiver.url, batchSize: 1_000 },
-    credentials: { signingSecret: SECRET },
+    config: { webhook: { url: receiver.url, batchSize: 1_000 } },
+    credentials: { webhook: { signingSecret: SECRET } },
   });
   const audience = await createAudienceWith(suite.gateway, []);
   await changeMembers(audience.id, { add: emails });

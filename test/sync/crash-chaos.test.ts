@@ -135,9 +135,8 @@ test.each(trials)('crash trial $trial (CRASH_SEED=$seed replays it from here)', 
   try {
     const destination = await createDestinationWith(suite.gateway, {
       name: `chaos ${seed}`,
-      platform: 'WEBHOOK',
-      config: { url: receiver.url, batchSize: BATCH_SIZE },
-      credentials: { signingSecret: SECRET },
+      config: { webhook: { url: receiver.url, batchSize: BATCH_SIZE } },
+      credentials: { webhook: { signingSecret: SECRET } },
     });
     const created = await createAudienceWith(suite.gateway, []);
     const audience = new AudienceModel(created.id, `s${seed}`);

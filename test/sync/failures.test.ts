@@ -25,7 +25,7 @@ import {
 import { useGatewaySuite } from '../support/suite.js';
 
 const UpdateDestinationCredentials = graphql(`
-  mutation UpdateDestinationCredentials($id: ID!, $credentials: JSON!) {
+  mutation UpdateDestinationCredentials($id: ID!, $credentials: DestinationCredentialsInput!) {
     updateDestination(id: $id, input: { credentials: $credentials }) {
       __typename
       ... on UpdateDestinationSuccess { destination { id credentialsConfigured } }
@@ -112,7 +112,7 @@ test('a destination without credentials fails the run with what to do, and runs 
   const fake = await suite.fakeMeta();
   const created = dataOf(
     await suite.gateway.execute(CreateDestination, {
-      input: { name: 'Meta ads', platform: 'META', config: { adAccountId: 'act_1234567890', baseUrl: fake.baseUrl } },
+      input: { name: 'Meta ads', config: { meta: { adAccountId: 'act_1234567890', baseUrl: fake.baseUrl } } },
     }),
   );
   const destination = expectType(created.createDestination, 'CreateDestinationSuccess').destination;
@@ -131,7 +131,7 @@ test('a destination without credentials fails the run with what to do, and runs 
   const updated = dataOf(
     await suite.gateway.execute(UpdateDestinationCredentials, {
       id: destination.id,
-      credentials: { accessToken: META_TOKEN },
+      credentials: { meta: { accessToken: META_TOKEN } },
     }),
   );
   expect(expectType(updated.updateDestination, 'UpdateDestinationSuccess').destination.credentialsConfigured).toBe(true);

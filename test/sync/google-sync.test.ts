@@ -75,7 +75,11 @@ test('the destination keeps its settings, with defaults, and only a hint of the 
 
   expect(destination).toMatchObject({
     platform: 'GOOGLE',
-    config: { operatingAccount: { accountType: 'GOOGLE_ADS', accountId: GOOGLE_ACCOUNT_ID }, customerMatchTermsAccepted: true },
+    config: {
+      __typename: 'GoogleConfig',
+      operatingAccount: { accountType: 'GOOGLE_ADS', accountId: GOOGLE_ACCOUNT_ID },
+      customerMatchTermsAccepted: true,
+    },
     credentialsConfigured: true,
     credentialsHint: `…${GOOGLE_REFRESH_TOKEN.slice(-4)}`,
   });
@@ -88,14 +92,19 @@ test('a destination whose user has not accepted the Customer Match terms is refu
       await suite.gateway.execute(CreateDestination, {
         input: {
           name: 'Google Ads',
-          platform: 'GOOGLE',
-          config: { operatingAccount: { accountId: GOOGLE_ACCOUNT_ID }, consent: { adUserData: 'CONSENT_GRANTED', adPersonalization: 'CONSENT_GRANTED' } },
+          config: {
+            google: {
+              operatingAccount: { accountId: GOOGLE_ACCOUNT_ID },
+              consent: { adUserData: 'CONSENT_GRANTED', adPersonalization: 'CONSENT_GRANTED' },
+              customerMatchTermsAccepted: false,
+            },
+          },
         },
       }),
     ),
   );
   const refused = expectType(result.createDestination, 'ValidationError');
-  expect(refused.field).toBe('input.config.customerMatchTermsAccepted');
+  expect(refused.field).toBe('input.config.google.customerMatchTermsAccepted');
   expect(refused.issues?.[0]?.message).toMatch(/accept the Customer Match terms/);
 });
 

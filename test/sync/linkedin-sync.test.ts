@@ -27,14 +27,15 @@ async function fakeLinkedIn() {
 function createLinkedInDestination(fake: FakeLinkedIn, accessToken = TOKEN) {
   return createDestinationWith(suite.gateway, {
     name: 'LinkedIn ads',
-    platform: 'LINKEDIN',
     config: {
-      adAccountId: AD_ACCOUNT,
-      baseUrl: fake.baseUrl,
-      sourcePlatform: SOURCE_PLATFORM,
-      segmentReadyDelayMs: SEGMENT_READY_MS + 100,
+      linkedin: {
+        adAccountId: AD_ACCOUNT,
+        baseUrl: fake.baseUrl,
+        sourcePlatform: SOURCE_PLATFORM,
+        segmentReadyDelayMs: SEGMENT_READY_MS + 100,
+      },
     },
-    credentials: { accessToken },
+    credentials: { linkedin: { accessToken } },
   });
 }
 

@@ -5,6 +5,7 @@ import {
   type AppliedDelivery,
   type FakeWebhookReceiver,
 } from '../fakes/webhook-receiver.js';
+import type { WebhookConfigInput, WebhookCredentialsInput } from '../generated/graphql.js';
 import { AddAudienceMembers, CreateDestination, TestDestination } from '../support/operations.js';
 import { changeMembers, createAudienceWith, createSync, dataOf, expectType, hashedEmails, sha256 } from '../support/scenario.js';
 import { readSync, runSync } from '../support/sync-runs.js';
@@ -16,7 +17,7 @@ const suite = useGatewaySuite({ reset: true });
 
 const SECRET = 'whsec-e2e-0123456789abcdef0123456789abcd';
 const RECEIVER_TOKEN = 'crm-inbound-token-7d2c91';
-const CREDENTIALS = { signingSecret: SECRET, headers: { Authorization: `Bearer ${RECEIVER_TOKEN}` } };
+const CREDENTIALS = { signingSecret: SECRET, headers: [{ name: 'Authorization', value: `Bearer ${RECEIVER_TOKEN}` }] };
 const EMAILS = ['ada@example.com', 'grace@example.com', 'linus@example.org'];
 
 async function startReceiver(): Promise<FakeWebhookReceiver> {
@@ -28,9 +29,9 @@ async function startReceiver(): Promise<FakeWebhookReceiver> {
   );
 }
 
-function createDestination(config: Record<string, unknown>, credentials: Record<string, unknown> = CREDENTIALS) {
+function createDestination(config: WebhookConfigInput, credentials: WebhookCredentialsInput = CREDENTIALS) {
   return suite.gateway.execute(CreateDestination, {
-    input: { name: 'CRM webhook', platform: 'WEBHOOK', config, credentials },
+    input: { name: 'CRM webhook', config: { webhook: config }, credentials: { webhook: credentials } },
   });
 }
 
@@ -51,22 +52,31 @@ const deliveredEmails = (delivery: AppliedDelivery) => delivery.members.map((mem
 
 test('createDestination checks the URL, batch size and signing secret, and keeps headers out of the config', async () => {
   const receiver = await startReceiver();
-  const refusals = [
-    [{ url: 'http://hooks.example.com/audiences' }, CREDENTIALS, 'input.config.url', /must use https/],
-    [{ url: receiver.url, batchSize: 20_000 }, CREDENTIALS, 'input.config.batchSize', /10000/],
-    [{ url: receiver.url, headers: CREDENTIALS.headers }, CREDENTIALS, 'input.config', /headers go in the credentials/],
-    [{ url: receiver.url }, { signingSecret: 'too-short' }, 'input.credentials.signingSecret', /at least 32/],
-  ] as const;
+  const refusals: [WebhookConfigInput, WebhookCredentialsInput, string, RegExp][] = [
+    [{ url: 'http://hooks.example.com/audiences' }, CREDENTIALS, 'input.config.webhook.url', /must use https/],
+    [{ url: receiver.url, batchSize: 20_000 }, CREDENTIALS, 'input.config.webhook.batchSize', /10000/],
+    [{ url: receiver.url }, { signingSecret: 'too-short' }, 'input.credentials.webhook.signingSecret', /at least 32/],
+    [
+      { url: receiver.url },
+      { signingSecret: SECRET, headers: [{ name: 'X-Signature', value: 'forged' }] },
+      'input.credentials.webhook.headers.0',
+      /set by the gateway/,
+    ],
+  ];
   for (const [config, credentials, field, message] of refusals) {
     const refused = expectType(dataOf(await createDestination(config, credentials)).createDestination, 'ValidationError');
     expect(refused.issues).toEqual([{ field, message: expect.stringMatching(message) }]);
   }
 
+  // Headers are credentials: the config has no field for them.
+  const headersInConfig = await createDestination({ url: receiver.url, headers: CREDENTIALS.headers } as WebhookConfigInput);
+  expect(headersInConfig.errors?.[0]?.message).toMatch(/Field "headers" is not defined by type "WebhookConfigInput"/);
+
   const created = dataOf(await createDestination({ url: receiver.url }));
   const destination = expectType(created.createDestination, 'CreateDestinationSuccess').destination;
   expect(destination).toMatchObject({
     platform: 'WEBHOOK',
-    config: { url: receiver.url, batchSize: 1_000 },
+    config: { __typename: 'WebhookConfig', url: receiver.url, batchSize: 1_000 },
     credentialsConfigured: true,
     credentialsHint: `…${SECRET.slice(-4)}`,
   });

@@ -28,9 +28,8 @@ async function fakeX(): Promise<FakeX> {
 function createXDestination(fake: FakeX, credentials: XCredentialsFixture = CREDENTIALS) {
   return createDestinationWith(suite.gateway, {
     name: 'X ads',
-    platform: 'X',
-    config: { accountId: ACCOUNT_ID, baseUrl: fake.baseUrl },
-    credentials,
+    config: { x: { accountId: ACCOUNT_ID, baseUrl: fake.baseUrl } },
+    credentials: { x: credentials },
   });
 }
 

@@ -1,7 +1,7 @@
 import { useMutation } from '@urql/preact';
 import { useState } from 'preact/hooks';
 import { graphql } from '../../generated/console/gql.js';
-import type { Platform } from '../../generated/console/graphql.js';
+import type { CreateDestinationInput, Platform } from '../../generated/console/graphql.js';
 import { PLATFORM_NAMES } from '../format.js';
 import { FormProblems, issueFor, type FieldIssue } from './form-issues.js';
 
@@ -21,8 +21,11 @@ export interface CreatedDestination {
   platform: Platform;
 }
 
+/** The member of the `@oneOf` config and credentials inputs that holds each platform's settings. */
+const MEMBERS = { WEBHOOK: 'webhook', META: 'meta', GOOGLE: 'google', LINKEDIN: 'linkedin', X: 'x' } as const satisfies Record<Platform, string>;
+
 interface Field {
-  /** Dotted path inside `config` or `credentials`. */
+  /** Dotted path inside the platform's member of `config` or `credentials`. */
   path: string;
   part: 'config' | 'credentials';
   label: string;
@@ -33,7 +36,7 @@ interface Field {
 
 const secret = (path: string, label: string, hint?: string): Field => ({ path, part: 'credentials', label, kind: 'secret', required: true, hint });
 
-/** Each platform's settings, as its connector reads them (the README documents each). */
+/** Each platform's settings, as its typed config and credentials inputs take them (the schema describes each). */
 const FIELDS: Record<Platform, Field[]> = {
   WEBHOOK: [
     { path: 'url', part: 'config', label: 'URL', kind: 'url', required: true, hint: 'Where each batch is POSTed, as signed JSON.' },
@@ -76,16 +79,26 @@ function setPath(target: Record<string, unknown>, path: string, value: unknown):
   node[keys.at(-1)!] = value;
 }
 
-/** The createDestination input for the form's values: empty optional fields are left out. */
-function destinationInput(name: string, platform: Platform, values: Values) {
+/** The createDestination input for the form's values: empty optional fields are left out; an unticked box is
+ * false, so that the gateway says what it needs beside it. */
+function destinationInput(name: string, platform: Platform, values: Values): CreateDestinationInput {
   const parts = { config: {} as Record<string, unknown>, credentials: {} as Record<string, unknown> };
   for (const field of FIELDS[platform]) {
-    const value = values[field.path];
+    const value = field.kind === 'checkbox' ? values[field.path] === true : values[field.path];
     if (value === undefined || value === '') continue;
     setPath(parts[field.part], field.path, field.kind === 'number' ? Number(value) : value);
   }
-  return { name, platform, ...parts };
+  const member = MEMBERS[platform];
+  // Built from the FIELDS table, not typed member by member: the gateway checks every field.
+  return {
+    name,
+    config: { [member]: parts.config },
+    ...(Object.keys(parts.credentials).length > 0 ? { credentials: { [member]: parts.credentials } } : {}),
+  } as unknown as CreateDestinationInput;
 }
+
+/** The input path a ValidationError names for a field of the form, e.g. `config.meta.adAccountId`. */
+const inputPath = (platform: Platform, field: Field) => `${field.part}.${MEMBERS[platform]}.${field.path}`;
 
 /** A random signing secret, made in the browser: 32 bytes as 64 hex characters. */
 const randomSecret = () => [...crypto.getRandomValues(new Uint8Array(32))].map((byte) => byte.toString(16).padStart(2, '0')).join('');
@@ -122,7 +135,7 @@ export function DestinationForm({ onCreated }: { onCreated(destination: CreatedD
       </div>
       {FIELDS[platform].map((field) => {
         const id = `destination-${field.path.replace(/\./g, '-')}`;
-        const issue = issueFor(issues, field.path.split('.').at(-1)!);
+        const issue = issueFor(issues, inputPath(platform, field));
         const describedBy = [field.hint && `${id}-hint`, issue && `${id}-issue`].filter(Boolean).join(' ') || undefined;
         const common = { id, 'aria-invalid': issue ? true : undefined, 'aria-describedby': describedBy };
         return (
@@ -165,7 +178,7 @@ export function DestinationForm({ onCreated }: { onCreated(destination: CreatedD
       {/* Issues shown beside their field are not repeated here. */}
       <FormProblems
         message={issues.length > 0 ? null : problem}
-        issues={issues.filter((issue) => !FIELDS[platform].some((field) => issueFor([issue], field.path.split('.').at(-1)!)))}
+        issues={issues.filter((issue) => !FIELDS[platform].some((field) => issueFor([issue], inputPath(platform, field))))}
       />
       <button type="submit" disabled={fetching}>{fetching ? 'Creating…' : 'Create destination'}</button>
     </form>

@@ -1,4 +1,4 @@
-/** One invalid field, as a ValidationError lists it (`input.config.url`: what is wrong). */
+/** One invalid field, as a ValidationError lists it (`input.config.webhook.url`: what is wrong). */
 export interface FieldIssue {
   field: string;
   message: string;

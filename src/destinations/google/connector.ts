@@ -11,7 +11,7 @@ import { ADS_API_MAX_OPERATIONS, adsApiOperations } from './ads-api.js';
 import { googleApiClient } from './client.js';
 import { DATA_MANAGER_MAX_MEMBERS, dataManagerOperations } from './data-manager.js';
 import { ADS_SCOPE, DATA_MANAGER_SCOPE, googleAccessTokens, secretsOf, type GoogleCredentials } from './oauth.js';
-import { GOOGLE_FIELDS, missingDeveloperToken, type GoogleConfig, type GoogleField, type ProductAccount } from './settings.js';
+import { GOOGLE_API_BASE_URLS, GOOGLE_FIELDS, missingDeveloperToken, type GoogleConfig, type GoogleField, type ProductAccount } from './settings.js';
 
 /** Google matches an address only as a whole: all four parts, or none. */
 const ADDRESS_FIELDS = ['FIRST_NAME', 'LAST_NAME', 'COUNTRY', 'ZIP'] as const;
@@ -97,14 +97,14 @@ const ACCOUNT_LABELS: Record<ProductAccount['accountType'], string> = {
 const APIS = {
   DATA_MANAGER: {
     name: 'the Data Manager API',
-    baseUrl: 'https://datamanager.googleapis.com',
+    baseUrl: GOOGLE_API_BASE_URLS.DATA_MANAGER,
     scope: DATA_MANAGER_SCOPE,
     maxBatchSize: DATA_MANAGER_MAX_MEMBERS,
     operations: dataManagerOperations,
   },
   ADS_API: {
     name: 'the Google Ads API',
-    baseUrl: 'https://googleads.googleapis.com',
+    baseUrl: GOOGLE_API_BASE_URLS.ADS_API,
     scope: ADS_SCOPE,
     maxBatchSize: ADS_API_MAX_OPERATIONS,
     operations: adsApiOperations,

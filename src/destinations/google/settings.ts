@@ -33,6 +33,12 @@ export const GOOGLE_ADS_API_VERSIONS: VersionTable = {
 };
 const ADS_API_VERSIONS = supportedVersions(GOOGLE_ADS_API_VERSIONS) as [string, ...string[]];
 
+/** Where each API lives unless the config's baseUrl replaces it. */
+export const GOOGLE_API_BASE_URLS = {
+  DATA_MANAGER: 'https://datamanager.googleapis.com',
+  ADS_API: 'https://googleads.googleapis.com',
+} as const;
+
 const ACCOUNT_TYPES = ['GOOGLE_ADS', 'DISPLAY_VIDEO_ADVERTISER', 'DISPLAY_VIDEO_PARTNER', 'DATA_PARTNER'] as const;
 const CONSENT_STATUSES = ['CONSENT_GRANTED', 'CONSENT_DENIED'] as const;
 
@@ -79,7 +85,7 @@ export const googleConfigFields = z.object({
     })
     .describe('Must be true: the Customer Match terms are accepted in Google Ads.'),
   /** The API's root; by default Google's for the chosen api. */
-  baseUrl: platformUrl('baseUrl', ['https://datamanager.googleapis.com', 'https://googleads.googleapis.com']).optional(),
+  baseUrl: platformUrl('baseUrl', Object.values(GOOGLE_API_BASE_URLS)).optional(),
   adsApiVersion: z
     .enum(ADS_API_VERSIONS, {
       error: `adsApiVersion must be a Google Ads API version this gateway supports: ${ADS_API_VERSIONS.join(', ')}`,
