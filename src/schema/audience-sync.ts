@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { db } from '../infra/db.js';
 import { SOURCE_FIELDS, type FieldMapping } from '../destinations/destination.js';
 import { platformSpec } from '../destinations/registry.js';
-import type { AudienceSync } from '../generated/prisma/client.js';
+import type { AudienceSync, Prisma } from '../generated/prisma/client.js';
 import { ScheduleFrequency, SyncMode, SyncStatus } from '../generated/prisma/enums.js';
 import { applySyncSchedule, enqueueSyncRun } from '../jobs/audience-sync.js';
 import { requestCleanup } from '../jobs/housekeeping.js';
@@ -187,6 +187,25 @@ export const AudienceSyncRef = builder.prismaNode('AudienceSync', {
       description: 'How many members the destination held after the last successful run.',
     }),
     lastRun: t.relation('lastRun', { nullable: true, description: 'The most recently requested run.' }),
+    pendingChanges: t.field({
+      type: 'NonNegativeInt',
+      description:
+        'Members whose change has not reached the platform yet: those in platform jobs still open (the Google Ads API ' +
+        "applies uploads in jobs of its own) and those the last run's platform refused for now (see " +
+        '`SyncRun.refusalReason`), which a later run sends. 0 once the destination holds what the last run computed.',
+      select: SETTLEMENT_SELECT,
+      resolve: (sync) => settlementOf(sync).pendingChanges,
+    }),
+    settledAt: t.field({
+      type: 'DateTime',
+      nullable: true,
+      description:
+        "When the last run's changes had all reached the platform: the end of the run, or of the last platform job it " +
+        'started, whichever is later. Null while `pendingChanges` is above 0, while a run is going, and when the last run ' +
+        'did not succeed.',
+      select: SETTLEMENT_SELECT,
+      resolve: (sync) => settlementOf(sync).settledAt,
+    }),
     platformAudience: t.field({
       type: PlatformAudienceRef,
       nullable: true,
@@ -216,6 +235,23 @@ export const AudienceSyncRef = builder.prismaNode('AudienceSync', {
     updatedAt: t.expose('updatedAt', { type: 'DateTime', description: 'When the sync last changed.' }),
   }),
 });
+
+/** What pendingChanges and settledAt read: the last run with its platform jobs, and the sync's open jobs. */
+const SETTLEMENT_SELECT = {
+  lastRun: { select: { status: true, membersRefused: true, finishedAt: true, platformJobs: { select: { finishedAt: true } } } },
+  platformJobs: { where: { status: { in: ['PENDING', 'RUNNING'] } }, select: { memberCount: true } },
+} satisfies Prisma.AudienceSyncSelect;
+
+type SettlementSource = Prisma.AudienceSyncGetPayload<{ select: typeof SETTLEMENT_SELECT }>;
+
+function settlementOf(sync: SettlementSource): { pendingChanges: number; settledAt: Date | null } {
+  const run = sync.lastRun;
+  const refused = run?.status === 'SUCCEEDED' ? run.membersRefused : 0;
+  const pendingChanges = sync.platformJobs.reduce((sum, job) => sum + job.memberCount, refused);
+  if (pendingChanges > 0 || run?.status !== 'SUCCEEDED' || !run.finishedAt) return { pendingChanges, settledAt: null };
+  const ends = [run.finishedAt, ...run.platformJobs.flatMap((job) => (job.finishedAt ? [job.finishedAt] : []))];
+  return { pendingChanges, settledAt: new Date(Math.max(...ends.map((end) => end.getTime()))) };
+}
 
 builder.queryField('audienceSyncs', (t) =>
   t.prismaConnection({

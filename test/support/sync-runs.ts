@@ -27,7 +27,7 @@ export const SyncState = graphql(`
     node(id: $id) {
       __typename
       ... on AudienceSync {
-        id mode status statusError lastSyncedAt lastSyncedCount platformAudienceId platformAudienceName
+        id mode status statusError lastSyncedAt lastSyncedCount platformAudienceId platformAudienceName pendingChanges settledAt
         lastRun { id status }
         runs(first: 50, status: $runStatus) { edges { node { id status dryRun } } }
       }

@@ -111,6 +111,8 @@ test('a job that succeeds is recorded with its batch, followed until Google fini
     finishedAt: null,
   });
   expect(running!.memberCount).toBe(4);
+  // The run succeeded, but Google has not applied its job yet: the destination has not settled.
+  expect(await readSync(suite.gateway, sync.id)).toMatchObject({ pendingChanges: 4, settledAt: null });
   const stored = await db().platformJobMember.findMany({ where: { jobId: running!.id } });
   const contacts = await db().syncedMember.findMany({ where: { syncId: syncUuid } });
   expect(stored.map((member) => member.contactId).sort()).toEqual(contacts.map((member) => member.contactId).sort());
@@ -120,12 +122,18 @@ test('a job that succeeds is recorded with its batch, followed until Google fini
   fake.completeAdsJobs();
   const [job] = await waitForJobs(syncUuid, ['SUCCEEDED']);
   expect(job).toMatchObject({ errorMessage: null });
-  expect(await db().platformJobMember.count({ where: { jobId: job!.id } })).toBe(0);
+  // The job is marked SUCCEEDED, then its members go, chunk by chunk.
+  await waitFor(() => db().platformJobMember.count({ where: { jobId: job!.id } }), (count) => count === 0, { what: "the job's members to go" });
   expect(job!.finishedAt).toBeInstanceOf(Date);
 
   expect(await syncedEmails(syncUuid)).toEqual(hashed(STARTING));
   expect(heldEmails(fake)).toEqual(hashed(STARTING));
-  expect(await readSync(suite.gateway, sync.id)).toMatchObject({ status: 'ACTIVE', statusError: null });
+  expect(await readSync(suite.gateway, sync.id)).toMatchObject({
+    status: 'ACTIVE',
+    statusError: null,
+    pendingChanges: 0,
+    settledAt: job!.finishedAt!.toISOString(),
+  });
 });
 
 test('a job Google fails later: its members are un-recorded, the sync says why, and the next run re-sends exactly them', async () => {
@@ -215,6 +223,8 @@ test('two jobs never overlap on a list: what waits for a running job goes out in
   // Google still applies the first job: nothing of this run may start another on the list.
   expect(await readRunCounts(second.id)).toMatchObject({ membersAdded: 0, membersRemoved: 0, membersRefused: 4 });
   expect(fake.adsJobs.size).toBe(1);
+  // The first job's 4 members, and the 4 changes refused while it runs.
+  expect(await readSync(suite.gateway, sync.id)).toMatchObject({ pendingChanges: 8, settledAt: null });
 
   fake.completeAdsJobs();
   const third = await nextRunAfter(second.id);
@@ -228,6 +238,8 @@ test('two jobs never overlap on a list: what waits for a running job goes out in
   await waitForJobs(syncUuid, ['SUCCEEDED', 'SUCCEEDED', 'SUCCEEDED']);
   expect([...fake.adsJobs.values()].map((job) => job.status)).toEqual(['SUCCESS', 'SUCCESS', 'SUCCESS']);
   expect(mostRunningAtOnce).toBe(1);
+  const lastJob = (await platformJobsOf(syncUuid)).find((job) => job.runId === decodeGlobalID(fourth.id).id)!;
+  expect(await readSync(suite.gateway, sync.id)).toMatchObject({ pendingChanges: 0, settledAt: lastJob.finishedAt!.toISOString() });
   expect(heldEmails(fake)).toEqual(hashed([...STARTING.filter((email) => !LEAVING.includes(email)), ...JOINING]));
   // Nothing was left waiting: no further run was started.
   await new Promise((resolve) => setTimeout(resolve, 5 * POLL_MS));
