@@ -27,6 +27,7 @@ import { renderLocalGraphiQL, useGraphiQLAssets } from './gateway/graphiql.js';
 import { useAdmission } from './gateway/load-shedding.js';
 import { CONSOLE_PATH, useConsole } from './gateway/console.js';
 import { useMultipartGuard } from './gateway/multipart-guard.js';
+import { useDistinctSubscriptionResults } from './gateway/distinct-subscription-results.js';
 import { parseJson } from './infra/json.js';
 import { handleOpsRequest } from './gateway/ops.js';
 import {
@@ -108,6 +109,7 @@ export function createGraphQLHandler(options: GraphQLHandlerOptions) {
       ...usePersistedDocuments(options.limits.PERSISTED_OPERATIONS, options.persistedDocuments),
       ...operationLimitPlugins(options.limits),
       ...(options.rateLimiter ? [useRateLimit(options.rateLimiter)] : []),
+      useDistinctSubscriptionResults(),
       usePrometheus({
         registry: metrics,
         endpoint: false,

@@ -6,6 +6,14 @@ import { Redis } from 'ioredis';
 export interface RecordEvent {
   id: string;
   workspaceId: string;
+  /** Unique per publication: the gateway loads the record once per version, whichever topics and
+   * subscribers it reaches. */
+  version: string;
+}
+
+/** A change to a sync or one of its runs. */
+export interface SyncEvent extends RecordEvent {
+  syncId: string;
 }
 
 /** An API key was revoked: every gateway closes the WebSockets opened with it. */
@@ -16,9 +24,13 @@ export interface ApiKeyRevokedEvent {
 
 type Topics = {
   /** A run changed; keyed by run id. */
-  'syncRun:updated': [runId: string, event: RecordEvent];
+  'syncRun:updated': [runId: string, event: SyncEvent];
   /** One of a sync's runs changed; keyed by sync id. */
-  'audienceSync:runUpdated': [syncId: string, event: RecordEvent];
+  'audienceSync:runUpdated': [syncId: string, event: SyncEvent];
+  /** One of a workspace's runs changed; keyed by workspace id. */
+  'workspace:runUpdated': [workspaceId: string, event: SyncEvent];
+  /** One of a workspace's syncs changed (status, last sync, schedule); keyed by workspace id. */
+  'workspace:syncUpdated': [workspaceId: string, event: SyncEvent];
   /** A task changed; keyed by task id. */
   'task:updated': [taskId: string, event: RecordEvent];
   'apiKey:revoked': [event: ApiKeyRevokedEvent];
