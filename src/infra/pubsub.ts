@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { createRedisEventTarget } from '@graphql-yoga/redis-event-target';
 import { createPubSub } from 'graphql-yoga';
 import { Redis } from 'ioredis';
@@ -49,7 +50,10 @@ export function openEventBus(redisUrl: string | undefined): EventBus {
     const [publishClient, subscribeClient] = redisClients as [Redis, Redis];
     bus = createPubSub<Topics>({ eventTarget: createRedisEventTarget({ publishClient, subscribeClient }) });
   } else {
-    bus = createPubSub<Topics>();
+    // Every subscriber of a topic is one listener: a dashboard's thousand are not a leak.
+    const eventTarget = new EventTarget();
+    setMaxListeners(0, eventTarget);
+    bus = createPubSub<Topics>({ eventTarget });
   }
   return bus;
 }
