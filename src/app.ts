@@ -27,7 +27,7 @@ import { renderLocalGraphiQL, useGraphiQLAssets } from './gateway/graphiql.js';
 import { useAdmission } from './gateway/load-shedding.js';
 import { CONSOLE_PATH, useConsole } from './gateway/console.js';
 import { useMultipartGuard } from './gateway/multipart-guard.js';
-import { useDistinctSubscriptionResults } from './gateway/distinct-subscription-results.js';
+import { useSharedSubscriptions } from './gateway/shared-subscriptions.js';
 import { parseJson } from './infra/json.js';
 import { handleOpsRequest } from './gateway/ops.js';
 import {
@@ -109,7 +109,6 @@ export function createGraphQLHandler(options: GraphQLHandlerOptions) {
       ...usePersistedDocuments(options.limits.PERSISTED_OPERATIONS, options.persistedDocuments),
       ...operationLimitPlugins(options.limits),
       ...(options.rateLimiter ? [useRateLimit(options.rateLimiter)] : []),
-      useDistinctSubscriptionResults(),
       usePrometheus({
         registry: metrics,
         endpoint: false,
@@ -130,6 +129,8 @@ export function createGraphQLHandler(options: GraphQLHandlerOptions) {
           graphql_envelop_schema_change: false,
         },
       }),
+      // Last: it replaces the subscribe function the plugins before it have set up.
+      useSharedSubscriptions(),
     ],
     context: async ({ request, socketViewer }) => {
       const authorization = socketViewer === undefined ? request.headers.get('authorization') : null;

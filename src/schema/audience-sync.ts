@@ -8,7 +8,6 @@ import { applySyncSchedule, enqueueSyncRun, nextScheduledRunAt } from '../jobs/a
 import { filter, map, pipe } from 'graphql-yoga';
 import { publishSyncUpdated } from '../infra/change-events.js';
 import { logger } from '../infra/logger.js';
-import { trackSubscription } from '../infra/metrics.js';
 import { eventBus, type SyncEvent } from '../infra/pubsub.js';
 import { loadOncePerEvent } from './event-loads.js';
 import { requestCleanup } from '../jobs/housekeeping.js';
@@ -264,13 +263,11 @@ builder.subscriptionField('audienceSyncUpdated', (t) =>
     subscribe: (_root, args, context) => {
       const workspaceId = requireWorkspace(context);
       const syncId = args.syncId == null ? null : parseGlobalId(args.syncId, 'AudienceSync', 'syncId');
-      return trackSubscription(
-        pipe(
-          eventBus().subscribe('workspace:syncUpdated', workspaceId),
-          filter((event: SyncEvent) => event.workspaceId === workspaceId && (syncId === null || event.syncId === syncId)),
-          map(loadSyncOf),
-          filter((sync: SyncWithNextRun | null): sync is SyncWithNextRun => sync?.workspaceId === workspaceId),
-        ),
+      return pipe(
+        eventBus().subscribe('workspace:syncUpdated', workspaceId),
+        filter((event: SyncEvent) => event.workspaceId === workspaceId && (syncId === null || event.syncId === syncId)),
+        map(loadSyncOf),
+        filter((sync: SyncWithNextRun | null): sync is SyncWithNextRun => sync?.workspaceId === workspaceId),
       );
     },
     resolve: (sync) => sync as SyncWithNextRun,

@@ -4,7 +4,6 @@ import type { SyncRun, Task } from '../generated/prisma/client.js';
 import { SyncRunStatus, SyncRunTrigger } from '../generated/prisma/enums.js';
 import { filter, map, pipe } from 'graphql-yoga';
 import { logger } from '../infra/logger.js';
-import { trackSubscription } from '../infra/metrics.js';
 import { eventBus, type SyncEvent } from '../infra/pubsub.js';
 import { cancelSyncRun } from '../sync/cancel-run.js';
 import { builder } from './builder.js';
@@ -219,15 +218,14 @@ function loadRunOf(event: SyncEvent): Promise<SyncRun | null> {
   );
 }
 
-/** The runs of a stream of events, for one subscriber: its workspace's only, then `accept`ed. */
+/** The runs of a stream of events, for one operation (its subscribers share it: see
+ * useSharedSubscriptions): its workspace's only, then `accept`ed. */
 function runsOf(events: AsyncIterable<SyncEvent>, workspaceId: string, accept: (run: SyncRun) => boolean = () => true) {
-  return trackSubscription(
-    pipe(
-      events,
-      filter((event: SyncEvent) => event.workspaceId === workspaceId),
-      map(loadRunOf),
-      filter((run: SyncRun | null): run is SyncRun => run !== null && run.workspaceId === workspaceId && accept(run)),
-    ),
+  return pipe(
+    events,
+    filter((event: SyncEvent) => event.workspaceId === workspaceId),
+    map(loadRunOf),
+    filter((run: SyncRun | null): run is SyncRun => run !== null && run.workspaceId === workspaceId && accept(run)),
   );
 }
 
