@@ -9,7 +9,7 @@
 // For every distinct event (run, status, phase, progress, activity, counts), the spread is the time from
 // its first to its last delivery among the subscribers, measured in this process. Prints progress lines,
 // then one JSON line: spread p50/p99/max in ms, events, deliveries missing, and the gateway's resident
-// memory with every socket open (and its peak). Bounded: each run must end within 120 s.
+// memory before the sockets, with every socket open, and its peak. Bounded: each run must end within 120 s.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
@@ -214,6 +214,7 @@ async function main() {
       endings++;
       onEnding();
     };
+    const rssIdle = residentMb(gateway.child.pid!, 'VmRSS');
     const connectStarted = performance.now();
     // Connected in waves, so the handshakes do not all wait on one another.
     for (let start = 0; start < subscriberCount; start += 100) {
@@ -269,6 +270,7 @@ async function main() {
       spreadMsP50: round(percentile(spreads, 0.5)),
       spreadMsP99: round(percentile(spreads, 0.99)),
       spreadMsMax: round(spreads.at(-1) ?? 0),
+      gatewayRssMbIdle: rssIdle,
       gatewayRssMbWithSockets: rssWithSockets,
       gatewayPeakRssMb: residentMb(gateway.child.pid!, 'VmHWM'),
       loadAverage1m: round(loadavg()[0]!),
