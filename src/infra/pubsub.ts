@@ -2,6 +2,7 @@ import { setMaxListeners } from 'node:events';
 import { createRedisEventTarget } from '@graphql-yoga/redis-event-target';
 import { createPubSub } from 'graphql-yoga';
 import { Redis } from 'ioredis';
+import { logger } from './logger.js';
 
 /** Events carry ids only; subscription fields load the fresh record (and check its workspace). */
 export interface RecordEvent {
@@ -47,6 +48,8 @@ let redisClients: Redis[] = [];
 export function openEventBus(redisUrl: string | undefined): EventBus {
   if (redisUrl) {
     redisClients = [new Redis(redisUrl), new Redis(redisUrl)];
+    // ioredis reconnects by itself; unheard, its errors are printed as unhandled.
+    for (const client of redisClients) client.on('error', (error: Error) => logger.warn({ err: error }, 'Event bus Redis error'));
     const [publishClient, subscribeClient] = redisClients as [Redis, Redis];
     bus = createPubSub<Topics>({ eventTarget: createRedisEventTarget({ publishClient, subscribeClient }) });
   } else {

@@ -151,7 +151,9 @@ export const SyncRunRef = builder.prismaNode('SyncRun', {
     cancelRequestedAt: t.expose('cancelRequestedAt', {
       type: 'DateTime',
       nullable: true,
-      description: 'When cancelSyncRun was called for this run; a running run stops after its current batch.',
+      description:
+        'When cancelSyncRun was called for this run; a running run stops after its current batch (one that had ' +
+        'sent its last batch by then still ends SUCCEEDED).',
     }),
     cancelledBy: t.relation('cancelledBy', {
       nullable: true,

@@ -152,11 +152,11 @@ async function syncMembers(execution: Execution, options: RunOptions): Promise<D
     plannedRemoves: plan.toRemove,
   });
 
+  if (await cancelRequested(run.id)) throw new RunCancelled(run.id);
   if (run.dryRun) {
     await updateProgress(execution, { membersAdded: plan.toAdd, membersRemoved: plan.toRemove });
     return plan;
   }
-  if (await cancelRequested(run.id)) throw new RunCancelled(run.id);
 
   const platformAudienceId = await callPlatform(
     execution,
