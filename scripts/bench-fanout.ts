@@ -1,4 +1,4 @@
-// `npm run bench:fanout -- [--subscribers 1000] [--runs 6]`: how evenly one gateway fans a sync's run
+// `npm run bench:fanout -- [--subscribers 1000] [--runs 6] [--cpu-prof DIR]`: how evenly one gateway fans a sync's run
 // updates out to many graphql-ws subscribers. Starts a gateway (start:gateway's command, NODE_ENV=production,
 // rate limiting off) and a worker, each its own process, sharing a fresh PostgreSQL database (the server
 // of DATABASE_URL, postgresql://postgres@127.0.0.1:5432 by default, dropped after) and Redis (REDIS_URL,
@@ -9,7 +9,7 @@
 // For every distinct event (run, status, phase, progress, activity, counts), the spread is the time from
 // its first to its last delivery among the subscribers, measured in this process. Prints progress lines,
 // then one JSON line: spread p50/p99/max in ms, events, deliveries missing, and the gateway's resident
-// memory before the sockets, with every socket open, and its peak. Bounded: each run must end within 120 s.
+// memory before the sockets, with every socket open, and its peak. `--cpu-prof` writes the gateway's CPU profile. Bounded: each run must end within 120 s.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
@@ -31,6 +31,7 @@ const { values } = parseArgs({
   options: {
     subscribers: { type: 'string', default: '1000' },
     runs: { type: 'string', default: '6' },
+    'cpu-prof': { type: 'string' },
   },
 });
 const subscriberCount = Number(values.subscribers);
@@ -60,12 +61,12 @@ async function onServer(sql: string): Promise<void> {
 }
 
 /** Starts a process of the project with `command`'s node flags and settings; resolves once `ready` matches. */
-async function startProcess(script: string, env: Record<string, string>, ready: RegExp) {
+async function startProcess(script: string, env: Record<string, string>, ready: RegExp, nodeFlags: string[] = []) {
   const scripts = JSON.parse(readFileSync(`${root}package.json`, 'utf8')).scripts as Record<string, string>;
   const words = scripts[script]!.split(/\s+/);
   const settings = Object.fromEntries(words.filter((word) => /^[A-Z_]+=/.test(word)).map((word) => word.split('=', 2)));
   const args = words.filter((word) => !/^[A-Z_]+=/.test(word) && word !== 'exec').slice(1);
-  const child = spawn(process.execPath, args, {
+  const child = spawn(process.execPath, [...nodeFlags, ...args], {
     cwd: root,
     env: { ...process.env, ...settings, ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -184,6 +185,7 @@ async function main() {
       'start:gateway',
       { ...shared, LOG_LEVEL: 'info', RATE_LIMIT_POINTS: '0', MAX_CONCURRENT_REQUESTS: '64' },
       /"url":"(http[^"]+)"/,
+      values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${values['cpu-prof']}`] : [],
     );
     processes.push(gateway.child);
     const worker = await startProcess('start:worker', { ...shared, LOG_LEVEL: 'info', JOB_POLL_INTERVAL_MS: '200' }, /Worker listening/);
