@@ -1,4 +1,4 @@
-import { print, type ExecutionResult } from 'graphql';
+import { GraphQLError, print, type ExecutionResult } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { trackSubscription } from '../infra/metrics.js';
 import type { Context } from '../schema/context.js';
@@ -102,6 +102,10 @@ class SharedResults {
   }
 }
 
+/** Results a subscriber may leave unread (a client that stopped reading, or cannot keep up) before
+ * its subscription ends with an error, instead of holding the gateway's memory. */
+export const MAX_UNREAD_RESULTS = 1_000;
+
 /** A subscriber's queue of results not yet pulled. */
 class Subscriber {
   private readonly queue: ExecutionResult[] = [];
@@ -119,8 +123,17 @@ class Subscriber {
       const resolve = this.waiting;
       this.waiting = null;
       resolve({ done: false, value: result });
-    } else {
+    } else if (this.queue.length < MAX_UNREAD_RESULTS) {
       this.queue.push(result);
+    } else {
+      // Its last result says why it ends; the socket's other operations go on.
+      const behind = new GraphQLError(
+        `The subscription fell ${MAX_UNREAD_RESULTS} results behind and was ended: subscribe again`,
+        { extensions: { code: 'SUBSCRIPTION_BEHIND' } },
+      );
+      this.queue.splice(0, this.queue.length, { errors: [behind] });
+      this.done = true;
+      this.onLeave();
     }
   }
 
