@@ -28,6 +28,7 @@ import { renderLocalGraphiQL, useGraphiQLAssets } from './gateway/graphiql.js';
 import { useAdmission } from './gateway/load-shedding.js';
 import { CONSOLE_PATH, useConsole } from './gateway/console.js';
 import { useMultipartGuard } from './gateway/multipart-guard.js';
+import { useSharedSubscriptions } from './gateway/shared-subscriptions.js';
 import { parseJson } from './infra/json.js';
 import { handleOpsRequest } from './gateway/ops.js';
 import {
@@ -130,6 +131,8 @@ export function createGraphQLHandler(options: GraphQLHandlerOptions) {
           graphql_envelop_schema_change: false,
         },
       }),
+      // Last: it replaces the subscribe function the plugins before it have set up.
+      useSharedSubscriptions(),
     ],
     context: async ({ request, socketViewer }) => {
       const authorization = socketViewer === undefined ? request.headers.get('authorization') : null;

@@ -2,9 +2,17 @@ import { readFile } from 'node:fs/promises';
 import { parse, print, validate, type OperationDefinitionNode } from 'graphql';
 import { expect, test } from 'vitest';
 import { schema } from '../src/schema/index.js';
-import { ReadmeCreateAudienceDocument, ReadmeCreateSegmentDocument } from './generated/graphql.js';
+import {
+  ReadmeCancelRunDocument,
+  ReadmeCreateAudienceDocument,
+  ReadmeCreateSegmentDocument,
+  ReadmeDashboardRunsDocument,
+  ReadmeWatchSyncsDocument,
+} from './generated/graphql.js';
 import { dataOf } from './support/scenario.js';
+import { readUntil, subscribeOverSSE } from './support/sse.js';
 import { useGatewaySuite } from './support/suite.js';
+import { triggerSync } from './support/sync-runs.js';
 
 const suite = useGatewaySuite();
 
@@ -33,4 +41,25 @@ test('a README example runs as a typed operation', async () => {
 test('the README segment example runs and creates a segment audience', async () => {
   const { createAudience } = dataOf(await suite.gateway.execute(ReadmeCreateSegmentDocument, {}));
   expect(createAudience).toMatchObject({ audience: { kind: 'SEGMENT', memberCount: 0 } });
+});
+
+test('the README dashboard subscriptions follow a run to its end, and its cancel example answers a finished run', async () => {
+  const { sync } = await suite.metaSyncScenario(['ada@example.com', 'grace@example.com']);
+  const runs = await suite.gateway.subscribeOverWebSocket(ReadmeDashboardRunsDocument, {});
+  const syncs = await subscribeOverSSE(suite.gateway, ReadmeWatchSyncsDocument, {});
+  const triggered = await triggerSync(suite.gateway, sync.id);
+
+  const seen = [];
+  for await (const { data, errors } of runs) {
+    expect(errors).toBeUndefined();
+    seen.push(data!.syncRunsUpdated);
+    if (data!.syncRunsUpdated.status === 'SUCCEEDED') break;
+  }
+  expect(seen.every((run) => run.id === triggered.syncRun.id && run.sync.id === sync.id)).toBe(true);
+  expect(seen.at(-1)).toMatchObject({ status: 'SUCCEEDED', progress: 1, membersAdded: 2, activity: null });
+  const synced = await readUntil(syncs, (data) => data.audienceSyncUpdated.lastSyncedAt !== null);
+  expect(synced.at(-1)!.audienceSyncUpdated).toMatchObject({ id: sync.id, lastSyncedCount: 2, nextRunAt: null });
+
+  const { cancelSyncRun } = dataOf(await suite.gateway.execute(ReadmeCancelRunDocument, { id: triggered.syncRun.id }));
+  expect(cancelSyncRun).toEqual({ status: 'SUCCEEDED', code: 'RUN_FINISHED', message: expect.stringMatching(/already ended/) });
 });

@@ -7,6 +7,7 @@ export const ConsoleRunFields = graphql(`
     id status trigger dryRun phase progress
     membersAdded membersRemoved membersUpdated membersInvalid membersFailed membersRefused refusalReason
     membersReceived totalMembers plannedAdds plannedUpdates plannedRemoves waitedSeconds invalidSamples errorMessage
+    activity cancelRequestedAt cancelledByName
     createdAt startedAt finishedAt
   }
 `);

@@ -40,6 +40,13 @@ export const activeSubscriptions = new Gauge({
   registers: [metrics],
 });
 
+export const subscriptionEventLoads = new Counter({
+  name: 'graphql_subscription_event_loads_total',
+  help: 'Records loaded for subscription events, by kind (run, sync): one per event on a gateway, whatever its subscribers.',
+  labelNames: ['kind'] as const,
+  registers: [metrics],
+});
+
 export const requestsWaiting = new Gauge({
   name: 'graphql_http_requests_waiting',
   help: 'GraphQL HTTP requests waiting for their turn (MAX_CONCURRENT_REQUESTS are handled at once).',

@@ -1,11 +1,21 @@
+import { setMaxListeners } from 'node:events';
 import { createRedisEventTarget } from '@graphql-yoga/redis-event-target';
 import { createPubSub } from 'graphql-yoga';
 import { Redis } from 'ioredis';
+import { logger } from './logger.js';
 
 /** Events carry ids only; subscription fields load the fresh record (and check its workspace). */
 export interface RecordEvent {
   id: string;
   workspaceId: string;
+  /** Unique per publication: the gateway loads the record once per version, whichever topics and
+   * subscribers it reaches. */
+  version: string;
+}
+
+/** A change to a sync or one of its runs. */
+export interface SyncEvent extends RecordEvent {
+  syncId: string;
 }
 
 /** An API key was revoked: every gateway closes the WebSockets opened with it. */
@@ -16,9 +26,13 @@ export interface ApiKeyRevokedEvent {
 
 type Topics = {
   /** A run changed; keyed by run id. */
-  'syncRun:updated': [runId: string, event: RecordEvent];
+  'syncRun:updated': [runId: string, event: SyncEvent];
   /** One of a sync's runs changed; keyed by sync id. */
-  'audienceSync:runUpdated': [syncId: string, event: RecordEvent];
+  'audienceSync:runUpdated': [syncId: string, event: SyncEvent];
+  /** One of a workspace's runs changed; keyed by workspace id. */
+  'workspace:runUpdated': [workspaceId: string, event: SyncEvent];
+  /** One of a workspace's syncs changed (status, last sync, schedule); keyed by workspace id. */
+  'workspace:syncUpdated': [workspaceId: string, event: SyncEvent];
   /** A task changed; keyed by task id. */
   'task:updated': [taskId: string, event: RecordEvent];
   'apiKey:revoked': [event: ApiKeyRevokedEvent];
@@ -34,10 +48,15 @@ let redisClients: Redis[] = [];
 export function openEventBus(redisUrl: string | undefined): EventBus {
   if (redisUrl) {
     redisClients = [new Redis(redisUrl), new Redis(redisUrl)];
+    // ioredis reconnects by itself; unheard, its errors are printed as unhandled.
+    for (const client of redisClients) client.on('error', (error: Error) => logger.warn({ err: error }, 'Event bus Redis error'));
     const [publishClient, subscribeClient] = redisClients as [Redis, Redis];
     bus = createPubSub<Topics>({ eventTarget: createRedisEventTarget({ publishClient, subscribeClient }) });
   } else {
-    bus = createPubSub<Topics>();
+    // Every subscriber of a topic is one listener: a dashboard's thousand are not a leak.
+    const eventTarget = new EventTarget();
+    setMaxListeners(0, eventTarget);
+    bus = createPubSub<Topics>({ eventTarget });
   }
   return bus;
 }

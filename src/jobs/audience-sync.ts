@@ -1,5 +1,6 @@
 import type { Agenda, Job } from 'agenda';
 import { logger } from '../infra/logger.js';
+import { publishSyncUpdated } from '../infra/change-events.js';
 import { requestSyncRun } from '../sync/request-run.js';
 import { executeSyncRun } from '../sync/execute-run.js';
 import { FREQUENCY_CRON } from '../sync/schedule.js';
@@ -49,6 +50,8 @@ export function defineAudienceSyncJobs(
   agenda.define<ScheduledJobData>(SCHEDULED_SYNC_JOB, async (job: Job<ScheduledJobData>) => {
     const { syncId } = job.attrs.data;
     const requested = await requestSyncRun(syncId, 'SCHEDULE', false);
+    // Agenda saved this occurrence's next run before calling us: subscribers see it now.
+    if (requested) publishSyncUpdated({ id: syncId, workspaceId: requested.run.workspaceId });
     // The sync is gone (a schedule saved by a transaction that then rolled back): drop the schedule.
     if (!requested) await scheduler().cancel({ name: SCHEDULED_SYNC_JOB, data: { syncId } });
     else if (!requested.coalesced) await enqueueSyncRun(requested.run.id);
@@ -85,6 +88,12 @@ export async function applySyncSchedule(sync: SyncSchedule): Promise<void> {
     .repeatEvery(interval, { timezone: sync.scheduleTimezone ?? 'UTC', skipImmediate: true })
     .save();
   logger.debug({ syncId: sync.id, interval }, 'Sync schedule applied');
+}
+
+/** When the scheduler runs the sync's schedule next; null when it has none. */
+export async function nextScheduledRunAt(syncId: string): Promise<Date | null> {
+  const job = await findSyncScheduleJob(syncId);
+  return job?.nextRunAt ? new Date(job.nextRunAt) : null;
 }
 
 /** The scheduled job of a sync, if any (for tests and diagnostics). */

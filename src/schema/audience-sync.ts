@@ -4,7 +4,12 @@ import { SOURCE_FIELDS, type FieldMapping } from '../destinations/destination.js
 import { platformSpec } from '../destinations/registry.js';
 import type { AudienceSync, Prisma } from '../generated/prisma/client.js';
 import { ScheduleFrequency, SyncMode, SyncStatus } from '../generated/prisma/enums.js';
-import { applySyncSchedule, enqueueSyncRun } from '../jobs/audience-sync.js';
+import { applySyncSchedule, enqueueSyncRun, nextScheduledRunAt } from '../jobs/audience-sync.js';
+import { filter, map, pipe } from 'graphql-yoga';
+import { publishSyncUpdated } from '../infra/change-events.js';
+import { logger } from '../infra/logger.js';
+import { eventBus, type SyncEvent } from '../infra/pubsub.js';
+import { loadOncePerEvent } from './event-loads.js';
 import { requestCleanup } from '../jobs/housekeeping.js';
 import { deleteSyncs } from '../sync/delete-syncs.js';
 import { requestSyncRun } from '../sync/request-run.js';
@@ -20,7 +25,7 @@ import {
   type StoredPlatformAudience,
 } from '../sync/platform-audience.js';
 import { parseGlobalId } from './global-id.js';
-import { SyncRunStatusEnum, TriggerAudienceSyncSuccess } from './sync-run.js';
+import { SyncRunStatusEnum, TriggerAudienceSyncSuccess, requireWorkspace } from './sync-run.js';
 import {
   SPLIT_GROUP_DESCRIPTION,
   SUPPRESSION_DESCRIPTION,
@@ -206,6 +211,15 @@ export const AudienceSyncRef = builder.prismaNode('AudienceSync', {
       select: SETTLEMENT_SELECT,
       resolve: (sync) => settlementOf(sync).settledAt,
     }),
+    nextRunAt: t.field({
+      type: 'DateTime',
+      nullable: true,
+      description:
+        "When the sync's schedule runs it next, as the job scheduler holds it; null for a sync that runs only on " +
+        'demand, and while it is paused, a draft, or deleted.',
+      select: { id: true, status: true, deletedAt: true },
+      resolve: (sync) => ('nextRunAt' in sync ? (sync as SyncWithNextRun).nextRunAt : nextRunOf(sync)),
+    }),
     platformAudience: t.field({
       type: PlatformAudienceRef,
       nullable: true,
@@ -252,6 +266,49 @@ function settlementOf(sync: SettlementSource): { pendingChanges: number; settled
   const ends = [run.finishedAt, ...run.platformJobs.flatMap((job) => (job.finishedAt ? [job.finishedAt] : []))];
   return { pendingChanges, settledAt: new Date(Math.max(...ends.map((end) => end.getTime()))) };
 }
+
+/** A sync loaded for its subscribers, with its next run already read. */
+type SyncWithNextRun = AudienceSync & { nextRunAt: Date | null };
+
+function nextRunOf(sync: Pick<AudienceSync, 'id' | 'status' | 'deletedAt'>): Promise<Date | null> | null {
+  const scheduled = sync.deletedAt === null && (sync.status === 'ACTIVE' || sync.status === 'ERROR');
+  return scheduled ? nextScheduledRunAt(sync.id) : null;
+}
+
+/** The sync an event names, with its next run, loaded once per event on this gateway. */
+function loadSyncOf(event: SyncEvent): Promise<SyncWithNextRun | null> {
+  return loadOncePerEvent('sync', event, async () => {
+    try {
+      const sync = await db().audienceSync.findFirst({ where: { id: event.id, deletedAt: null } });
+      return sync && { ...sync, nextRunAt: await nextRunOf(sync) };
+    } catch (error) {
+      logger.warn({ err: error, syncId: event.id }, 'Could not load a sync for its subscribers');
+      return null;
+    }
+  });
+}
+
+builder.subscriptionField('audienceSyncUpdated', (t) =>
+  t.field({
+    type: AudienceSyncRef,
+    nullable: false,
+    description:
+      'The syncs of your workspace, each time one changes: status, statusError, lastSyncedAt, lastSyncedCount, ' +
+      'lastRun, nextRunAt. A result identical to the previous one is not sent again.',
+    args: { syncId: t.arg.id({ required: false, description: 'Only this sync.' }) },
+    subscribe: (_root, args, context) => {
+      const workspaceId = requireWorkspace(context);
+      const syncId = args.syncId == null ? null : parseGlobalId(args.syncId, 'AudienceSync', 'syncId');
+      return pipe(
+        eventBus().subscribe('workspace:syncUpdated', workspaceId),
+        filter((event: SyncEvent) => event.workspaceId === workspaceId && (syncId === null || event.syncId === syncId)),
+        map(loadSyncOf),
+        filter((sync: SyncWithNextRun | null): sync is SyncWithNextRun => sync?.workspaceId === workspaceId),
+      );
+    },
+    resolve: (sync) => sync as SyncWithNextRun,
+  }),
+);
 
 builder.queryField('audienceSyncs', (t) =>
   t.prismaConnection({
@@ -495,6 +552,7 @@ builder.mutationField('createAudienceSync', (t) =>
         await applySyncSchedule(created);
         return created;
       });
+      publishSyncUpdated(sync);
       if (fields.runOnCreate && sync.status === 'ACTIVE') {
         const requested = await requestSyncRun(sync.id, 'CREATE', false);
         if (requested) await enqueueSyncRun(requested.run.id);
@@ -565,7 +623,7 @@ builder.mutationField('updateAudienceSync', (t) =>
     resolve: async (_root, { id, input }, context) => {
       const fields = parseInput(updateSchema, input);
       const syncId = parseGlobalId(id, 'AudienceSync', 'id');
-      return db().$transaction(async (tx) => {
+      const updated = await db().$transaction(async (tx) => {
         const sync = await lockSync(tx, syncId, context.viewer!.workspaceId, 'id');
         if (fields.fieldMapping) checkMappingTargets(fields.fieldMapping, sync.destination.platform);
         const suppressionAudienceIds = await checkSyncTargeting(tx, {
@@ -591,6 +649,8 @@ builder.mutationField('updateAudienceSync', (t) =>
         await applySyncSchedule(updated);
         return updated;
       });
+      publishSyncUpdated(updated);
+      return updated;
     },
   }),
 );

@@ -57,7 +57,7 @@ export function parseInput<Schema extends z.ZodType>(schema: Schema, input: unkn
   );
 }
 
-const ErrorInterface = builder.interfaceRef<DomainError>('Error').implement({
+export const ErrorInterface = builder.interfaceRef<DomainError>('Error').implement({
   description: 'A problem that stopped a mutation; nothing was changed.',
   fields: (t) => ({
     message: t.exposeString('message', { description: 'What went wrong, in words meant for the caller.' }),

@@ -2,10 +2,13 @@ import { GraphQLError } from 'graphql';
 import { db } from '../infra/db.js';
 import type { SyncRun, Task } from '../generated/prisma/client.js';
 import { SyncRunStatus, SyncRunTrigger } from '../generated/prisma/enums.js';
-import { filter, pipe } from 'graphql-yoga';
-import { trackSubscription } from '../infra/metrics.js';
-import { eventBus } from '../infra/pubsub.js';
+import { filter, map, pipe } from 'graphql-yoga';
+import { logger } from '../infra/logger.js';
+import { eventBus, type SyncEvent } from '../infra/pubsub.js';
+import { cancelSyncRun } from '../sync/cancel-run.js';
 import { builder } from './builder.js';
+import { DomainError, ErrorInterface, NotFoundError, ValidationError } from './errors.js';
+import { loadOncePerEvent } from './event-loads.js';
 import { IdentifierCountRef, identifierCountList } from './identifier-count.js';
 import type { Context } from './context.js';
 import { parseGlobalId } from './global-id.js';
@@ -18,7 +21,11 @@ export const SyncRunStatusEnum = builder.enumType(SyncRunStatus, {
     RUNNING: { description: 'Sending; see `phase` and `progress`.' },
     SUCCEEDED: { description: 'Finished; the destination holds what the run meant to send.' },
     FAILED: { description: 'Stopped on an error; see `errorMessage`. What was sent before stays recorded.' },
-    CANCELLED: { description: 'Dropped before it ran (for example because the sync was deleted).' },
+    CANCELLED: {
+      description:
+        'Stopped by cancelSyncRun (see `cancelledBy`), or dropped before it ran because the sync was deleted. ' +
+        'What a cancelled run sent and the destination confirmed stays recorded.',
+    },
   },
 });
 
@@ -135,6 +142,27 @@ export const SyncRunRef = builder.prismaNode('SyncRun', {
     startedAt: t.expose('startedAt', { type: 'DateTime', nullable: true, description: 'When a worker started the run.' }),
     finishedAt: t.expose('finishedAt', { type: 'DateTime', nullable: true, description: 'When the run ended.' }),
     errorMessage: t.exposeString('errorMessage', { nullable: true, description: 'Why the run failed, in plain words.' }),
+    activity: t.exposeString('activity', {
+      nullable: true,
+      description:
+        'What the run is doing right now, in words ("adding: batch 3 of 10 to Meta (4 s)", "waiting 40 s for Meta"); ' +
+        'refreshed at least every second while a batch or a pause lasts. Null before the run starts and once it ends.',
+    }),
+    cancelRequestedAt: t.expose('cancelRequestedAt', {
+      type: 'DateTime',
+      nullable: true,
+      description:
+        'When cancelSyncRun was called for this run; a running run stops after its current batch (one that had ' +
+        'sent its last batch by then still ends SUCCEEDED).',
+    }),
+    cancelledBy: t.relation('cancelledBy', {
+      nullable: true,
+      description: 'The API key that cancelled the run; null when none did, or once that key was deleted (see `cancelledByName`).',
+    }),
+    cancelledByName: t.exposeString('cancelledByName', {
+      nullable: true,
+      description: 'The name of the API key that cancelled the run, as it was then.',
+    }),
     errorDetails: t.expose('errorDetails', {
       type: 'JSON',
       nullable: true,
@@ -179,34 +207,140 @@ export function requireWorkspace(context: Context): string {
   return context.viewer.workspaceId;
 }
 
+/** The run an event names, loaded once per event on this gateway (not per subscriber); null when it
+ * is gone or could not be read. */
+function loadRunOf(event: SyncEvent): Promise<SyncRun | null> {
+  return loadOncePerEvent('run', event, () =>
+    db()
+      .syncRun.findUnique({ where: { id: event.id } })
+      .catch((error: unknown) => {
+        logger.warn({ err: error, runId: event.id }, 'Could not load a run for its subscribers');
+        return null;
+      }),
+  );
+}
+
+/** The runs of a stream of events, for one operation (its subscribers share it: see
+ * useSharedSubscriptions): its workspace's only, then `accept`ed. */
+function runsOf(events: AsyncIterable<SyncEvent>, workspaceId: string, accept: (run: SyncRun) => boolean = () => true) {
+  return pipe(
+    events,
+    filter((event: SyncEvent) => event.workspaceId === workspaceId),
+    map(loadRunOf),
+    filter((run: SyncRun | null): run is SyncRun => run !== null && run.workspaceId === workspaceId && accept(run)),
+  );
+}
+
 builder.subscriptionField('syncRunUpdated', (t) =>
-  t.prismaField({
-    type: 'SyncRun',
-    description: 'The run, each time it changes (status, phase, progress, counts).',
+  t.field({
+    type: SyncRunRef,
+    nullable: false,
+    description: 'The run, each time it changes (status, phase, progress, activity, counts).',
     args: { runId: t.arg.id({ required: true, description: 'The run to follow.' }) },
     subscribe: (_root, args, context) => {
       const workspaceId = requireWorkspace(context);
       const runId = parseGlobalId(args.runId, 'SyncRun', 'runId');
-      return trackSubscription(
-        pipe(eventBus().subscribe('syncRun:updated', runId), filter((event) => event.workspaceId === workspaceId)),
-      );
+      return runsOf(eventBus().subscribe('syncRun:updated', runId), workspaceId);
     },
-    resolve: (query, event) => db().syncRun.findUniqueOrThrow({ ...query, where: { id: (event as { id: string }).id } }),
+    resolve: (run) => run as SyncRun,
   }),
 );
 
 builder.subscriptionField('audienceSyncRunUpdated', (t) =>
-  t.prismaField({
-    type: 'SyncRun',
+  t.field({
+    type: SyncRunRef,
+    nullable: false,
     description: "Any of the sync's runs, each time one changes: new runs included.",
     args: { syncId: t.arg.id({ required: true, description: 'The sync whose runs to follow.' }) },
     subscribe: (_root, args, context) => {
       const workspaceId = requireWorkspace(context);
       const syncId = parseGlobalId(args.syncId, 'AudienceSync', 'syncId');
-      return trackSubscription(
-        pipe(eventBus().subscribe('audienceSync:runUpdated', syncId), filter((event) => event.workspaceId === workspaceId)),
+      return runsOf(eventBus().subscribe('audienceSync:runUpdated', syncId), workspaceId);
+    },
+    resolve: (run) => run as SyncRun,
+  }),
+);
+
+builder.subscriptionField('syncRunsUpdated', (t) =>
+  t.field({
+    type: SyncRunRef,
+    nullable: false,
+    description:
+      'Every run of your workspace, each time one changes (new runs included): the stream for a dashboard. ' +
+      'A result identical to the previous one is not sent again.',
+    args: {
+      syncId: t.arg.id({ required: false, description: "Only this sync's runs." }),
+      status: t.arg({
+        type: [SyncRunStatusEnum],
+        required: false,
+        description: 'Only runs in one of these statuses after the change (e.g. [SUCCEEDED, FAILED] for runs that end).',
+      }),
+    },
+    subscribe: (_root, args, context) => {
+      const workspaceId = requireWorkspace(context);
+      const syncId = args.syncId == null ? null : parseGlobalId(args.syncId, 'AudienceSync', 'syncId');
+      const statuses = args.status == null ? null : new Set(args.status);
+      return runsOf(
+        eventBus().subscribe('workspace:runUpdated', workspaceId),
+        workspaceId,
+        (run) => (syncId === null || run.syncId === syncId) && (statuses === null || statuses.has(run.status)),
       );
     },
-    resolve: (query, event) => db().syncRun.findUniqueOrThrow({ ...query, where: { id: (event as { id: string }).id } }),
+    resolve: (run) => run as SyncRun,
+  }),
+);
+
+/** cancelSyncRun on a run that has already ended. */
+export class SyncRunFinishedError extends DomainError {
+  constructor(readonly status: SyncRunStatus) {
+    super(`The run has already ended (${status}): there is nothing to cancel`, 'RUN_FINISHED');
+  }
+}
+
+builder.objectType(SyncRunFinishedError, {
+  name: 'SyncRunFinishedError',
+  description: 'The run has already ended (SUCCEEDED, FAILED or CANCELLED): nothing was changed.',
+  interfaces: [ErrorInterface],
+  fields: (t) => ({
+    status: t.expose('status', { type: SyncRunStatusEnum, description: 'How the run ended.' }),
+  }),
+});
+
+const CancelSyncRunSuccess = builder
+  .objectRef<{ run: SyncRun; stopping: boolean }>('CancelSyncRunSuccess')
+  .implement({
+    description: 'The run is cancelled, or will stop after its current batch.',
+    fields: (t) => ({
+      syncRun: t.prismaField({
+        type: 'SyncRun',
+        description: 'The run as it is now: CANCELLED if it was queued, still RUNNING with `cancelRequestedAt` set if not.',
+        resolve: (query, result) => db().syncRun.findUniqueOrThrow({ ...query, where: { id: result.run.id } }),
+      }),
+      stopping: t.exposeBoolean('stopping', {
+        description:
+          'True when the run was running: its worker stops after the current batch and ends it CANCELLED ' +
+          '(follow it with syncRunUpdated). False when it was queued and is already CANCELLED.',
+      }),
+    }),
+  });
+
+builder.mutationField('cancelSyncRun', (t) =>
+  t.field({
+    type: CancelSyncRunSuccess,
+    description:
+      'Cancels a run. A queued run is cancelled at once; a running one stops after its current batch: what the ' +
+      'destination confirmed stays recorded, so the next run sends only the rest. The run ends CANCELLED, with ' +
+      '`cancelledBy` naming your API key.',
+    authScopes: { write: true },
+    errors: { types: [ValidationError, NotFoundError, SyncRunFinishedError], directResult: true },
+    args: { id: t.arg.id({ required: true, description: 'The run to cancel.' }) },
+    resolve: async (_root, { id }, context) => {
+      const runId = parseGlobalId(id, 'SyncRun', 'id');
+      const viewer = context.viewer!;
+      const cancelled = await cancelSyncRun(runId, viewer.workspaceId, { apiKeyId: viewer.apiKeyId });
+      if (cancelled.outcome === 'not-found') throw new NotFoundError('id', 'run');
+      if (cancelled.outcome === 'finished') throw new SyncRunFinishedError(cancelled.status);
+      return { run: cancelled.run, stopping: cancelled.outcome === 'stopping' };
+    },
   }),
 );

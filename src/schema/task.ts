@@ -1,7 +1,6 @@
 import { db } from '../infra/db.js';
 import { TaskStatus } from '../generated/prisma/enums.js';
 import { filter, pipe } from 'graphql-yoga';
-import { trackSubscription } from '../infra/metrics.js';
 import { eventBus } from '../infra/pubsub.js';
 import { builder } from './builder.js';
 import { parseGlobalId } from './global-id.js';
@@ -75,9 +74,7 @@ builder.subscriptionField('taskUpdated', (t) =>
     subscribe: (_root, args, context) => {
       const workspaceId = requireWorkspace(context);
       const taskId = parseGlobalId(args.taskId, 'Task', 'taskId');
-      return trackSubscription(
-        pipe(eventBus().subscribe('task:updated', taskId), filter((event) => event.workspaceId === workspaceId)),
-      );
+      return pipe(eventBus().subscribe('task:updated', taskId), filter((event) => event.workspaceId === workspaceId));
     },
     resolve: (query, event) => db().task.findUniqueOrThrow({ ...query, where: { id: (event as { id: string }).id } }),
   }),

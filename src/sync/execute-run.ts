@@ -28,8 +28,10 @@ import type { RetryPolicy } from '../infra/retry-policy.js';
 import { callWithRetries } from './platform-retry.js';
 import { readPlatformAudienceAfterRun } from './platform-audience.js';
 import { recordPlatformJob } from './platform-jobs.js';
-import { publishRunUpdated, publishTaskUpdated } from '../infra/change-events.js';
+import { publishRunUpdated, publishSyncUpdated, publishTaskUpdated } from '../infra/change-events.js';
 import { confirmBatch, recordAddsInDoubt, recordRemovesInDoubt, type BatchAction } from './batches-in-doubt.js';
+import { RunCancelled, cancelRequested, cancelledMessage } from './cancel-run.js';
+import { PLATFORM_NAMES, elapsed, trackRunActivity, type RunActivity } from './run-activity.js';
 import {
   RunLost,
   checkFence,
@@ -61,6 +63,7 @@ interface Execution {
   run: ClaimedRun;
   fence: RunFence;
   lease: RunLease;
+  activity: RunActivity;
 }
 
 /**
@@ -75,10 +78,20 @@ export async function executeSyncRun(runId: string, options: RunOptions): Promis
   const { run, fence } = claim;
   for (const task of claim.tasks) publishTaskUpdated(task);
   publishRunUpdated(run);
-  const execution: Execution = { run, fence, lease: keepLease(fence, options.leaseSeconds) };
+  const execution: Execution = {
+    run,
+    fence,
+    lease: keepLease(fence, options.leaseSeconds),
+    activity: trackRunActivity(fence, () => publishRunUpdated(run)),
+  };
   try {
     if (run.sync.deletedAt) {
       await finishRun(execution, 'CANCELLED', { errorMessage: 'The sync was deleted before this run started' });
+      return 'finished';
+    }
+    // Asked to stop while no execution held it (its worker died): it stops before doing anything.
+    if (run.cancelRequestedAt) {
+      await finishRun(execution, 'CANCELLED', {});
       return 'finished';
     }
     try {
@@ -90,7 +103,8 @@ export async function executeSyncRun(runId: string, options: RunOptions): Promis
       await finishRun(execution, 'SUCCEEDED', { counts });
     } catch (error) {
       if (error instanceof RunLost) throw error;
-      await finishRun(execution, 'FAILED', describeFailure(run, error));
+      if (error instanceof RunCancelled) await finishRun(execution, 'CANCELLED', {});
+      else await finishRun(execution, 'FAILED', describeFailure(run, error));
     }
   } catch (error) {
     if (!(error instanceof RunLost)) throw error;
@@ -101,6 +115,7 @@ export async function executeSyncRun(runId: string, options: RunOptions): Promis
     return 'lost';
   } finally {
     execution.lease.stop();
+    execution.activity.stop();
   }
   return 'finished';
 }
@@ -137,16 +152,21 @@ async function syncMembers(execution: Execution, options: RunOptions): Promise<D
     plannedRemoves: plan.toRemove,
   });
 
+  if (await cancelRequested(run.id)) throw new RunCancelled(run.id);
   if (run.dryRun) {
     await updateProgress(execution, { membersAdded: plan.toAdd, membersRemoved: plan.toRemove });
     return plan;
   }
 
-  const platformAudienceId = await callPlatform(execution, options.retryPolicy, () =>
-    connector.ensureAudience({
-      platformAudienceId: sync.platformAudienceId,
-      name: sync.platformAudienceName ?? sync.name,
-    }),
+  const platformAudienceId = await callPlatform(
+    execution,
+    options.retryPolicy,
+    () =>
+      connector.ensureAudience({
+        platformAudienceId: sync.platformAudienceId,
+        name: sync.platformAudienceName ?? sync.name,
+      }),
+    `preparing the audience on ${PLATFORM_NAMES[connector.platform]}`,
   );
   if (platformAudienceId !== sync.platformAudienceId) {
     await fencedTransaction(fence, (tx) => tx.audienceSync.update({ where: { id: sync.id }, data: { platformAudienceId } }));
@@ -314,23 +334,37 @@ async function upload<Row>(context: RunContext, steps: UploadSteps<Row>): Promis
     return promise;
   };
 
+  // The side's phase is shown as it starts, with the progress made so far.
+  await fencedSql(context.fence, countersUpdate(context, {}, steps.phase));
+  afterBatch(context);
+  // A batch is recorded only while no cancellation was asked for; `null` when one was.
+  const recordUnlessCancelled = (members: EncodedMember[]) =>
+    handled(cancelRequested(context.run.id).then((cancelled) => (cancelled ? null : record(members))));
+  const batches = Math.max(1, Math.ceil(steps.total / batchSize));
+  const platformName = PLATFORM_NAMES[context.connector.platform];
+
   await readAhead();
   let batch = pending.splice(0, batchSize);
-  let recording = batch.length > 0 ? handled(record(batch)) : null;
+  let recording = batch.length > 0 ? recordUnlessCancelled(batch) : null;
   let sent = 0;
   let lastConfirmed = 0n;
   const confirming: Promise<void>[] = [];
   try {
     while (recording) {
       const batchId = await recording;
+      if (batchId === null) {
+        await drain(confirming);
+        throw new RunCancelled(context.run.id);
+      }
       // Whatever is still pending was read ahead in full: when nothing is, the diff is exhausted.
       // A retried batch is the same batch to the platform: same place in the upload session.
       const place = session.next(pending.length === 0);
       const sending = batch;
       batch = pending.splice(0, batchSize);
-      recording = batch.length > 0 ? handled(record(batch)) : null;
+      recording = batch.length > 0 ? recordUnlessCancelled(batch) : null;
+      const what = `${steps.phase}: batch ${place.batchSeq} of ${Math.max(batches, place.batchSeq)} to ${platformName}`;
       const [outcome, reading] = await Promise.allSettled([
-        callPlatform(context, context.options.retryPolicy, () => steps.send(sending, place)),
+        callPlatform(context, context.options.retryPolicy, () => steps.send(sending, place), what),
         readAhead(),
       ]);
       if (outcome.status === 'rejected') throw outcome.reason;
@@ -356,6 +390,12 @@ async function upload<Row>(context: RunContext, steps: UploadSteps<Row>): Promis
       // shows as running (and may be found finished), all of its members are recorded.
       if (outcome.value.platformJob?.started) await drain(confirming);
       confirming.push(handled(confirmation()));
+      // Checked between batches: a cancelled run stops once what it sent is confirmed. The next
+      // batch, if already recorded, stays in doubt unsent; the next run resolves it, as after a crash.
+      if (recording && (await cancelRequested(context.run.id))) {
+        await drain(confirming);
+        throw new RunCancelled(context.run.id);
+      }
     }
     await drain(confirming);
   } catch (error) {
@@ -452,16 +492,22 @@ async function refuseRest(
  * A platform call with retries; pauses are recorded on the run and shown live as phase `waiting`.
  * Every attempt first makes sure the execution still holds its run: one that lost it sends nothing.
  */
-function callPlatform<T>(execution: Execution, policy: RetryPolicy, call: () => Promise<T>): Promise<T> {
+function callPlatform<T>(execution: Execution, policy: RetryPolicy, call: () => Promise<T>, what: string): Promise<T> {
+  let attempt = 0;
   return callWithRetries(
     async () => {
       await execution.lease.ensureHeld();
+      const retry = ++attempt > 1 ? `, attempt ${attempt}` : '';
+      execution.activity.set((seconds) => `${what}${retry}${elapsed(seconds)}`);
       return call();
     },
     {
       policy,
-      onRetry: (error) => {
+      onRetry: (error, waitMs) => {
         platformErrors.inc({ platform: error.details.platform, kind: 'retried' });
+        const platform = PLATFORM_NAMES[error.details.platform];
+        const waitSeconds = Math.ceil(waitMs / 1000);
+        execution.activity.set((seconds) => `waiting ${Math.max(waitSeconds - seconds, 0)} s for ${platform}`);
         return updateProgress(execution, { phase: 'waiting' });
       },
       onWaited: (ms) =>
@@ -587,6 +633,7 @@ async function finishRun(
         progress: status === 'SUCCEEDED' ? 1 : undefined,
         finishedAt,
         leaseExpiresAt: null,
+        activity: null,
         errorMessage: outcome.errorMessage ?? null,
         errorDetails: outcome.errorDetails,
       },
@@ -624,7 +671,7 @@ async function finishRun(
           totalMembers: finished.totalMembers,
           dryRun: finished.dryRun,
         },
-        error: outcome.errorMessage ?? null,
+        error: status === 'CANCELLED' && !outcome.errorMessage ? cancelledMessage(finished) : (outcome.errorMessage ?? null),
         completedAt: new Date(),
       },
       select: { id: true, workspaceId: true },
@@ -632,6 +679,7 @@ async function finishRun(
   });
   for (const task of tasks) publishTaskUpdated(task);
   publishRunUpdated(run);
+  if (affectsSync) publishSyncUpdated({ id: run.syncId, workspaceId: run.workspaceId });
   syncRunsFinished.inc({ status, platform: run.sync.destination.platform });
   logger.info({ runId: run.id, syncId: run.syncId, status }, 'Sync run finished');
 }

@@ -10,6 +10,7 @@ import {
 import { MissingCredentialsError, connectorFor } from '../destinations/registry.js';
 import { Prisma } from '../generated/prisma/client.js';
 import type { Platform } from '../generated/prisma/enums.js';
+import { publishSyncUpdated } from '../infra/change-events.js';
 import { logger } from '../infra/logger.js';
 
 // Platforms that apply an upload later, in a job of their own (the Google Ads API), report the job
@@ -105,6 +106,7 @@ export async function checkPlatformJobs(options: { minIntervalMs: number }): Pro
 
   const connectors = new Map<string, Promise<DestinationConnector | null>>();
   const succeededOn = new Set<string>();
+  const endedOn = new Set<string>();
   for (const job of claimed) {
     if (!connectors.has(job.sync_id)) connectors.set(job.sync_id, connectorOf(job.sync_id));
     const connector = await connectors.get(job.sync_id);
@@ -112,12 +114,24 @@ export async function checkPlatformJobs(options: { minIntervalMs: number }): Pro
     if (state?.status === 'SUCCEEDED' && (await markSucceeded(job.id))) succeededOn.add(job.sync_id);
     if (state?.status === 'FAILED') await undoJob(job.id, state.reason);
     if (state?.status === 'PENDING' && job.status === 'PENDING') await undoJob(job.id, NEVER_STARTED);
+    if (state?.status === 'SUCCEEDED' || state?.status === 'FAILED' || (state?.status === 'PENDING' && job.status === 'PENDING')) {
+      endedOn.add(job.sync_id);
+    }
     // Started by a run that ended before recording so: followed from now on.
     if (state?.status === 'RUNNING' && job.status === 'PENDING') {
       await db().$executeRaw`UPDATE platform_job SET status = 'RUNNING' WHERE id = ${job.id}::uuid AND status = 'PENDING'`;
     }
   }
+  await announceSettlement([...endedOn]);
   return { syncsToRun: succeededOn.size > 0 ? await syncsWaitingOnList([...succeededOn]) : [] };
+}
+
+/** A job that ended changes its sync's pendingChanges and settledAt (and, failed, its status): its
+ * subscribers read the sync again. */
+async function announceSettlement(syncIds: string[]): Promise<void> {
+  if (syncIds.length === 0) return;
+  const syncs = await db().audienceSync.findMany({ where: { id: { in: syncIds } }, select: { id: true, workspaceId: true } });
+  for (const sync of syncs) publishSyncUpdated(sync);
 }
 
 async function connectorOf(syncId: string): Promise<DestinationConnector | null> {

@@ -1,6 +1,6 @@
 import { db } from '../infra/db.js';
 import type { SyncRunTrigger } from '../generated/prisma/enums.js';
-import { publishRunUpdated, publishTaskUpdated } from '../infra/change-events.js';
+import { publishRunUpdated, publishSyncUpdated, publishTaskUpdated } from '../infra/change-events.js';
 
 export const TRIGGER_TASK_KIND = 'TRIGGER_AUDIENCE_SYNC';
 
@@ -27,6 +27,8 @@ export async function requestSyncRun(syncId: string, trigger: SyncRunTrigger, dr
   if (outcome) {
     publishRunUpdated(outcome.run);
     publishTaskUpdated(outcome.task);
+    // A new real run is the sync's lastRun.
+    if (!outcome.coalesced && !dryRun) publishSyncUpdated({ id: syncId, workspaceId: outcome.run.workspaceId });
   }
   return outcome;
 }

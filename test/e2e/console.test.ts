@@ -7,8 +7,18 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, expect, test } from 'vitest';
 import { db } from '../../src/infra/db.js';
 import { startFakeWebhookReceiver, type FakeWebhookReceiver } from '../fakes/webhook-receiver.js';
-import { CreateDestination } from '../support/operations.js';
-import { META_TOKEN, createAudienceWith, createDestinationWith, createSync, dataOf, expectType, hashedEmails } from '../support/scenario.js';
+import { AddAudienceMembers, CreateDestination } from '../support/operations.js';
+import {
+  META_TOKEN,
+  createAudienceWith,
+  createDestinationWith,
+  createMetaDestination,
+  createSync,
+  dataOf,
+  expectType,
+  hashedEmails,
+  heldEmails,
+} from '../support/scenario.js';
 import { useGatewaySuite } from '../support/suite.js';
 
 // The console in a real browser (Debian's Chromium, driven by playwright-core) against the real
@@ -272,6 +282,40 @@ test('the destination form sends a platform’s typed settings, and shows what t
   expect(errors).toEqual([]);
   await page.close();
 });
+test('a running run shows what it is doing, live, and its Cancel button stops it after the current batch', async () => {
+  const fake = await suite.fakeMeta();
+  const destination = await createMetaDestination(suite.gateway, fake);
+  const audience = await createAudienceWith(suite.gateway, []);
+  const emails = Array.from({ length: 15_000 }, (_, i) => `viewer${i}@example.com`);
+  for (let start = 0; start < emails.length; start += 5_000) {
+    const members = emails.slice(start, start + 5_000).map((email) => ({ email }));
+    expectType(dataOf(await suite.gateway.execute(AddAudienceMembers, { audienceId: audience.id, members })).addAudienceMembers, 'AddAudienceMembersSuccess');
+  }
+  const sync = await createSync(suite.gateway, { audienceId: audience.id, destinationId: destination.id });
+  const { page, errors } = await signedInPage(`/syncs/${encodeURIComponent(sync.id)}`);
+  await page.getByRole('heading', { name: sync.name }).waitFor();
+  expect(await page.getByRole('button', { name: 'Cancel run' }).count()).toBe(0);
+
+  // The first upload waits at Meta until the run was cancelled.
+  let gate = fake.hold();
+  await page.getByRole('button', { name: 'Run now' }).click();
+  while (!(await gate.waiting).url.endsWith('/users')) {
+    gate.release();
+    gate = fake.hold();
+  }
+  await page.locator('.run-panel .activity', { hasText: /^adding: batch 1 of 2 to Meta \(\d+ s\)$/ }).waitFor();
+  await screenshot(page, '11-run-activity');
+  await page.getByRole('button', { name: 'Cancel run' }).click();
+  await page.getByText('Cancelling: the run stops after its current batch.').first().waitFor();
+  gate.release();
+  await page.locator('.run-panel').getByText('Cancelled', { exact: true }).waitFor({ timeout: 20_000 });
+  await page.getByText('Cancelled by the API key “test key”.').waitFor();
+  expect(await page.getByRole('button', { name: 'Cancel run' }).count()).toBe(0);
+  expect(heldEmails(fake)).toHaveLength(10_000);
+  await screenshot(page, '12-run-cancelled');
+  expect(errors).toEqual([]);
+  await page.close();
+}, 90_000);
 
 /** A raw GET, with the path exactly as given (fetch would normalise `..`). */
 function rawGet(path: string): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {

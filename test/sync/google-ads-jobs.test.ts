@@ -7,6 +7,7 @@ import { graphql } from '../generated/gql.js';
 import { AddAudienceMembers, DeleteAudienceSync, RemoveAudienceMembers } from '../support/operations.js';
 import { GOOGLE_ACCOUNT_ID, GOOGLE_LIST_ID, createGoogleDestination } from '../support/google.js';
 import { changeMembers, createAudienceWith, createSync, dataOf, expectType, sha256 } from '../support/scenario.js';
+import { readUntil, subscribeOverSSE } from '../support/sse.js';
 import { readSync, runSync, triggerSync, waitForRunEnd } from '../support/sync-runs.js';
 import { useGatewaySuite } from '../support/suite.js';
 import { confirmedCount } from '../support/synced-state.js';
@@ -96,6 +97,12 @@ function jobOperations(requests: RecordedRequest[]) {
     });
 }
 
+const SyncSettlement = graphql(`
+  subscription SyncSettlement($syncId: ID!) {
+    audienceSyncUpdated(syncId: $syncId) { id pendingChanges settledAt }
+  }
+`);
+
 test('a job that succeeds is recorded with its batch, followed until Google finishes, and its members stay synced', async () => {
   const { fake, sync, syncUuid } = await adsSyncScenario(STARTING);
 
@@ -119,8 +126,12 @@ test('a job that succeeds is recorded with its batch, followed until Google fini
   // An addition keeps no identifiers: undoing it only needs the contact.
   expect(stored.every((member) => member.identifiers === null)).toBe(true);
 
+  // The sync's subscribers hear when Google's job settles it.
+  const updates = await subscribeOverSSE(suite.gateway, SyncSettlement, { syncId: sync.id });
   fake.completeAdsJobs();
+  const settled = (await readUntil(updates, (data) => data.audienceSyncUpdated.pendingChanges === 0)).at(-1)!;
   const [job] = await waitForJobs(syncUuid, ['SUCCEEDED']);
+  expect(settled.audienceSyncUpdated.settledAt).toBe(job!.finishedAt!.toISOString());
   expect(job).toMatchObject({ errorMessage: null });
   // The job is marked SUCCEEDED, then its members go, chunk by chunk.
   await waitFor(() => db().platformJobMember.count({ where: { jobId: job!.id } }), (count) => count === 0, { what: "the job's members to go" });

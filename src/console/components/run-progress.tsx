@@ -79,6 +79,9 @@ export function RunPanel({ run }: { run: Run }) {
         {active ? describePhase(run.phase) : `Ended ${formatDateTime(run.finishedAt)}`}
         {run.waitedSeconds > 0 && ` · waited ${run.waitedSeconds.toFixed(1)} s on the platform`}
       </p>
+      {active && run.activity && <p class="activity">{run.activity}</p>}
+      {active && run.cancelRequestedAt && <p class="notice">Cancelling: the run stops after its current batch.</p>}
+      {run.status === 'CANCELLED' && run.cancelledByName && <p class="hint">Cancelled by the API key “{run.cancelledByName}”.</p>}
       {sides && !run.dryRun ? (
         sides.map((side) => (
           <ProgressBar key={side.label} label={side.label} value={side.planned === 0 ? 1 : side.done / side.planned} detail={`${formatCount(side.done)} of ${formatCount(side.planned)}`} />

@@ -2,7 +2,7 @@ import { useMutation, useQuery, useSubscription } from '@urql/preact';
 import { useState } from 'preact/hooks';
 import { Link } from 'wouter-preact';
 import { graphql } from '../../generated/console/gql.js';
-import type { ConsoleSyncRunsSubscription } from '../../generated/console/graphql.js';
+import type { ConsoleSyncRunsSubscription, ConsoleSyncStateSubscription } from '../../generated/console/graphql.js';
 import { useViewer } from '../app.js';
 import { DestinationHealth } from '../components/destination-health.js';
 import { RunChart } from '../components/run-chart.js';
@@ -18,6 +18,7 @@ const ConsoleSync = graphql(`
       __typename
       ... on AudienceSync {
         ...ConsoleSyncSummary
+        nextRunAt
         platformAudienceId platformAudienceName
         destination { warnings }
         runs(first: $runs) { edges { node { ...ConsoleRunFields } } }
@@ -28,9 +29,22 @@ const ConsoleSync = graphql(`
 
 const ConsoleSyncRuns = graphql(`
   subscription ConsoleSyncRuns($syncId: ID!) {
-    audienceSyncRunUpdated(syncId: $syncId) {
-      ...ConsoleRunFields
-      sync { id status statusError lastSyncedAt lastSyncedCount updatedAt }
+    syncRunsUpdated(syncId: $syncId) { ...ConsoleRunFields }
+  }
+`);
+
+const ConsoleSyncState = graphql(`
+  subscription ConsoleSyncState($syncId: ID!) {
+    audienceSyncUpdated(syncId: $syncId) { id status statusError lastSyncedAt lastSyncedCount nextRunAt updatedAt }
+  }
+`);
+
+const ConsoleCancelRun = graphql(`
+  mutation ConsoleCancelRun($id: ID!) {
+    cancelSyncRun(id: $id) {
+      __typename
+      ... on CancelSyncRunSuccess { stopping syncRun { ...ConsoleRunFields } }
+      ... on Error { message }
     }
   }
 `);
@@ -49,7 +63,7 @@ const ConsoleSetSyncStatus = graphql(`
   mutation ConsoleSetSyncStatus($id: ID!, $status: SyncStatus!) {
     updateAudienceSync(id: $id, input: { status: $status }) {
       __typename
-      ... on UpdateAudienceSyncSuccess { audienceSync { id status statusError lastSyncedAt lastSyncedCount updatedAt } }
+      ... on UpdateAudienceSyncSuccess { audienceSync { id status statusError lastSyncedAt lastSyncedCount nextRunAt updatedAt } }
       ... on Error { message }
     }
   }
@@ -58,28 +72,25 @@ const ConsoleSetSyncStatus = graphql(`
 /** How many runs the page shows, in the chart and the table. */
 const RUNS_SHOWN = 30;
 
-type LiveRun = ConsoleSyncRunsSubscription['audienceSyncRunUpdated'];
-
-/** The latest state of every run seen live, by id, and the sync's state carried by the newest event. */
-interface LiveState {
-  runs: Record<string, LiveRun>;
-  sync: LiveRun['sync'] | null;
-}
+type LiveRun = ConsoleSyncRunsSubscription['syncRunsUpdated'];
+type LiveSync = ConsoleSyncStateSubscription['audienceSyncUpdated'];
 
 export function SyncPage({ id }: { id: string }) {
   const viewer = useViewer();
   const canWrite = viewer.role === 'WRITE';
-  // Subscribe first, then read: both travel on one socket, in order, so no run update is missed.
-  const [live] = useSubscription<ConsoleSyncRunsSubscription, LiveState>(
+  // Subscribe first, then read: all travel on one socket, in order, so no update is missed.
+  const [live] = useSubscription<ConsoleSyncRunsSubscription, Record<string, LiveRun>>(
     { query: ConsoleSyncRuns, variables: { syncId: id } },
-    (state = { runs: {}, sync: null }, event) => {
-      const run = event.audienceSyncRunUpdated;
-      return { runs: { ...state.runs, [run.id]: run }, sync: run.sync };
-    },
+    (runs = {}, event) => ({ ...runs, [event.syncRunsUpdated.id]: event.syncRunsUpdated }),
+  );
+  const [liveSync] = useSubscription<ConsoleSyncStateSubscription, LiveSync | null>(
+    { query: ConsoleSyncState, variables: { syncId: id } },
+    (_previous, event) => event.audienceSyncUpdated,
   );
   const [{ data, error }] = useQuery({ query: ConsoleSync, variables: { id, runs: RUNS_SHOWN } });
   const [trigger, triggerRun] = useMutation(ConsoleTriggerSync);
   const [statusChange, setStatus] = useMutation(ConsoleSetSyncStatus);
+  const [cancellation, cancelRun] = useMutation(ConsoleCancelRun);
   const [notice, setNotice] = useState<string | null>(null);
 
   if (error) return <p class="error" role="alert">Could not load the sync: {error.message}</p>;
@@ -94,12 +105,11 @@ export function SyncPage({ id }: { id: string }) {
     );
   }
 
-  const liveRuns = live.data?.runs ?? {};
-  const runs = mergeRuns(loaded.runs.edges.map((edge) => edge.node), Object.values(liveRuns));
+  const runs = mergeRuns(loaded.runs.edges.map((edge) => edge.node), Object.values(live.data ?? {}));
   const changed = statusChange.data?.updateAudienceSync;
   const sync = {
     ...loaded,
-    ...newestState(loaded, live.data?.sync, changed?.__typename === 'UpdateAudienceSyncSuccess' ? changed.audienceSync : null),
+    ...newestState(loaded, liveSync.data, changed?.__typename === 'UpdateAudienceSyncSuccess' ? changed.audienceSync : null),
   };
   const running = runs.find(isActive);
   const latest = runs[0];
@@ -113,6 +123,16 @@ export function SyncPage({ id }: { id: string }) {
       setNotice(outcome.coalesced ? 'A run was already queued: this request joined it.' : dryRun ? 'Dry run queued.' : 'Run queued.');
     } else {
       setNotice(outcome && 'message' in outcome ? outcome.message : (result.error?.message ?? 'The run could not be queued.'));
+    }
+  };
+  const stopRun = async (runId: string) => {
+    setNotice(null);
+    const result = await cancelRun({ id: runId });
+    const outcome = result.data?.cancelSyncRun;
+    if (outcome?.__typename === 'CancelSyncRunSuccess') {
+      setNotice(outcome.stopping ? 'Cancelling: the run stops after its current batch.' : 'Run cancelled.');
+    } else {
+      setNotice(outcome && 'message' in outcome ? outcome.message : (result.error?.message ?? 'The run could not be cancelled.'));
     }
   };
   const togglePause = async () => {
@@ -139,6 +159,7 @@ export function SyncPage({ id }: { id: string }) {
         <div><dt>Mode</dt><dd>{modeName(sync.mode)}</dd></div>
         <div><dt>Schedule</dt><dd>{describeSchedule(sync.schedule)}</dd></div>
         <div><dt>Last synced</dt><dd>{formatDateTime(sync.lastSyncedAt)}</dd></div>
+        <div><dt>Next run</dt><dd>{sync.nextRunAt ? formatDateTime(sync.nextRunAt) : 'not scheduled'}</dd></div>
         <div><dt>Members synced</dt><dd>{formatCount(sync.lastSyncedCount)}</dd></div>
         <div><dt>Platform audience</dt><dd>{sync.platformAudienceId ?? 'created on the first run'}</dd></div>
       </dl>
@@ -151,6 +172,16 @@ export function SyncPage({ id }: { id: string }) {
         <button type="button" class="secondary" disabled={!canWrite || statusChange.fetching} onClick={() => void togglePause()}>
           {paused ? 'Resume schedule' : 'Pause schedule'}
         </button>
+        {running && (
+          <button
+            type="button"
+            class="secondary danger"
+            disabled={!canWrite || cancellation.fetching || Boolean(running.cancelRequestedAt)}
+            onClick={() => void stopRun(running.id)}
+          >
+            Cancel run
+          </button>
+        )}
         {!canWrite && <span class="hint">A READ key can watch, not change.</span>}
       </div>
       <p role="status" class="notice">{notice}</p>
@@ -173,7 +204,7 @@ export function SyncPage({ id }: { id: string }) {
   );
 }
 
-type SyncState = Pick<LiveRun['sync'], 'status' | 'statusError' | 'lastSyncedAt' | 'lastSyncedCount' | 'updatedAt'>;
+type SyncState = Pick<LiveSync, 'status' | 'statusError' | 'lastSyncedAt' | 'lastSyncedCount' | 'nextRunAt' | 'updatedAt'>;
 
 /** The sync's state as last changed, of those read, seen live, or returned by a mutation. */
 function newestState(...states: (SyncState | null | undefined)[]): SyncState {

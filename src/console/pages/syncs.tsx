@@ -1,11 +1,15 @@
 import { useQuery, useSubscription } from '@urql/preact';
 import { Link } from 'wouter-preact';
 import { graphql } from '../../generated/console/gql.js';
-import type { ConsoleSyncSummaryFragment } from '../../generated/console/graphql.js';
+import type {
+  ConsoleSyncSummaryFragment,
+  ConsoleWorkspaceRunsSubscription,
+  ConsoleWorkspaceSyncsSubscription,
+} from '../../generated/console/graphql.js';
 import { ProgressBar, describePhase } from '../components/run-progress.js';
 import { RunStatusBadge, SyncStatusBadge } from '../components/status.js';
 import { PLATFORM_NAMES, describeSchedule, formatCount, formatFromNow, formatMembers, modeName } from '../format.js';
-import { isActive, laterRun } from '../run-fields.js';
+import { isActive, laterRun, type Run } from '../run-fields.js';
 
 export const ConsoleSyncSummary = graphql(`
   fragment ConsoleSyncSummary on AudienceSync {
@@ -23,21 +27,37 @@ const ConsoleSyncs = graphql(`
   }
 `);
 
-const ConsoleSyncRowRuns = graphql(`
-  subscription ConsoleSyncRowRuns($syncId: ID!) {
-    audienceSyncRunUpdated(syncId: $syncId) {
-      ...ConsoleRunFields
-      sync { id status statusError lastSyncedAt lastSyncedCount updatedAt }
-    }
+/** Every run of the workspace as it changes: one subscription for the whole list. */
+const ConsoleWorkspaceRuns = graphql(`
+  subscription ConsoleWorkspaceRuns {
+    syncRunsUpdated { ...ConsoleRunFields sync { id } }
+  }
+`);
+
+/** Every sync of the workspace as its status, last sync or next run changes. */
+const ConsoleWorkspaceSyncs = graphql(`
+  subscription ConsoleWorkspaceSyncs {
+    audienceSyncUpdated { id status statusError lastSyncedAt lastSyncedCount nextRunAt updatedAt }
   }
 `);
 
 const PAGE_SIZE = 100;
-/** Rows followed live: each holds one subscription, and a socket carries at most
- * MAX_SUBSCRIPTIONS_PER_SOCKET (20 by default) operations at once. */
-const LIVE_ROWS = 15;
+
+type LiveSync = ConsoleWorkspaceSyncsSubscription['audienceSyncUpdated'];
 
 export function SyncsPage() {
+  // Subscribe first, then read: all travel on one socket, in order, so no update is missed.
+  const [runs] = useSubscription<ConsoleWorkspaceRunsSubscription, Record<string, Run>>(
+    { query: ConsoleWorkspaceRuns },
+    (latest = {}, event) => {
+      const { sync, ...run } = event.syncRunsUpdated;
+      return { ...latest, [sync.id]: laterRun(latest[sync.id], run) };
+    },
+  );
+  const [syncStates] = useSubscription<ConsoleWorkspaceSyncsSubscription, Record<string, LiveSync>>(
+    { query: ConsoleWorkspaceSyncs },
+    (latest = {}, event) => ({ ...latest, [event.audienceSyncUpdated.id]: event.audienceSyncUpdated }),
+  );
   const [{ data, error, fetching }] = useQuery({ query: ConsoleSyncs, variables: { first: PAGE_SIZE } });
   const syncs = data?.audienceSyncs.edges.map((edge) => edge.node) ?? [];
   return (
@@ -70,8 +90,8 @@ export function SyncsPage() {
             </tr>
           </thead>
           <tbody>
-            {syncs.map((sync, index) => (
-              <SyncRow key={sync.id} sync={sync} live={index < LIVE_ROWS} />
+            {syncs.map((sync) => (
+              <SyncRow key={sync.id} sync={sync} liveRun={runs.data?.[sync.id]} liveSync={syncStates.data?.[sync.id]} />
             ))}
           </tbody>
         </table>
@@ -80,13 +100,9 @@ export function SyncsPage() {
   );
 }
 
-function SyncRow({ sync: loaded, live }: { sync: ConsoleSyncSummaryFragment; live: boolean }) {
-  const [{ data }] = useSubscription({ query: ConsoleSyncRowRuns, variables: { syncId: loaded.id }, pause: !live });
-  const update = data?.audienceSyncRunUpdated;
-  const sync =
-    update && update.sync.updatedAt >= loaded.updatedAt
-      ? { ...loaded, ...update.sync, lastRun: laterRun(loaded.lastRun, update) }
-      : { ...loaded, lastRun: update ? laterRun(loaded.lastRun, update) : loaded.lastRun };
+function SyncRow({ sync: loaded, liveRun, liveSync }: { sync: ConsoleSyncSummaryFragment; liveRun?: Run; liveSync?: LiveSync }) {
+  const state = liveSync && liveSync.updatedAt >= loaded.updatedAt ? liveSync : loaded;
+  const sync = { ...loaded, ...state, lastRun: liveRun ? laterRun(loaded.lastRun, liveRun) : loaded.lastRun };
   const run = sync.lastRun;
   return (
     <tr>
