@@ -106,7 +106,7 @@ export function createGraphQLHandler(options: GraphQLHandlerOptions) {
       useMultipartGuard(),
       useAdmission({ concurrency: options.limits.MAX_CONCURRENT_REQUESTS, maxWaitMs: options.limits.MAX_QUEUE_WAIT_MS }),
       ...(options.limits.GRAPHIQL ? [useGraphiQLAssets()] : []),
-      ...(options.limits.CONSOLE ? [useConsole()] : []),
+      ...(options.limits.CONSOLE ? [useConsole(options.limits.PERSISTED_OPERATIONS)] : []),
       ...usePersistedDocuments(options.limits.PERSISTED_OPERATIONS, options.persistedDocuments),
       ...operationLimitPlugins(options.limits),
       useRevokedKeyStreams(),

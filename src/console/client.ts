@@ -28,11 +28,22 @@ export function createConsoleClient(apiKey: string, onKeyRefused: () => void): C
       },
     },
   });
+  const persisted = document.querySelector('meta[name="persisted-operations"]')?.getAttribute('content') ?? 'off';
   const urql = new Client({
     url: endpoint.href,
     fetchOptions: { headers: { authorization: `Bearer ${apiKey}` } },
     requestPolicy: 'cache-and-network',
     exchanges: [
+      // The console's operations are among the gateway's trusted documents (codegen.ts): sent by hash,
+      // over HTTP and WebSocket alike, they run where PERSISTED_OPERATIONS=only refuses any other text.
+      mapExchange({
+        onOperation: (operation) => {
+          // codegen writes "sha256:<hex>"; Apollo's persistedQuery form carries the bare hex.
+          const hash = (operation.query as { __meta__?: { hash?: string } }).__meta__?.hash?.replace(/^sha256:/, '');
+          if (persisted === 'off' || !hash) return operation;
+          return { ...operation, extensions: { ...operation.extensions, persistedQuery: { version: 1, sha256Hash: hash } } };
+        },
+      }),
       mapExchange({
         onError: (error) => {
           if (error.graphQLErrors.some((problem) => problem.extensions?.code === 'UNAUTHENTICATED')) onKeyRefused();

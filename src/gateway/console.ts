@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Plugin } from 'graphql-yoga';
+import type { PersistedOperationsMode } from './persisted-documents.js';
 
 /** Where `npm run build:console` (scripts/build-console.ts) writes the console's bundle. */
 export const CONSOLE_BUILD_DIR = fileURLToPath(new URL('../../dist/console/', import.meta.url));
@@ -37,7 +38,9 @@ then reload. GraphiQL is at <a href="/graphql">/graphql</a>.</p></body></html>`;
  * other path under /console (the console routes in the browser). Everything comes from the built
  * bundle on this machine; the page reaches the gateway only through the public GraphQL API.
  */
-export function useConsole(buildDir = CONSOLE_BUILD_DIR): Plugin {
+export function useConsole(persistedOperations: PersistedOperationsMode, buildDir = CONSOLE_BUILD_DIR): Plugin {
+  // The page tells the console whether the gateway knows its documents by hash (PERSISTED_OPERATIONS).
+  const mode = `<meta name="persisted-operations" content="${persistedOperations}">`;
   return {
     async onRequest({ url, request, endResponse, fetchAPI }) {
       const { pathname } = url;
@@ -65,7 +68,8 @@ export function useConsole(buildDir = CONSOLE_BUILD_DIR): Plugin {
         );
       }
       const page = await readIfPresent(join(buildDir, 'index.html'));
-      endResponse(new fetchAPI.Response(page ?? NOT_BUILT_PAGE, { status: page ? 200 : 503, headers: PAGE_HEADERS }));
+      const body = page ? new TextDecoder().decode(page).replace('</head>', `${mode}</head>`) : NOT_BUILT_PAGE;
+      endResponse(new fetchAPI.Response(body, { status: page ? 200 : 503, headers: PAGE_HEADERS }));
     },
   };
 }

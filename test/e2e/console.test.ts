@@ -1,5 +1,7 @@
 import { execFile } from 'node:child_process';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { request } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -19,7 +21,9 @@ import {
   hashedEmails,
   heldEmails,
 } from '../support/scenario.js';
+import { runEntryPoint } from '../support/process.js';
 import { useGatewaySuite } from '../support/suite.js';
+import { waitFor } from '../support/wait.js';
 
 // The console in a real browser (Debian's Chromium, driven by playwright-core) against the real
 // gateway and worker, sending to a webhook receiver on loopback (the test gateway allows private
@@ -329,6 +333,46 @@ function rawGet(path: string): Promise<{ status: number; headers: Record<string,
     sent.end();
   });
 }
+
+test('with PERSISTED_OPERATIONS=only the console works: its operations are trusted documents, sent by hash', async () => {
+  const receiver = await startReceiver();
+  const sync = await webhookSync(receiver, EMAILS.slice(0, 2));
+  const dataDir = await mkdtemp(join(tmpdir(), 'asg-console-only-'));
+  // A second gateway on the same database, refusing every document that is not in its manifest.
+  const strict = runEntryPoint('src/server.ts', {
+    DATABASE_URL: suite.gateway.databaseUrl,
+    ROLES: 'gateway',
+    PORT: '0',
+    DATA_DIR: dataDir,
+    PERSISTED_OPERATIONS: 'only',
+    LOG_LEVEL: 'info',
+  });
+  try {
+    const url = new URL((JSON.parse(await strict.waitFor(/Gateway listening/)) as { url: string }).url);
+    const page = await browser.newPage({ viewport: { width: 1366, height: 900 } });
+    const errors: string[] = [];
+    page.on('pageerror', (error) => errors.push(error.message));
+    const refusals: string[] = [];
+    page.on('response', async (response) => {
+      if (response.url().endsWith('/graphql') && /PERSISTED_QUERY/.test(await response.text().catch(() => ''))) refusals.push(response.url());
+    });
+    await page.addInitScript((key) => sessionStorage.setItem('audience-sync-console:api-key', key), suite.gateway.apiKey);
+    // A query over the WebSocket: the list of syncs.
+    await page.goto(`${url.origin}/console`);
+    await page.locator('table.syncs tbody tr').first().getByText(sync.name).waitFor();
+    // A mutation over HTTP: the run is requested.
+    await page.goto(`${url.origin}/console/syncs/${encodeURIComponent(sync.id)}`);
+    await page.getByRole('heading', { name: sync.name }).waitFor();
+    await page.getByRole('button', { name: 'Run now' }).click();
+    await waitFor(() => db().syncRun.count(), (count) => count === 1, { what: 'the run the console requested' });
+    expect(refusals).toEqual([]);
+    expect(errors).toEqual([]);
+    await page.close();
+  } finally {
+    await strict.stop('SIGTERM');
+    await rm(dataDir, { recursive: true, force: true });
+  }
+});
 
 test('the gateway serves the page under every console path, its hashed assets, and nothing else of the disk', async () => {
   const page = await rawGet('/console/syncs/anything');
