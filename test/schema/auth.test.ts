@@ -1,5 +1,5 @@
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
-import { encodeGlobalID } from '@pothos/plugin-relay';
+import { decodeGlobalID, encodeGlobalID } from '@pothos/plugin-relay';
 import {
   getIntrospectionQuery,
   parse,
@@ -78,6 +78,24 @@ const AuthUpdateAudience = graphql(`
 const AuthRefreshPlatformAudience = graphql(`
   mutation AuthRefreshPlatformAudience($id: ID!) {
     refreshPlatformAudience(id: $id) { __typename }
+  }
+`);
+
+const AuthCancelSyncRun = graphql(`
+  mutation AuthCancelSyncRun($id: ID!) {
+    cancelSyncRun(id: $id) { __typename }
+  }
+`);
+
+const AuthSyncRunsUpdated = graphql(`
+  subscription AuthSyncRunsUpdated {
+    syncRunsUpdated { id }
+  }
+`);
+
+const AuthAudienceSyncUpdated = graphql(`
+  subscription AuthAudienceSyncUpdated {
+    audienceSyncUpdated { id }
   }
 `);
 
@@ -170,8 +188,12 @@ const mutations: Record<string, (apiKey: string | null) => Promise<ExecutionResu
     ),
   updateAudienceSync: (apiKey) =>
     gateway.execute(UpdateAudienceSync, { id: scenario.sync.id, input: { name: 'Renamed' } }, { apiKey }),
-  triggerAudienceSync: (apiKey) => gateway.execute(TriggerAudienceSync, { id: scenario.sync.id }, { apiKey }),
   refreshPlatformAudience: (apiKey) => gateway.execute(AuthRefreshPlatformAudience, { id: scenario.sync.id }, { apiKey }),
+  triggerAudienceSync: (apiKey) => gateway.execute(TriggerAudienceSync, { id: scenario.sync.id }, { apiKey }),
+  cancelSyncRun: async (apiKey) => {
+    const run = await db().syncRun.findFirst({ where: { syncId: decodeGlobalID(scenario.sync.id).id }, orderBy: { createdAt: 'desc' } });
+    return gateway.execute(AuthCancelSyncRun, { id: run ? encodeGlobalID('SyncRun', run.id) : unknownId('SyncRun') }, { apiKey });
+  },
   deleteAudienceSync: (apiKey) => gateway.execute(DeleteAudienceSync, { id: scenario.sync.id }, { apiKey }),
   syncAudiences: (apiKey) => gateway.execute(SyncAudiences, { input: { audiences: [{ audienceId: 'crm-auth' }] } }, { apiKey }),
   importAudienceMembers: async (apiKey) =>
@@ -316,6 +338,8 @@ describe('subscriptions', () => {
       subscribeOverSSE(gateway, AudienceSyncRunUpdated, { syncId: scenario.sync.id }, { apiKey }),
     syncRunUpdated: (apiKey) => subscribeOverSSE(gateway, SyncRunUpdated, { runId: unknownId('SyncRun') }, { apiKey }),
     taskUpdated: (apiKey) => subscribeOverSSE(gateway, TaskUpdated, { taskId: unknownId('Task') }, { apiKey }),
+    syncRunsUpdated: (apiKey) => subscribeOverSSE(gateway, AuthSyncRunsUpdated, {}, { apiKey }),
+    audienceSyncUpdated: (apiKey) => subscribeOverSSE(gateway, AuthAudienceSyncUpdated, {}, { apiKey }),
   };
 
   test('the subscriptions checked here are all the subscriptions of the schema', () => {
@@ -387,11 +411,19 @@ test('with a WRITE key the same mutations succeed, and with the admin token the 
   ];
   // refreshPlatformAudience reads an audience the platform has: one run creates it.
   expect((await runSync(gateway, scenario.sync.id)).run.status).toBe('SUCCEEDED');
-  for (const [group, apiKey] of callers) {
-    for (const [name, mutate] of Object.entries(group)) {
-      const result = dataOf(await mutate(apiKey)) as Record<string, { __typename: string }>;
+  let held: ReturnType<FakeMeta['hold']> | undefined;
+  try {
+    for (const [group, apiKey] of callers) {
+      for (const [name, mutate] of Object.entries(group)) {
+        // Meta holds the run triggerAudienceSync starts, so that cancelSyncRun finds it going.
+        if (name === 'triggerAudienceSync') held = fake.hold();
+        const result = dataOf(await mutate(apiKey)) as Record<string, { __typename: string }>;
 
-      expect(result[name]!.__typename, name).toMatch(/Success$/);
+        expect(result[name]!.__typename, name).toMatch(/Success$/);
+        if (name === 'cancelSyncRun') held?.release();
+      }
     }
+  } finally {
+    held?.release();
   }
 });
