@@ -172,7 +172,12 @@ export async function startApp(config: Config, options: { clock?: Clock } = {}):
   logger.level = config.LOG_LEVEL;
   setAddressPolicy({ allowPrivate: config.ALLOW_PRIVATE_URLS, allowCustomPlatformUrls: config.ALLOW_CUSTOM_PLATFORM_URLS });
   try {
-    if (!config.DATABASE_URL) embedded = await startEmbeddedDatabase(config.DATA_DIR);
+    if (!config.DATABASE_URL)
+      embedded = await startEmbeddedDatabase({
+        dataDir: config.DATA_DIR,
+        port: config.EMBEDDED_DATABASE_PORT,
+        jobsPort: config.EMBEDDED_JOBS_DATABASE_PORT,
+      });
     const databaseUrl = config.DATABASE_URL ?? embedded!.url;
 
     const applied = await applyMigrations(databaseUrl);
