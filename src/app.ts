@@ -79,13 +79,11 @@ export function createGraphQLHandler(options: GraphQLHandlerOptions) {
   return createYoga<ServerContext, Context>({
     schema,
     graphqlEndpoint: '/graphql',
-    // GraphiQL subscribes over SSE: its WebSocket transport would not send the Headers tab (the API
-    // key) in the connection params. Applications use graphql-ws or SSE as they like.
-    // With PERSISTED_OPERATIONS=only, its tabs hold the persisted documents, the only ones it may run.
+    // GraphiQL (src/graphiql, built at install) opens on a tab explaining the API key header; with
+    // PERSISTED_OPERATIONS=only, its tabs hold the persisted documents, the only ones it may run.
     graphiql: options.limits.GRAPHIQL
       ? {
-          subscriptionsProtocol: 'SSE',
-          title: 'Audience sync gateway',
+          title: 'Audience sync gateway · GraphiQL',
           ...(options.limits.PERSISTED_OPERATIONS === 'only' && {
             defaultTabs: [...options.persistedDocuments.values()].map((query) => ({ query })),
           }),
