@@ -56,13 +56,13 @@ interface Delivery {
 /** What one request was, in a line or a few, for the terminal. */
 function describe(delivery: Delivery, signatureValid: boolean): string {
   const check = signatureValid ? 'signature OK' : 'signature INVALID (answered 401)';
-  if (delivery.type === 'ping') return `ping (testDestination) — ${check}`;
+  if (delivery.type === 'ping') return `ping (testDestination) - ${check}`;
   const members = delivery.members ?? [];
   const batch = delivery.batch ? `, batch ${delivery.batch.sequence}${delivery.batch.last ? ' (last)' : ''}` : '';
   const lines = members.slice(0, 10).map((member) => `    ${JSON.stringify(member.identifiers ?? {})}`);
-  if (members.length > 10) lines.push(`    … and ${members.length - 10} more`);
+  if (members.length > 10) lines.push(`    ... and ${members.length - 10} more`);
   return [
-    `${delivery.type}: ${members.length} member(s) of audience "${delivery.audience?.name ?? delivery.audience?.id}"${batch} — ${check}`,
+    `${delivery.type}: ${members.length} member(s) of audience "${delivery.audience?.name ?? delivery.audience?.id}"${batch} - ${check}`,
     ...lines,
   ].join('\n');
 }
