@@ -104,7 +104,7 @@ async function embeddedStart(dataDir: string, settle: boolean): Promise<{ second
     let idleRssMb: number | undefined;
     if (settle) {
       await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
-      idleRssMb = residentMb(nodeProcessOf(run.child.pid!, 'src/server.ts'));
+      idleRssMb = residentMb(nodeProcessOf(run.child.pid!, 'build/server.js'));
     }
     return { seconds: ms / 1000, idleRssMb };
   } finally {
@@ -136,7 +136,7 @@ async function workerOnly(): Promise<{ seconds: number; idleRssMb: number }> {
     try {
       const ms = await untilAnswered(`http://127.0.0.1:${port}/healthz`, answersHealth, startedAt, run.output);
       await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
-      return { seconds: ms / 1000, idleRssMb: residentMb(nodeProcessOf(run.child.pid!, 'src/worker.ts')) };
+      return { seconds: ms / 1000, idleRssMb: residentMb(nodeProcessOf(run.child.pid!, 'build/worker.js')) };
     } finally {
       await stop(run);
     }
