@@ -20,7 +20,7 @@ export const EMBEDDED_TEMPLATE_DIR = fileURLToPath(new URL(`../../dist/embedded-
  * instance); a developer's embedded database needs a fraction of that. */
 export const EMBEDDED_START_PARAMS = [
   ...PGlite.defaultStartParams,
-  ...['-c', 'shared_buffers=16MB', '-c', 'temp_buffers=2MB', '-c', 'work_mem=4MB', '-c', 'maintenance_work_mem=16MB'],
+  ...['-c', 'shared_buffers=8MB', '-c', 'wal_buffers=256kB', '-c', 'temp_buffers=1MB', '-c', 'work_mem=4MB', '-c', 'maintenance_work_mem=16MB'],
 ];
 
 export interface EmbeddedDatabase {
