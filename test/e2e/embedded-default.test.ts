@@ -1,7 +1,9 @@
+import { execFileSync } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, expect, test } from 'vitest';
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { print, type ExecutionResult } from 'graphql';
@@ -81,6 +83,26 @@ test('with no DATABASE_URL the gateway runs on an embedded PostgreSQL, makes a f
   expect(second.output()).not.toContain('asg_');
   expect(await queryDestinations(port, apiKey)).toEqual({ data: { destinations: { edges: [] } } });
   expect(await second.stop('SIGTERM')).toBe(0);
+}, 120_000);
+
+test('npm start’s command runs the JavaScript its pre-script compiles into build/, with no TypeScript loader', async () => {
+  execFileSync(process.execPath, ['scripts/build-server.mjs'], { cwd: fileURLToPath(new URL('../../', import.meta.url)) });
+  const startDataDir = await mkdtemp(join(tmpdir(), 'asg-embedded-start-'));
+  const port = await freePort();
+  const gateway = runEntryPoint('build/server.js', { DATA_DIR: startDataDir, PORT: String(port) }, [], { tsx: false });
+  try {
+    await gateway.waitFor(/Gateway listening/);
+    const apiKey = (await readFile(join(startDataDir, 'api-key'), 'utf8')).trim();
+    expect(await queryDestinations(port, apiKey)).toEqual({ data: { destinations: { edges: [] } } });
+    // GraphiQL's built page, with the options the gateway writes in.
+    const graphiql = await (await fetch(`http://127.0.0.1:${port}/graphql`, { headers: { accept: 'text/html' } })).text();
+    expect(graphiql).toContain('<title>Audience sync gateway · GraphiQL</title>');
+    expect(graphiql).toContain('id="graphiql-options"');
+    expect(await gateway.stop('SIGTERM')).toBe(0);
+  } finally {
+    await gateway.stop('SIGKILL');
+    await rm(startDataDir, { recursive: true, force: true });
+  }
 }, 120_000);
 
 test('on the embedded default a scheduled sync can be created and runs to its webhook', async () => {
