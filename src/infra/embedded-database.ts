@@ -17,11 +17,14 @@ const pgliteVersion = (JSON.parse(readFileSync(pglitePackageFile, 'utf8')) as { 
 export const EMBEDDED_TEMPLATE_DIR = fileURLToPath(new URL(`../../dist/embedded-database/pglite-${pgliteVersion}/`, import.meta.url));
 
 /** PostgreSQL's defaults are sized for a server (shared_buffers 128 MB, touched as soon as used, per
- * instance); a developer's embedded database needs a fraction of that. */
-export const EMBEDDED_START_PARAMS = [
-  ...PGlite.defaultStartParams,
-  ...['-c', 'shared_buffers=8MB', '-c', 'wal_buffers=256kB', '-c', 'temp_buffers=1MB', '-c', 'work_mem=4MB', '-c', 'maintenance_work_mem=16MB'],
-];
+ * instance); a developer's embedded database needs a fraction of that, Agenda's jobs less still. */
+function startParams(sharedBuffers: string): string[] {
+  return [
+    ...PGlite.defaultStartParams,
+    ...['-c', `shared_buffers=${sharedBuffers}`, '-c', 'wal_buffers=256kB', '-c', 'temp_buffers=1MB'],
+    ...['-c', 'work_mem=4MB', '-c', 'maintenance_work_mem=16MB'],
+  ];
+}
 
 export interface EmbeddedDatabase {
   url: string;
@@ -42,8 +45,8 @@ export interface EmbeddedDatabaseOptions {
  * jobs from `$DATA_DIR/jobs-pgdata` — so Prisma and Agenda reach them over the ordinary wire protocol.
  * LISTEN/NOTIFY does not cross it: callers must poll. */
 export async function startEmbeddedDatabase(options: EmbeddedDatabaseOptions): Promise<EmbeddedDatabase> {
-  const data = await servePGlite(join(options.dataDir, 'pgdata'), options.port);
-  const jobs = await servePGlite(join(options.dataDir, 'jobs-pgdata'), options.jobsPort).catch(async (error: unknown) => {
+  const data = await servePGlite(join(options.dataDir, 'pgdata'), options.port, startParams('8MB'));
+  const jobs = await servePGlite(join(options.dataDir, 'jobs-pgdata'), options.jobsPort, startParams('2MB')).catch(async (error: unknown) => {
     await data.stop();
     throw error;
   });
@@ -57,13 +60,17 @@ export async function startEmbeddedDatabase(options: EmbeddedDatabaseOptions): P
   };
 }
 
-async function servePGlite(directory: string, requestedPort: number): Promise<{ url: string; stop(): Promise<void> }> {
+async function servePGlite(
+  directory: string,
+  requestedPort: number,
+  params: string[],
+): Promise<{ url: string; stop(): Promise<void> }> {
   // Without the template (not built, or for another PGlite version) PGlite runs its own initdb.
   if (!existsSync(join(directory, 'PG_VERSION')) && existsSync(join(EMBEDDED_TEMPLATE_DIR, 'PG_VERSION'))) {
     await copyTemplate(directory);
   }
   await mkdir(directory, { recursive: true });
-  const database = await PGlite.create(directory, { startParams: EMBEDDED_START_PARAMS });
+  const database = await PGlite.create(directory, { startParams: params });
   const port = requestedPort || (await freeLoopbackPort());
   const server = new PGLiteSocketServer({ db: database, host: '127.0.0.1', port, maxConnections: 32 });
   try {
