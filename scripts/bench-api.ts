@@ -14,7 +14,7 @@
 // `--node-flags` replaces start:gateway's node flags (e.g. "" for Node's defaults); `--cpu-prof DIR`
 // writes the gateway's CPU profile there when it stops. Prints one line per measurement; the last line
 // is one JSON object. Traffic goes to loopback only, and each measurement is bounded in time.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
@@ -90,8 +90,10 @@ async function startGateway(env: Record<string, string>): Promise<{ url: string;
   const settings = Object.fromEntries(words.filter((word) => /^[A-Z_]+=/.test(word)).map((word) => word.split('=', 2)));
   const [command, ...args] = words.filter((word) => !/^[A-Z_]+=/.test(word) && word !== 'exec');
   if (command !== 'node') throw new Error('start:gateway is expected to run node');
-  const entry = args.slice(args.indexOf('--import'));
-  const flags = values['node-flags'] !== undefined ? values['node-flags'].split(/\s+/).filter(Boolean) : args.slice(0, args.indexOf('--import'));
+  // Its pre-script compiles src/ into build/, where its entry point is: done here, as npm would.
+  execFileSync(process.execPath, [`${root}scripts/build-server.mjs`]);
+  const entry = args.slice(-1);
+  const flags = values['node-flags'] !== undefined ? values['node-flags'].split(/\s+/).filter(Boolean) : args.slice(0, -1);
   const profile = values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${values['cpu-prof']}`] : [];
   const gateway = spawn(process.execPath, [...flags, ...profile, ...entry], {
     cwd: root,

@@ -5,7 +5,7 @@
 // up the queued job; their peak RSS is that process's (VmHWM, reset before each run).
 // Prints seconds, members per second and peak RSS per run; the last line is one JSON object.
 import { randomBytes } from 'node:crypto';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -56,6 +56,8 @@ async function startWorker(env: Record<string, string>): Promise<ChildProcess> {
   const settings = Object.fromEntries(words.filter((word) => /^[A-Z_]+=/.test(word)).map((word) => word.split('=', 2)));
   const [command, ...args] = words.filter((word) => !/^[A-Z_]+=/.test(word) && word !== 'exec');
   if (command !== 'node') throw new Error('start:worker is expected to run node');
+  // Its pre-script compiles src/ into build/, where its entry point is: done here, as npm would.
+  execFileSync(process.execPath, [`${root}scripts/build-server.mjs`]);
   const worker = spawn(process.execPath, args, {
     cwd: root,
     env: { ...process.env, ...settings, ...env, LOG_LEVEL: 'info' },

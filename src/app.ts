@@ -1,163 +1,34 @@
-import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { usePrometheus } from '@graphql-yoga/plugin-prometheus';
-import { GraphQLError, type ExecutionResult } from 'graphql';
-import { createYoga, type Plugin } from 'graphql-yoga';
-import type { RateLimiterAbstract } from 'rate-limiter-flexible';
-import { useServer } from 'graphql-ws/use/ws';
-import { WebSocketServer } from 'ws';
-import { trackApiKeySockets } from './gateway/api-key-sockets.js';
-import { useRevokedKeyStreams } from './gateway/revoked-key-streams.js';
-import { authenticateApiKey, forgetRevokedKeys, isAdminToken, type Viewer } from './identity/api-keys.js';
+import type { WebSocketServer } from 'ws';
+import { CONSOLE_PATH } from './gateway/console.js';
+import type { Gateway } from './gateway/graphql-handler.js';
+import { handleOpsRequest } from './gateway/ops.js';
 import { bootstrapDefaultWorkspace } from './identity/bootstrap.js';
 import { systemClock, type Clock } from './infra/clock.js';
 import { setAddressPolicy } from './infra/address-policy.js';
 import type { Config } from './infra/config.js';
 import { connectDatabase, disconnectDatabase } from './infra/db.js';
 import { startEmbeddedDatabase, type EmbeddedDatabase } from './infra/embedded-database.js';
-import { defineAudienceSyncJobs } from './jobs/audience-sync.js';
-import { definePlatformJobChecks } from './jobs/platform-jobs.js';
-import { defineHousekeepingJobs } from './jobs/housekeeping.js';
-import { closeScheduler, openScheduler } from './jobs/scheduler.js';
-import { defineTaskJobs } from './jobs/tasks.js';
 import { logger } from './infra/logger.js';
-import { metrics } from './infra/metrics.js';
 import { applyMigrations } from './infra/migrations.js';
-import { renderLocalGraphiQL, useGraphiQLAssets } from './gateway/graphiql.js';
-import { useAdmission } from './gateway/load-shedding.js';
-import { CONSOLE_PATH, useConsole } from './gateway/console.js';
-import { useMultipartGuard } from './gateway/multipart-guard.js';
-import { useSharedSubscriptions } from './gateway/shared-subscriptions.js';
-import { parseJson } from './infra/json.js';
-import { handleOpsRequest } from './gateway/ops.js';
-import {
-  openRateLimiter,
-  operationLimitPlugins,
-  tooManySubscriptionsError,
-  useRateLimit,
-  type OperationLimits,
-} from './gateway/operation-limits.js';
 import { closeEventBus, openEventBus } from './infra/pubsub.js';
-import {
-  DEFAULT_PERSISTED_DOCUMENTS_FILE,
-  loadPersistedDocuments,
-  resolveSocketDocument,
-  usePersistedDocuments,
-  type PersistedDocuments,
-  type PersistedOperationsMode,
-} from './gateway/persisted-documents.js';
-import { INTERNAL_ERROR_MESSAGE, maskInternalError, requestIdOf, useRequestIds, withRequestId } from './gateway/request-ids.js';
-import type { Context } from './schema/context.js';
-import { schema } from './schema/index.js';
 import { DEFAULT_RETRY_POLICY } from './infra/retry-policy.js';
 import { loadSecretBox } from './infra/secrets.js';
+import { defineAudienceSyncJobs } from './jobs/audience-sync.js';
+import { defineHousekeepingJobs } from './jobs/housekeeping.js';
+import { definePlatformJobChecks } from './jobs/platform-jobs.js';
+import { closeScheduler, openScheduler } from './jobs/scheduler.js';
+import { defineTaskJobs } from './jobs/tasks.js';
 
 /** How long shutdown waits for running sync batches before handing their jobs back. */
 const DRAIN_TIMEOUT_MS = 30_000;
 const WORKER_CONCURRENCY = 4;
 
-/** What the HTTP and WebSocket transports pass to yoga's context factory. */
-interface ServerContext {
-  /** Set for WebSocket operations: the viewer authenticated once, when the socket connected. */
-  socketViewer?: Viewer | null;
-}
-
-export interface GraphQLHandlerOptions {
-  /** ADMIN_TOKEN, the bearer token that manages workspaces and API keys (HTTP only). */
-  adminToken?: string;
-  limits: OperationLimits &
-    Pick<
-      Config,
-      'MAX_REQUEST_BODY_BYTES' | 'GRAPHIQL' | 'CONSOLE' | 'PERSISTED_OPERATIONS' | 'MAX_CONCURRENT_REQUESTS' | 'MAX_QUEUE_WAIT_MS'
-    >;
-  persistedDocuments: PersistedDocuments;
-  /** Counts operations per API key; null: no rate limit. */
-  rateLimiter: RateLimiterAbstract | null;
-  clock?: Clock;
-}
-
-export function createGraphQLHandler(options: GraphQLHandlerOptions) {
-  return createYoga<ServerContext, Context>({
-    schema,
-    graphqlEndpoint: '/graphql',
-    // GraphiQL subscribes over SSE: its WebSocket transport would not send the Headers tab (the API
-    // key) in the connection params. Applications use graphql-ws or SSE as they like.
-    // With PERSISTED_OPERATIONS=only, its tabs hold the persisted documents, the only ones it may run.
-    graphiql: options.limits.GRAPHIQL
-      ? {
-          subscriptionsProtocol: 'SSE',
-          title: 'Audience sync gateway',
-          ...(options.limits.PERSISTED_OPERATIONS === 'only' && {
-            defaultTabs: [...options.persistedDocuments.values()].map((query) => ({ query })),
-          }),
-        }
-      : false,
-    renderGraphiQL: renderLocalGraphiQL,
-    // Yoga's landing page for other paths loads images from the internet; unknown paths answer 404.
-    landingPage: false,
-    logging: false,
-    maxRequestBodySize: options.limits.MAX_REQUEST_BODY_BYTES,
-    maskedErrors: { errorMessage: INTERNAL_ERROR_MESSAGE, maskError: maskInternalError },
-    extraParamNames: options.limits.PERSISTED_OPERATIONS === 'off' ? [] : ['documentId'],
-    plugins: [
-      useRequestIds(),
-      useMalformedGetGuard(),
-      useMultipartGuard(),
-      useAdmission({ concurrency: options.limits.MAX_CONCURRENT_REQUESTS, maxWaitMs: options.limits.MAX_QUEUE_WAIT_MS }),
-      ...(options.limits.GRAPHIQL ? [useGraphiQLAssets()] : []),
-      ...(options.limits.CONSOLE ? [useConsole(options.limits.PERSISTED_OPERATIONS)] : []),
-      ...usePersistedDocuments(options.limits.PERSISTED_OPERATIONS, options.persistedDocuments),
-      ...operationLimitPlugins(options.limits),
-      useRevokedKeyStreams(),
-      ...(options.rateLimiter ? [useRateLimit(options.rateLimiter)] : []),
-      usePrometheus({
-        registry: metrics,
-        endpoint: false,
-        // The plugin turns on every metric not named here; the others cost each request a walk of its
-        // document (deprecated fields) or another histogram per phase.
-        metrics: {
-          graphql_yoga_http_duration: true,
-          graphql_envelop_request_duration: true,
-          graphql_envelop_phase_execute: true,
-          graphql_envelop_error_result: true,
-          graphql_envelop_deprecated_field: false,
-          graphql_envelop_request: false,
-          graphql_envelop_request_time_summary: false,
-          graphql_envelop_phase_parse: false,
-          graphql_envelop_phase_validate: false,
-          graphql_envelop_phase_context: false,
-          graphql_envelop_phase_subscribe: false,
-          graphql_envelop_schema_change: false,
-        },
-      }),
-      // Last: it replaces the subscribe function the plugins before it have set up.
-      useSharedSubscriptions(),
-    ],
-    context: async ({ request, socketViewer }) => {
-      const authorization = socketViewer === undefined ? request.headers.get('authorization') : null;
-      const admin = isAdminToken(authorization, options.adminToken);
-      return {
-        viewer: socketViewer !== undefined ? socketViewer : admin ? null : await authenticateApiKey(authorization),
-        admin,
-        requestId: request ? requestIdOf(request) : randomUUID(),
-        clock: options.clock ?? systemClock,
-      };
-    },
-  });
-}
-
-/** The API key a WebSocket client sent in its connection params (`Authorization: Bearer …`, or `apiKey`). */
-function connectionAuthorization(params: Record<string, unknown> | undefined): string | null {
-  const header = params?.Authorization ?? params?.authorization;
-  if (typeof header === 'string') return header;
-  return typeof params?.apiKey === 'string' ? `Bearer ${params.apiKey}` : null;
-}
-
 export interface App {
   /** The GraphQL endpoint with the gateway role; otherwise the base URL of the ops endpoints. */
   url: string;
-  yoga: ReturnType<typeof createGraphQLHandler> | null;
+  yoga: Gateway['yoga'] | null;
   stop(): Promise<void>;
 }
 
@@ -177,7 +48,12 @@ export async function startApp(config: Config, options: { clock?: Clock } = {}):
   logger.level = config.LOG_LEVEL;
   setAddressPolicy({ allowPrivate: config.ALLOW_PRIVATE_URLS, allowCustomPlatformUrls: config.ALLOW_CUSTOM_PLATFORM_URLS });
   try {
-    if (!config.DATABASE_URL) embedded = await startEmbeddedDatabase(config.DATA_DIR);
+    if (!config.DATABASE_URL)
+      embedded = await startEmbeddedDatabase({
+        dataDir: config.DATA_DIR,
+        port: config.EMBEDDED_DATABASE_PORT,
+        jobsPort: config.EMBEDDED_JOBS_DATABASE_PORT,
+      });
     const databaseUrl = config.DATABASE_URL ?? embedded!.url;
 
     const applied = await applyMigrations(databaseUrl);
@@ -226,22 +102,11 @@ export async function startApp(config: Config, options: { clock?: Clock } = {}):
     await agenda.start();
 
     // Every role listens: the gateway serves GraphQL, and all serve /healthz, /readyz and /metrics.
-    if (config.ROLES.includes('gateway')) stops.push(forgetRevokedKeys());
-    const rateLimiter = config.ROLES.includes('gateway') ? openRateLimiter(config) : null;
-    if (rateLimiter) stops.push(() => rateLimiter.close());
-    const persistedDocuments =
-      config.ROLES.includes('gateway') && config.PERSISTED_OPERATIONS !== 'off'
-        ? loadPersistedDocuments(config.PERSISTED_DOCUMENTS_FILE ?? DEFAULT_PERSISTED_DOCUMENTS_FILE)
-        : new Map<string, string>();
-    const yoga = config.ROLES.includes('gateway')
-      ? createGraphQLHandler({
-          adminToken: config.ADMIN_TOKEN,
-          limits: config,
-          persistedDocuments,
-          rateLimiter: rateLimiter?.limiter ?? null,
-          clock,
-        })
+    const gateway = config.ROLES.includes('gateway')
+      ? (await import('./gateway/graphql-handler.js')).openGateway(config, clock)
       : null;
+    if (gateway) stops.push(() => runInReverse(gateway.stops));
+    const yoga = gateway?.yoga ?? null;
     const server = createServer((request, response) => {
       void handleOpsRequest(request, response).then((handled) => {
         if (handled) return;
@@ -256,17 +121,7 @@ export async function startApp(config: Config, options: { clock?: Clock } = {}):
       server.listen(config.PORT, resolve);
     });
     // Once listening: a port already taken is then reported once, by the listen above.
-    sockets = yoga
-      ? new WebSocketServer({ server, path: yoga.graphqlEndpoint, maxPayload: config.MAX_REQUEST_BODY_BYTES })
-      : null;
-    if (yoga && sockets) {
-      const keySockets = trackApiKeySockets();
-      stops.push(() => keySockets.stop());
-      useGraphQLWebSocket(sockets, yoga, keySockets, {
-        maxOperations: config.MAX_SUBSCRIPTIONS_PER_SOCKET,
-        persisted: { mode: config.PERSISTED_OPERATIONS, documents: persistedDocuments },
-      });
-    }
+    sockets = gateway?.attachWebSockets(server) ?? null;
     const { port } = server.address() as AddressInfo;
     const url = `http://localhost:${port}${yoga?.graphqlEndpoint ?? ''}`;
     const consoleUrl = yoga && config.CONSOLE ? `http://localhost:${port}${CONSOLE_PATH}` : undefined;
@@ -281,121 +136,8 @@ export async function startApp(config: Config, options: { clock?: Clock } = {}):
   }
 }
 
-/** graphql-ws on the gateway's port and path. Operations run through yoga's envelope, so they get
- * the same schema, plugins, validation and context as HTTP; the API key is checked once, on connect.
- * At most `maxOperations` operations run at once on one socket. A persisted document is sent as an
- * empty `query` with its id in `extensions.persistedQuery`, or in full. */
-function useGraphQLWebSocket(
-  sockets: WebSocketServer,
-  yoga: ReturnType<typeof createGraphQLHandler>,
-  keySockets: ReturnType<typeof trackApiKeySockets>,
-  { maxOperations, persisted }: { maxOperations: number; persisted: { mode: PersistedOperationsMode; documents: PersistedDocuments } },
-) {
-  type Extra = { viewer?: Viewer | null };
-  // `next` and `error` only travel from server to client: a client sending one breaks the protocol
-  // (4400). Checked ahead of graphql-ws, which would treat it as an internal error (4500).
-  sockets.on('connection', (socket) => {
-    socket.prependListener('message', (data) => {
-      const message = parseJson(String(data));
-      const type = message && typeof message === 'object' ? (message as { type?: unknown }).type : undefined;
-      if (type === 'next' || type === 'error') socket.close(4400, `A client may not send "${type}" messages`);
-    });
-  });
-  useServer<Record<string, unknown> | undefined, Extra>(
-    {
-      onConnect: async (ctx) => {
-        const viewer = await authenticateApiKey(connectionAuthorization(ctx.connectionParams));
-        if (!viewer) return false;
-        (ctx.extra as Extra).viewer = viewer;
-        keySockets.add(viewer.apiKeyId, ctx.extra.socket);
-        return true;
-      },
-      onSubscribe: async (ctx, _id, params) => {
-        // graphql-ws has already counted this operation among the socket's. Checked before any await,
-        // so that operations sent together are counted one at a time.
-        if (Object.keys(ctx.subscriptions).length > maxOperations) {
-          return withRequestId({ errors: [tooManySubscriptionsError(maxOperations)] }, randomUUID(), 'websocket').errors;
-        }
-        const initialContext = {
-          ...ctx,
-          req: ctx.extra.request,
-          socket: ctx.extra.socket,
-          params,
-          socketViewer: (ctx.extra as Extra).viewer ?? null,
-        };
-        const source = resolveSocketDocument(persisted.mode, persisted.documents, params, initialContext);
-        const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped(initialContext);
-        const contextValue = await contextFactory();
-        const refuse = (errors: readonly GraphQLError[]) =>
-          withRequestId({ errors }, contextValue.requestId, 'websocket').errors!;
-        if ('error' in source) return refuse([source.error]);
-        let document;
-        try {
-          document = parse(source.query);
-        } catch (error) {
-          if (error instanceof GraphQLError) return refuse([error]);
-          throw error;
-        }
-        const errors = validate(schema, document);
-        if (errors.length > 0) return refuse(errors);
-        return {
-          schema,
-          operationName: params.operationName,
-          document,
-          variableValues: params.variables,
-          contextValue,
-          rootValue: { execute, subscribe },
-        };
-      },
-      onNext: (_ctx, _id, _payload, args, result) =>
-        withRequestId(result as ExecutionResult, (args.contextValue as Context).requestId, 'websocket'),
-      execute: (args) => (args.rootValue as { execute: typeof import('graphql').execute }).execute(args),
-      subscribe: (args) => (args.rootValue as { subscribe: typeof import('graphql').subscribe }).subscribe(args),
-    },
-    sockets,
-  );
-}
-
-/** Answers 400 to a GET whose query string yoga cannot read (it would answer 500). */
-function useMalformedGetGuard(): Plugin {
-  return {
-    onRequest({ request, endResponse, fetchAPI }) {
-      if (request.method !== 'GET') return;
-      const problem = malformedQueryString(request.url);
-      if (!problem) return;
-      endResponse(
-        new fetchAPI.Response(JSON.stringify({ errors: [{ message: problem, extensions: { code: 'BAD_REQUEST' } }] }), {
-          status: 400,
-          headers: { 'content-type': 'application/json' },
-        }),
-      );
-    },
-  };
-}
-
-/** What is wrong with a GraphQL GET query string (bad percent-escapes, `variables` or `extensions`
- * that are not JSON), or null. Yoga would answer those with a 500. */
-function malformedQueryString(url: string): string | null {
-  const query = url.split('?')[1];
-  if (!query) return null;
-  for (const pair of query.split('&')) {
-    const [name = '', value = ''] = pair.split('=');
-    let decoded: string;
-    try {
-      decoded = decodeURIComponent(value.replaceAll('+', ' '));
-      decodeURIComponent(name);
-    } catch {
-      return `The query string has a malformed percent-escape in "${name.slice(0, 40)}"`;
-    }
-    if ((name === 'variables' || name === 'extensions') && decoded !== '') {
-      try {
-        JSON.parse(decoded);
-      } catch {
-        return `The "${name}" parameter must be JSON`;
-      }
-    }
-  }
-  return null;
+async function runInReverse(steps: (() => Promise<unknown>)[]): Promise<void> {
+  for (const step of [...steps].reverse()) await step();
 }
 
 async function closeServer(server: Server, sockets: WebSocketServer | null): Promise<void> {

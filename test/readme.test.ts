@@ -2,11 +2,21 @@ import { readFile } from 'node:fs/promises';
 import { parse, print, validate, type OperationDefinitionNode } from 'graphql';
 import { expect, test } from 'vitest';
 import { schema } from '../src/schema/index.js';
+import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
+import { RECEIVER_DEFAULT_PORT, RECEIVER_PATH, startReceiver } from '../scripts/receiver.js';
+import { signatureHeaders } from '../src/destinations/webhook/signature.js';
 import {
+  ReadmeAddMembersDocument,
   ReadmeCancelRunDocument,
   ReadmeCreateAudienceDocument,
+  ReadmeCreateReceiverDestinationDocument,
+  type ReadmeCreateReceiverDestinationMutation,
   ReadmeCreateSegmentDocument,
+  ReadmeCreateSyncDocument,
   ReadmeDashboardRunsDocument,
+  ReadmeFollowRunsDocument,
+  ReadmeRunHistoryDocument,
+  ReadmeTriggerSyncDocument,
   ReadmeWatchSyncsDocument,
 } from './generated/graphql.js';
 import { dataOf } from './support/scenario.js';
@@ -62,4 +72,65 @@ test('the README dashboard subscriptions follow a run to its end, and its cancel
 
   const { cancelSyncRun } = dataOf(await suite.gateway.execute(ReadmeCancelRunDocument, { id: triggered.syncRun.id }));
   expect(cancelSyncRun).toEqual({ status: 'SUCCEEDED', code: 'RUN_FINISHED', message: expect.stringMatching(/already ended/) });
+});
+
+/** The id of `answer[key]`, a mutation's success; an Error answer (its code and message) fails the test. */
+function idOf(answer: object, key: string): string {
+  expect(answer, JSON.stringify(answer)).toHaveProperty(`${key}.id`);
+  return (answer as Record<string, { id: string }>)[key]!.id;
+}
+
+test('the README’s first sync runs as written: to the receiver of `npm run receiver`, ids passed on in one Variables tab', async () => {
+  const receiver = await startReceiver({ port: 0 });
+  try {
+    // GraphiQL's Variables tab: every operation of the tab is sent all of it.
+    const tab: Record<string, string> = {};
+    const run = async <R>(document: TypedDocumentNode<R, never>) => dataOf(await suite.gateway.execute(document, tab as never));
+    // The README's receiver listens on 8080; this one on a free port, the document otherwise as written.
+    const receiverDestination = parse(
+      print(ReadmeCreateReceiverDestinationDocument).replace(`http://127.0.0.1:${RECEIVER_DEFAULT_PORT}${RECEIVER_PATH}`, receiver.url),
+    ) as TypedDocumentNode<ReadmeCreateReceiverDestinationMutation, never>;
+    expect(print(receiverDestination)).toContain(receiver.url);
+
+    tab.destinationId = idOf((await run(receiverDestination)).createDestination, 'destination');
+    tab.audienceId = idOf((await run(ReadmeCreateAudienceDocument)).createAudience, 'audience');
+    expect((await run(ReadmeAddMembersDocument)).addAudienceMembers).toEqual({ added: 3, audience: { memberCount: 3 } });
+    const { createAudienceSync } = await run(ReadmeCreateSyncDocument);
+    tab.syncId = idOf(createAudienceSync, 'audienceSync');
+    expect(createAudienceSync).toMatchObject({ audienceSync: { status: 'ACTIVE' } });
+
+    const updates = await suite.gateway.subscribeOverWebSocket(ReadmeFollowRunsDocument, tab as never);
+    expect((await run(ReadmeTriggerSyncDocument)).triggerAudienceSync).toMatchObject({ coalesced: false, syncRun: { status: 'QUEUED' } });
+    const statuses: string[] = [];
+    for await (const { data } of updates) {
+      statuses.push(data!.audienceSyncRunUpdated.status);
+      if (['SUCCEEDED', 'FAILED'].includes(statuses.at(-1)!)) break;
+    }
+    expect(statuses.at(-1)).toBe('SUCCEEDED');
+
+    // The receiver got the three members, signed with the README's secret.
+    const added = receiver.received.filter((delivery) => delivery.type === 'audience.members.added');
+    expect(receiver.received.every((delivery) => delivery.signatureValid)).toBe(true);
+    expect(added.flatMap((delivery) => delivery.members)).toHaveLength(3);
+    const { node } = await run(ReadmeRunHistoryDocument);
+    expect(node).toMatchObject({ status: 'ACTIVE', lastSyncedCount: 3, runs: { edges: [{ node: { status: 'SUCCEEDED', membersAdded: 3 } }] } });
+  } finally {
+    await receiver.stop();
+  }
+});
+
+test('the receiver answers 401 to a request not signed with its secret', async () => {
+  const receiver = await startReceiver({ port: 0 });
+  try {
+    const body = JSON.stringify({ type: 'ping', id: 'x' });
+    const response = await fetch(receiver.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...signatureHeaders('not-the-receivers-secret-0123456789abcdef', body) },
+      body,
+    });
+    expect(response.status).toBe(401);
+    expect(receiver.received).toEqual([{ type: 'ping', signatureValid: false, members: [] }]);
+  } finally {
+    await receiver.stop();
+  }
 });

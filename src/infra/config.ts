@@ -8,6 +8,9 @@ const configSchema = z.object({
   /** Unset: the embedded default, a PostgreSQL served by PGlite from DATA_DIR. */
   DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
   DATA_DIR: z.string().min(1).default('./.data'),
+  /** The embedded default's loopback ports (127.0.0.1): its data, and Agenda's jobs; 0: any free port. */
+  EMBEDDED_DATABASE_PORT: z.coerce.number().int().min(0).max(65535).default(0),
+  EMBEDDED_JOBS_DATABASE_PORT: z.coerce.number().int().min(0).max(65535).default(0),
   /** Set: Agenda keeps its jobs in MongoDB; otherwise in the PostgreSQL database. */
   MONGODB_URL: z.url({ protocol: /^mongodb(\+srv)?$/ }).optional(),
   /** Set: subscription events fan out through Redis to every gateway instance. */

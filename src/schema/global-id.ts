@@ -12,5 +12,10 @@ export function parseGlobalId(value: string | number, typename: string, field: s
   } catch {
     // Falls through to the validation error below.
   }
-  throw ValidationError.of(field, `is not the id of a ${typename}`);
+  throw ValidationError.of(field, `is not the id of ${withArticle(typename)}`);
+}
+
+/** "an Audience", "a Destination": type names are English words, read aloud by their first letter. */
+function withArticle(typename: string): string {
+  return `${/^[AEIOU]/.test(typename) ? 'an' : 'a'} ${typename}`;
 }

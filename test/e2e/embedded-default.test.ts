@@ -1,10 +1,13 @@
+import { execFileSync } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, expect, test } from 'vitest';
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { print, type ExecutionResult } from 'graphql';
+import pg from 'pg';
 import { startFakeWebhookReceiver } from '../fakes/webhook-receiver.js';
 import {
   AddAudienceMembers,
@@ -29,6 +32,17 @@ async function freePort(): Promise<number> {
   return port;
 }
 
+/** The number `sql` counts (as `n`) on the embedded database listening on `port`. */
+async function queryEmbedded(port: number, sql: string): Promise<number> {
+  const client = new pg.Client({ connectionString: `postgresql://postgres@127.0.0.1:${port}/postgres` });
+  await client.connect();
+  try {
+    return (await client.query<{ n: number }>(sql)).rows[0]!.n;
+  } finally {
+    await client.end();
+  }
+}
+
 async function queryDestinations(port: number, apiKey: string) {
   const response = await fetch(`http://127.0.0.1:${port}/graphql`, {
     method: 'POST',
@@ -39,11 +53,20 @@ async function queryDestinations(port: number, apiKey: string) {
 }
 
 test('with no DATABASE_URL the gateway runs on an embedded PostgreSQL, makes a first API key once, and stops cleanly', async () => {
-  const port = await freePort();
-  const env = { DATA_DIR: dataDir, PORT: String(port), JOB_POLL_INTERVAL_MS: '500' };
+  const [port, databasePort, jobsPort] = [await freePort(), await freePort(), await freePort()];
+  const env = {
+    DATA_DIR: dataDir,
+    PORT: String(port),
+    JOB_POLL_INTERVAL_MS: '500',
+    EMBEDDED_DATABASE_PORT: String(databasePort),
+    EMBEDDED_JOBS_DATABASE_PORT: String(jobsPort),
+  };
 
   const first = runEntryPoint('src/server.ts', env);
   await first.waitFor(/Gateway listening/);
+  // The embedded databases listen on the ports chosen: the data, migrated, and Agenda's jobs.
+  expect(await queryEmbedded(databasePort, 'SELECT count(*)::int AS n FROM _prisma_migrations WHERE finished_at IS NOT NULL')).toBeGreaterThan(0);
+  expect(await queryEmbedded(jobsPort, "SELECT count(*)::int AS n FROM pg_tables WHERE tablename LIKE 'agenda%'")).toBeGreaterThan(0);
   const apiKey = (await readFile(join(dataDir, 'api-key'), 'utf8')).trim();
   expect(apiKey).toMatch(/^asg_[\w-]{43}$/);
   expect(first.output()).toContain(apiKey);
@@ -60,6 +83,26 @@ test('with no DATABASE_URL the gateway runs on an embedded PostgreSQL, makes a f
   expect(second.output()).not.toContain('asg_');
   expect(await queryDestinations(port, apiKey)).toEqual({ data: { destinations: { edges: [] } } });
   expect(await second.stop('SIGTERM')).toBe(0);
+}, 120_000);
+
+test('npm start’s command runs the JavaScript its pre-script compiles into build/, with no TypeScript loader', async () => {
+  execFileSync(process.execPath, ['scripts/build-server.mjs'], { cwd: fileURLToPath(new URL('../../', import.meta.url)) });
+  const startDataDir = await mkdtemp(join(tmpdir(), 'asg-embedded-start-'));
+  const port = await freePort();
+  const gateway = runEntryPoint('build/server.js', { DATA_DIR: startDataDir, PORT: String(port) }, [], { tsx: false });
+  try {
+    await gateway.waitFor(/Gateway listening/);
+    const apiKey = (await readFile(join(startDataDir, 'api-key'), 'utf8')).trim();
+    expect(await queryDestinations(port, apiKey)).toEqual({ data: { destinations: { edges: [] } } });
+    // GraphiQL's built page, with the options the gateway writes in.
+    const graphiql = await (await fetch(`http://127.0.0.1:${port}/graphql`, { headers: { accept: 'text/html' } })).text();
+    expect(graphiql).toContain('<title>Audience sync gateway · GraphiQL</title>');
+    expect(graphiql).toContain('id="graphiql-options"');
+    expect(await gateway.stop('SIGTERM')).toBe(0);
+  } finally {
+    await gateway.stop('SIGKILL');
+    await rm(startDataDir, { recursive: true, force: true });
+  }
 }, 120_000);
 
 test('on the embedded default a scheduled sync can be created and runs to its webhook', async () => {

@@ -1,4 +1,4 @@
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { activeSubscriptions } from '../../src/infra/metrics.js';
 import { TriggerAudienceSync } from '../support/operations.js';
@@ -21,8 +21,11 @@ afterAll(async () => {
   await browser?.close();
 });
 
-/** Opens GraphiQL with `query` in the editor and the API key in its Headers tab, and runs it. */
-async function runInGraphiQL(query: string): Promise<Page> {
+/** The text of a Monaco editor; it renders spaces as non-breaking ones. */
+const editorText = async (editor: Locator) => (await editor.locator('.view-lines').innerText()).replace(/\s+/g, ' ');
+
+/** A new page, and the requests it makes anywhere but the gateway. */
+async function newPageWatchingRequests(): Promise<{ page: Page; offsite: string[] }> {
   const page = await browser.newPage();
   const offsite: string[] = [];
   page.on('request', (request) => {
@@ -30,11 +33,19 @@ async function runInGraphiQL(query: string): Promise<Page> {
     // blob: URLs are the editor's workers, made in the page; anything on the network must be ours.
     if (url.protocol !== 'blob:' && url.origin !== new URL(suite.gateway.app.url).origin) offsite.push(request.url());
   });
+  return { page, offsite };
+}
+
+/** Opens GraphiQL with `query` in the editor and the API key in its Headers tab, and runs it. */
+async function runInGraphiQL(query: string): Promise<Page> {
+  const { page, offsite } = await newPageWatchingRequests();
   await page.addInitScript((apiKey) => {
     localStorage.setItem('graphiql:headers', JSON.stringify({ Authorization: `Bearer ${apiKey}` }));
   }, suite.gateway.apiKey);
   await page.goto(`${suite.gateway.app.url}?query=${encodeURIComponent(query)}`);
-  await page.click('.graphiql-execute-button', { timeout: 60_000 });
+  // The run button is there before the editor has its text: run once it has.
+  await expect.poll(() => editorText(page.locator('.graphiql-query-editor')), { timeout: 60_000 }).toBe(query.replace(/\s+/g, ' '));
+  await page.click('.graphiql-execute-button');
   expect(offsite).toEqual([]);
   return page;
 }
@@ -44,6 +55,36 @@ const openSubscriptions = async () => (await activeSubscriptions.get()).values[0
 /** The result panel's text; the editor renders spaces as non-breaking ones. */
 const resultText = async (page: Page) =>
   (await page.locator('.result-window').first().innerText()).replace(/\s+/g, ' ');
+
+test('GraphiQL greets a first visit: its title, an icon of its own, a tab explaining the API key header, headers shared by tabs', async () => {
+  const { page, offsite } = await newPageWatchingRequests();
+  await page.goto(suite.gateway.app.url);
+  await page.locator('.graphiql-execute-button').waitFor({ timeout: 60_000 });
+
+  expect(await page.title()).toBe('Audience sync gateway · GraphiQL');
+  const icon = await page.locator('link[rel="icon"]').getAttribute('href');
+  expect(icon).toMatch(/^\/graphiql\/assets\/favicon-[\w-]+\.svg$/);
+  const iconResponse = await fetch(new URL(icon!, suite.gateway.app.url));
+  expect([iconResponse.status, iconResponse.headers.get('content-type')]).toEqual([200, 'image/svg+xml']);
+  // The first tab says where the key goes, and holds a query to run with it.
+  const welcome = await editorText(page.locator('.graphiql-query-editor'));
+  expect(welcome).toContain('Open the Headers tab');
+  expect(welcome).toContain('{ "Authorization": "Bearer <your API key>" }');
+  expect(welcome).toContain('query Welcome');
+  // The Headers tab is open, and the key typed there runs the first query.
+  await expect.poll(() => page.locator('.graphiql-editor-tools button[data-name="headers"]').getAttribute('class')).toContain('active');
+  const headersEditor = page.locator('.graphiql-editor-tool .graphiql-editor:visible');
+  await headersEditor.locator('.view-lines').click();
+  await page.keyboard.insertText(`{ "Authorization": "Bearer ${suite.gateway.apiKey}" }`);
+  await page.click('.graphiql-execute-button');
+  await expect.poll(() => resultText(page), { timeout: 60_000 }).toContain('"role": "WRITE"');
+  // A new tab starts with the same headers.
+  await page.click('button[aria-label="New tab"]');
+  await expect.poll(() => page.locator('.graphiql-tab').count()).toBe(2);
+  await expect.poll(() => editorText(headersEditor)).toContain(`"Bearer ${suite.gateway.apiKey}"`);
+  expect(offsite).toEqual([]);
+  await page.close();
+});
 
 test('GraphiQL loads from the gateway alone and runs a query with the API key from its Headers tab', async () => {
   const page = await runInGraphiQL('{ viewer { role } audiences { edges { node { name } } } }');

@@ -17,9 +17,16 @@ export interface RunningProcess {
 }
 
 /** Runs one of the project's entry points (e.g. `src/server.ts`) as a real process: one node
- * process with tsx as its loader, so that signals (SIGKILL too) reach the app itself. */
-export function runEntryPoint(entry: string, env: Record<string, string>, args: string[] = []): RunningProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', entry, ...args], {
+ * process with tsx as its loader (unless `tsx: false`, for the JavaScript of build/), so that signals
+ * (SIGKILL too) reach the app itself. */
+export function runEntryPoint(
+  entry: string,
+  env: Record<string, string>,
+  args: string[] = [],
+  options: { tsx?: boolean } = {},
+): RunningProcess {
+  const loader = options.tsx === false ? [] : ['--import', 'tsx'];
+  const child = spawn(process.execPath, [...loader, entry, ...args], {
     cwd: root,
     env: { PATH: process.env.PATH ?? '', ...env },
   });
