@@ -14,6 +14,7 @@ import pg from 'pg';
 import { connectDatabase, db, disconnectDatabase } from '../src/infra/db.js';
 import type { ContactIdentity, EncodedMember } from '../src/destinations/destination.js';
 import { connectorFor } from '../src/destinations/registry.js';
+import { setAddressPolicy } from '../src/infra/address-policy.js';
 import { logger } from '../src/infra/logger.js';
 import { applyMigrations } from '../src/infra/migrations.js';
 import { closeEventBus, openEventBus } from '../src/infra/pubsub.js';
@@ -176,7 +177,16 @@ try {
   });
   console.log(`setup: ${members} members in ${setup.seconds.toFixed(1)} s`);
 
-  worker = await startWorker({ DATABASE_URL: databaseUrl, SECRETS_KEY: secretsKey, PORT: '0' });
+  // The sink listens on loopback, as the destination's baseUrl: the address policy must let the worker
+  // (and the floor, measured in this process) reach it.
+  setAddressPolicy({ allowPrivate: true, allowCustomPlatformUrls: true });
+  worker = await startWorker({
+    DATABASE_URL: databaseUrl,
+    SECRETS_KEY: secretsKey,
+    PORT: '0',
+    ALLOW_PRIVATE_URLS: 'true',
+    ALLOW_CUSTOM_PLATFORM_URLS: 'true',
+  });
   console.log(`worker RSS before the runs: ${residentMb(worker.pid!, 'VmRSS')} MB`);
   const full = await runSync(worker, sync.id, members);
   console.log(`full sync: ${full.seconds.toFixed(2)} s, ${full.membersPerSecond} members/s, peak RSS ${full.peakRssMb} MB`);
