@@ -67,6 +67,8 @@ test('GraphiQL greets a first visit: its title, an icon of its own, a tab explai
   const iconResponse = await fetch(new URL(icon!, suite.gateway.app.url));
   expect([iconResponse.status, iconResponse.headers.get('content-type')]).toEqual([200, 'image/svg+xml']);
   // The first tab says where the key goes, and holds a query to run with it.
+  // The editor renders its lines after the execute button appears: wait for them.
+  await page.locator('.graphiql-query-editor .view-lines', { hasText: 'Open the Headers tab' }).waitFor();
   const welcome = await editorText(page.locator('.graphiql-query-editor'));
   expect(welcome).toContain('Open the Headers tab');
   expect(welcome).toContain('{ "Authorization": "Bearer <your API key>" }');
