@@ -111,12 +111,14 @@ export async function checkPlatformJobs(options: { minIntervalMs: number }): Pro
     if (!connectors.has(job.sync_id)) connectors.set(job.sync_id, connectorOf(job.sync_id));
     const connector = await connectors.get(job.sync_id);
     const state = connector && (await stateOf(connector, job));
-    if (state?.status === 'SUCCEEDED' && (await markSucceeded(job.id))) succeededOn.add(job.sync_id);
-    if (state?.status === 'FAILED') await undoJob(job.id, state.reason);
-    if (state?.status === 'PENDING' && job.status === 'PENDING') await undoJob(job.id, NEVER_STARTED);
-    if (state?.status === 'SUCCEEDED' || state?.status === 'FAILED' || (state?.status === 'PENDING' && job.status === 'PENDING')) {
-      endedOn.add(job.sync_id);
+    let ended = false;
+    if (state?.status === 'SUCCEEDED' && (await markSucceeded(job.id))) {
+      succeededOn.add(job.sync_id);
+      ended = true;
     }
+    if (state?.status === 'FAILED') ended = await undoJob(job.id, state.reason);
+    if (state?.status === 'PENDING' && job.status === 'PENDING') ended = await undoJob(job.id, NEVER_STARTED);
+    if (ended) endedOn.add(job.sync_id);
     // Started by a run that ended before recording so: followed from now on.
     if (state?.status === 'RUNNING' && job.status === 'PENDING') {
       await db().$executeRaw`UPDATE platform_job SET status = 'RUNNING' WHERE id = ${job.id}::uuid AND status = 'PENDING'`;
@@ -179,16 +181,16 @@ async function markSucceeded(jobId: string): Promise<boolean> {
  * next run removes them again, if they are still to go). Members a later run has recorded since
  * are left as that run recorded them. Each chunk takes its members off the job and undoes them in
  * one statement, so a pass that dies midway leaves the rest to the next check. The sync shows the
- * failure until a run succeeds.
+ * failure until a run succeeds. Returns whether this call marked the job failed.
  */
-async function undoJob(jobId: string, reason: string): Promise<void> {
+async function undoJob(jobId: string, reason: string): Promise<boolean> {
   let undone: number;
   do {
     undone = await undoChunk(jobId);
   } while (undone > 0);
   const [job] = await db().$queryRaw<FailedJob[]>`
     SELECT sync_id, resource_name, action, member_count AS count, created_at FROM platform_job WHERE id = ${jobId}::uuid`;
-  if (!job) return;
+  if (!job) return false;
   // One statement, so that nobody sees the job failed while its sync does not say so yet.
   const marked = await db().$queryRaw<unknown[]>`
     WITH failed AS (
@@ -199,8 +201,9 @@ async function undoJob(jobId: string, reason: string): Promise<void> {
       UPDATE audience_sync s SET status = 'ERROR', status_error = ${failureMessage(job, reason)}
       FROM failed WHERE s.id = failed.sync_id AND s.status IN ('ACTIVE', 'ERROR', 'DRAFT'))
     SELECT 1 FROM failed`;
-  if (marked.length === 0) return;
+  if (marked.length === 0) return false;
   logger.info({ platformJobId: jobId }, 'A platform job failed or was never started; its members were recorded as not applied');
+  return true;
 }
 
 /** Takes up to a chunk of members off the job and undoes what it did to them; returns how many. */
