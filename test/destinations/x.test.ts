@@ -378,7 +378,14 @@ describe('checkAccess', () => {
     const other = createXConnector(xConfigSchema.parse({ accountId: 'gq1a2b', baseUrl: x.baseUrl }), CREDENTIALS);
     const error = await rejection(other.checkAccess());
     expect(error.message).toMatch(/no ads account gq1a2b/);
-    expect(error.details.retryable).toBe(false);
+    expect(error.details).toEqual({ platform: 'X', status: 403, code: 'ACCOUNT_NOT_FOUND', retryable: false });
+  });
+
+  it('reads 403 ACCOUNT_NOT_FOUND on an audience call as the account missing, not as a missing permission', async () => {
+    const other = createXConnector(xConfigSchema.parse({ accountId: 'gq1a2b', baseUrl: x.baseUrl }), CREDENTIALS);
+    const error = await rejection(other.addMembers(AUDIENCE_ID, [emailMember(1n, 'a@example.com')], SESSION));
+    expect(error.message).toBe('X has no ads account gq1a2b that the connected user can access — check the accountId');
+    expect(error.details).toMatchObject({ status: 403, code: 'ACCOUNT_NOT_FOUND', retryable: false });
   });
 });
 

@@ -86,6 +86,8 @@ class XError extends Error {
 
 const badRequest = (message: string) => new XError(400, 'INVALID_PARAMETER', message);
 const notFound = () => new XError(404, 'NOT_FOUND', 'The requested resource could not be found');
+/** X lists ACCOUNT_NOT_FOUND as a 403 (https://docs.x.com/x-ads-api/fundamentals/error-codes-and-responses). */
+const accountNotFound = () => new XError(403, 'ACCOUNT_NOT_FOUND', 'The account could not be found');
 
 const FAILURES: Record<FakeXFailure, () => XReply> = {
   throttle: () => {
@@ -229,7 +231,15 @@ export async function startFakeX(options: { accountId: string; credentials: XCre
     return {
       status: 200,
       body: {
-        data: { id, name, audience_type: 'LIST', targetable: false, reasons_not_targetable: ['TOO_SMALL'], deleted: false },
+        data: {
+          id,
+          name,
+          audience_type: 'CRM',
+          targetable: false,
+          reasons_not_targetable: ['PROCESSING', 'TOO_SMALL'],
+          audience_size: null,
+          deleted: false,
+        },
         request: { params: { account_id: accountId, name } },
       },
     };
@@ -246,7 +256,7 @@ export async function startFakeX(options: { accountId: string; credentials: XCre
       body: {
         data: {
           id: audienceId,
-          audience_type: 'LIST',
+          audience_type: 'CRM',
           audience_size: targetable ? members.size : null,
           targetable,
           reasons_not_targetable: targetable ? [] : ['TOO_SMALL'],
@@ -264,6 +274,7 @@ export async function startFakeX(options: { accountId: string; credentials: XCre
     if (!req.headers['content-type']?.startsWith('application/json')) {
       throw badRequest('A Content-Type of application/json is required');
     }
+    // X documents the 5,000,000-byte limit but not how it answers a larger body: 413 stands in.
     if (Buffer.byteLength(rawBody) > MAX_BODY_BYTES) {
       throw new XError(413, 'REQUEST_TOO_LARGE', `The request body exceeds ${MAX_BODY_BYTES} bytes`);
     }
@@ -312,7 +323,8 @@ export async function startFakeX(options: { accountId: string; credentials: XCre
     }
     if (!url.pathname.startsWith(API_PREFIX)) throw notFound();
     const [account, collection, audienceId, users, ...rest] = url.pathname.slice(API_PREFIX.length).split('/');
-    if (account !== accountId || rest.length > 0) throw notFound();
+    if (account !== accountId) throw accountNotFound();
+    if (rest.length > 0) throw notFound();
     if (req.method === 'GET' && collection === undefined) return readAccount(url);
     if (req.method === 'GET' && collection === 'custom_audiences' && audienceId && users === undefined) {
       return readAudience(audienceId);

@@ -40,24 +40,35 @@ export type XCredentials = z.infer<typeof xCredentialsSchema>;
 export const X_FIELDS = ['email', 'phone_number', 'handle', 'twitter_id', 'device_id', 'partner_user_id'] as const;
 type XField = (typeof X_FIELDS)[number];
 
-/** Version 12 has no deprecation or end-of-life date (X Ads API versions, checked December 2026:
- * https://docs.x.com/x-ads-api/fundamentals/versioning), so it is not a setting. */
+/** X's versions table lists 12.0 (introduced October 27, 2022) with deprecation and end-of-life
+ * dates "TBD" (Versions, https://docs.x.com/x-ads-api/fundamentals/versioning, checked 2026-12-07),
+ * so the version is not a setting. */
 const API_VERSION = '12';
-/** The users endpoint takes at most 2,500 operations and 5,000,000 bytes per request, 1,500 requests
- * a minute, and applies or fails a request whole; unchanged since X published them (Audiences API
- * reference: https://developer.x.com/en/docs/x-ads-api/audiences/api-reference/audience). */
+/** POST accounts/:account_id/custom_audiences/:custom_audience_id/users: "The current maximum batch
+ * size is 2500" operations, "The max request POST body size this endpoint can accept is 5,000,000
+ * bytes", "The rate limits for this endpoint are 1500 per 1 minute window", and "Batch requests
+ * fail or succeed together as a group" (Custom Audiences Users, in the Audiences API reference:
+ * https://docs.x.com/x-ads-api/audiences/reference; the rate-limit chart of
+ * https://docs.x.com/x-ads-api/fundamentals/rate-limiting gives Audience endpoints 1500 per
+ * 1-minute window too; both checked 2026-12-07). */
 const MAX_OPERATIONS_PER_REQUEST = 2_500;
 const MAX_BODY_BYTES = 5_000_000;
 const REQUEST_TIMEOUT_MS = 60_000;
 
-/** X's normalization rules; every field but partner_user_id is then SHA-256 hashed. */
+/**
+ * X's normalization rules; every field but partner_user_id is then SHA-256 hashed ("without a salt",
+ * lowercase hex). From "Custom Audiences User Data" (https://docs.x.com/x-ads-api/audiences, checked
+ * 2026-12-07): emails "lowercase, remove leading and trailing spaces"; usernames "no @, lowercased and
+ * leading and trailing spaces trimmed"; user IDs "Standard integer"; IDFA "lower-cased with dashes",
+ * AdID "not capitalized with dashes", Android id "not capitalized without dashes or spaces".
+ * X publishes no rule for phone numbers on that page or in the endpoint reference; the digits with
+ * the country code (E.164 without the "+") are this gateway's choice, not X's documentation.
+ */
 const FIELD_RULES: Record<XField, FieldRule> = {
   email: { normalize: (value) => value.trim().toLowerCase(), hashed: true },
-  // Digits with the country code, as stored contacts carry it (E.164 without the "+").
   phone_number: { normalize: (value) => value.replace(/\D/g, '').replace(/^0+/, ''), hashed: true },
   handle: { normalize: (value) => value.trim().replace(/^@/, '').toLowerCase(), hashed: true },
   twitter_id: { normalize: (value) => (/^\d+$/.test(value.trim()) ? value.trim() : ''), hashed: true },
-  // IDFA and AdID: lowercase, dashes kept.
   device_id: { normalize: (value) => value.trim().toLowerCase(), hashed: true },
   partner_user_id: { normalize: (value) => value.trim(), hashed: false },
 };
@@ -100,8 +111,9 @@ const xErrorsSchema = z.object({ errors: z.array(xErrorSchema) });
 const operationErrorsSchema = z.object({ operation_errors: z.array(z.unknown()) });
 const usersResponseSchema = z.object({ data: z.object({ success_count: z.number(), total_count: z.number() }) });
 const createdAudienceSchema = z.object({ data: z.object({ id: z.string() }) });
-/** A custom audience: `audience_size` is null until X shows it (Custom Audiences reference:
- * https://docs.x.com/x-ads-api/audiences/api-reference/custom-audiences). */
+/** A custom audience (GET accounts/:account_id/custom_audiences/:custom_audience_id, in
+ * https://docs.x.com/x-ads-api/audiences/reference): `audience_size` is null until X can tell, and
+ * `reasons_not_targetable` says why it cannot be targeted yet (PROCESSING, TOO_SMALL). */
 const audienceSchema = z.object({
   data: z.object({
     audience_size: z.number().nullable().optional(),
@@ -144,6 +156,7 @@ export function createXConnector(config: XConfig, credentials: XCredentials): De
 
   const fail = (message: string, details: { status?: number; code?: string; retryable: boolean; retryAfterMs?: number }) =>
     new DestinationError(message, { platform: Platform.X, ...details });
+  const accountNotFound = `X has no ads account ${config.accountId} that the connected user can access — check the accountId`;
 
   function toDestinationError(response: Response, json: unknown, notFound: string): DestinationError {
     const errors = xErrorsSchema.safeParse(json).data?.errors ?? [];
@@ -154,6 +167,9 @@ export function createXConnector(config: XConfig, credentials: XCredentials): De
     if (status === 401) {
       return fail('X rejected the credentials — reconnect the destination', { ...details, retryable: false });
     }
+    // X answers an ads account it does not know with 403 ACCOUNT_NOT_FOUND, not 404 (Error codes and
+    // responses: https://docs.x.com/x-ads-api/fundamentals/error-codes-and-responses).
+    if (status === 403 && code === 'ACCOUNT_NOT_FOUND') return fail(accountNotFound, { ...details, retryable: false });
     if (status === 403) {
       return fail(
         `X refused access: the connected X user cannot manage audiences on ads account ${config.accountId} — ` +
@@ -214,7 +230,6 @@ export function createXConnector(config: XConfig, credentials: XCredentials): De
     return json;
   }
 
-  const accountNotFound = `X has no ads account ${config.accountId} that the connected user can access — check the accountId`;
   const unexpectedResponse = () =>
     fail('X returned a response this gateway does not understand', { retryable: false });
 
