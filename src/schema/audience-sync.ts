@@ -125,7 +125,8 @@ const PlatformAudienceRef = builder.objectRef<StoredPlatformAudience>('PlatformA
     }),
     matchRate: t.float({
       nullable: true,
-      description: 'The share (0–1) of the members sent that the platform matched, where it reports one (Google Ads API lists).',
+      description: 'The share (0–1) of the members sent that the platform matched, where it reports one: Google Ads API lists, ' +
+        'and LinkedIn (its matchedCount / inputCount, both over the last 7 days).',
       resolve: (audience) => audience.matchRate,
     }),
     status: t.string({

@@ -224,6 +224,18 @@ describe('ensureAudience', () => {
     expect(linkedIn.segments.has(id)).toBe(true);
   });
 
+  it('on an ad account at LinkedIn\'s 1,000-segment cap, says what to do instead of retrying a 429', async () => {
+    for (let i = linkedIn.segments.size; i < 1_000; i++) linkedIn.segments.set(String(30_000_000 + i), new Set());
+    const error = await rejection(connector.ensureAudience({ platformAudienceId: null, name: 'VIPs' }));
+
+    expect(error.message).toBe(
+      'LinkedIn allows at most 1,000 DMP segments per ad account and ad account 508000123 has reached it: ' +
+        'delete unused segments in Campaign Manager, or give the sync the id of an existing segment',
+    );
+    expect(error.details).toEqual({ platform: 'LINKEDIN', status: 429, code: 'SEGMENT_LIMIT_EXCEEDED', retryable: false });
+    expect(linkedIn.segments.size).toBe(1_000);
+  });
+
   it('without a sourcePlatform, says what to configure and calls nothing', async () => {
     const error = await rejection(
       connectTo(linkedIn.baseUrl, { sourcePlatform: undefined }).ensureAudience({ platformAudienceId: null, name: 'VIPs' }),
@@ -291,13 +303,24 @@ describe('checkAccess', () => {
 });
 
 describe('readAudience', () => {
-  it("reports the segment's audienceSize (not the 7-day matchedCount) and its status", async () => {
-    for (let i = 0; i < 350; i++) held()!.add(`SHA256_EMAIL:${i}`);
+  it("reports its LINKEDIN destination's audienceSize and status, and matchedCount / inputCount as the match rate", async () => {
+    for (let i = 0; i < 400; i++) held()!.add(`SHA256_EMAIL:${i}`);
+    for (let i = 0; i < 80; i++) linkedIn.unmatchedIdValues.add(String(i));
     await expect(connector.readAudience!(SEGMENT_ID)).resolves.toEqual({
-      sizeLowerBound: 350,
-      sizeUpperBound: 350,
-      matchRate: null,
+      sizeLowerBound: 320,
+      sizeUpperBound: 320,
+      matchRate: 0.8,
       status: 'READY',
+      statusDetail: null,
+    });
+  });
+
+  it('reports a segment still BUILDING without counts or match rate', async () => {
+    await expect(connector.readAudience!(SEGMENT_ID)).resolves.toEqual({
+      sizeLowerBound: null,
+      sizeUpperBound: null,
+      matchRate: null,
+      status: 'BUILDING',
       statusDetail: null,
     });
   });

@@ -37,6 +37,9 @@ export interface FakeLinkedIn {
   requests: RecordedRequest[];
   /** Identifier values LinkedIn refuses with a per-element error (the rest of the batch goes through). */
   rejectedIdValues: Set<string>;
+  /** Identifier values LinkedIn takes but matches to no member: counted in `inputCount`, not in
+   * `matchedCount` or `audienceSize`. */
+  unmatchedIdValues: Set<string>;
   /** Answers the next `count` requests (only those `when` accepts, if given) with a canned failure. */
   failNext(kind: FakeLinkedInFailure, count?: number, when?: RequestFilter): void;
   close(): Promise<void>;
@@ -55,6 +58,9 @@ export interface FakeLinkedInOptions {
  * 202511 was switched off on 2026-11-16. */
 export const OLDEST_ACTIVE_VERSION = '202601';
 export const MAX_ELEMENTS = 5_000;
+/** DMP segments an ad account may hold since August 2026; /dmpSegments answers 429 SEGMENT_LIMIT_EXCEEDED
+ * beyond (https://learn.microsoft.com/en-us/linkedin/marketing/integrations/recent-changes). */
+export const MAX_SEGMENTS = 1_000;
 
 const ID_FORMATS: Record<string, RegExp> = {
   SHA256_EMAIL: /^[0-9a-f]{64}$/,
@@ -156,6 +162,7 @@ export async function startFakeLinkedIn(options: FakeLinkedInOptions): Promise<F
   const createdAt = new Map<string, number>();
   const requests: RecordedRequest[] = [];
   const rejectedIdValues = new Set<string>();
+  const unmatchedIdValues = new Set<string>();
   const failures = failureQueue<FakeLinkedInFailure, { method: string; url: string }>();
   const adAccount = { id: options.adAccountId ?? '508000123', name: 'Fake LinkedIn ad account', status: 'ACTIVE' };
   const accountUrn = () => `urn:li:sponsoredAccount:${adAccount.id}`;
@@ -216,6 +223,9 @@ export async function startFakeLinkedIn(options: FakeLinkedInOptions): Promise<F
     if (JSON.stringify(destinations) !== JSON.stringify([{ destination: 'LINKEDIN' }])) {
       throw badRequest('destinations must be [{ "destination": "LINKEDIN" }]');
     }
+    if (segments.size >= MAX_SEGMENTS) {
+      throw new LinkedInError(429, `The ad account already has ${MAX_SEGMENTS} DMP segments`, { code: 'SEGMENT_LIMIT_EXCEEDED' });
+    }
     const id = String(nextSegmentId++);
     segments.set(id, new Set());
     createdAt.set(id, Date.now());
@@ -263,23 +273,32 @@ export async function startFakeLinkedIn(options: FakeLinkedInOptions): Promise<F
     }
   }
 
-  /** A segment as LinkedIn reports it: `audienceSize` over everything it was sent (the fake counts
-   * the users it holds; LinkedIn shows 0 under 300), `matchedCount` and `inputCount` over the last
-   * 7 days, and its status. */
+  /** A segment as LinkedIn reports it: `inputCount` on the segment, and on its LINKEDIN destination
+   * the status, `matchedCount` (both over the last 7 days: the fake counts all it holds) and
+   * `audienceSize`, over everything matched (the fake shows 0 under 300, as LinkedIn's audience
+   * counts do). A segment that holds nobody is BUILDING, without counts. */
   function readSegment(segmentId: string): Reply {
     const members = segments.get(segmentId);
     if (!members) throw new LinkedInError(404, `DmpSegment ${segmentId} does not exist`, { code: 'NOT_FOUND' });
+    const created = createdAt.get(segmentId) ?? 0;
+    const destination = { destination: 'LINKEDIN', destinationSegmentId: `urn:li:adSegment:${segmentId}`, created, lastModified: created };
+    const matched = [...members].filter((member) => !unmatchedIdValues.has(member.slice(member.indexOf(':') + 1))).length;
     return {
       status: 200,
       body: {
         id: Number(segmentId),
+        name: `Segment ${segmentId}`,
         account: accountUrn(),
         type: 'USER',
-        status: members.size > 0 ? 'READY' : 'BUILDING',
-        audienceSize: members.size >= 300 ? members.size : 0,
-        matchedCount: members.size,
-        inputCount: members.size,
-        destinations: [{ destination: 'LINKEDIN', status: members.size > 0 ? 'READY' : 'BUILDING' }],
+        accessPolicy: 'PRIVATE',
+        created,
+        lastModified: created,
+        ...(members.size > 0 ? { inputCount: members.size } : {}),
+        destinations: [
+          members.size > 0
+            ? { ...destination, status: 'READY', matchedCount: matched, audienceSize: matched >= 300 ? matched : 0 }
+            : { ...destination, status: 'BUILDING' },
+        ],
       },
     };
   }
@@ -350,6 +369,7 @@ export async function startFakeLinkedIn(options: FakeLinkedInOptions): Promise<F
     segments,
     requests,
     rejectedIdValues,
+    unmatchedIdValues,
     failNext: failures.add,
     close: server.close,
   };

@@ -150,6 +150,22 @@ test('invalid credentials fail the run with a message to reconnect, put the sync
   expect(await readSync(suite.gateway, sync.id)).toMatchObject({ status: 'ERROR', statusError: run.errorMessage });
 });
 
+test("an ad account at LinkedIn's 1,000-segment cap fails the run at once with what to do, without retrying the 429", async () => {
+  const fake = await fakeLinkedIn();
+  for (let i = 0; i < 1_000; i++) fake.segments.set(String(30_000_000 + i), new Set());
+  const destination = await createLinkedInDestination(fake);
+  const audience = await createAudienceWith(suite.gateway, STARTING);
+  const sync = await createSync(suite.gateway, { audienceId: audience.id, destinationId: destination.id, platformAudienceName: 'Buyers' });
+
+  const { run } = await runSync(suite.gateway, sync.id);
+  expect(run.status).toBe('FAILED');
+  expect(run.errorMessage).toMatch(/^LinkedIn allows at most 1,000 DMP segments per ad account .* delete unused segments/);
+  expect(run.errorDetails).toEqual({ platform: 'LINKEDIN', status: 429, code: 'SEGMENT_LIMIT_EXCEEDED', retryable: false });
+  expect(run.waitedSeconds).toBe(0);
+  expect(fake.requests.map((request) => `${request.method} ${request.url}`)).toEqual(['POST /rest/dmpSegments']);
+  expect(await readSync(suite.gateway, sync.id)).toMatchObject({ status: 'ERROR', statusError: run.errorMessage });
+});
+
 test('testDestination passes on working credentials without writing, and fails with what to fix', async () => {
   const fake = await fakeLinkedIn();
   const working = await createLinkedInDestination(fake);

@@ -19,10 +19,14 @@ import { strictConfig } from '../strict-config.js';
 
 /**
  * The LinkedIn Marketing API versions this connector supports, newest first, with LinkedIn's sunset
- * dates (Marketing API migrations page, checked December 2026:
- * https://learn.microsoft.com/en-us/linkedin/marketing/integrations/migrations). Monthly versions
- * live at least a year (https://learn.microsoft.com/en-us/linkedin/marketing/versioning); LinkedIn
- * published no December 2025 version.
+ * dates as its API Migration Status table gives them: 202603 "March 16, 2027", 202602 "February 15,
+ * 2027", 202601 "January 15, 2027", 202511 "November 16, 2026", 202510 "October 15, 2026"; the table
+ * has no December 2025 version (https://learn.microsoft.com/en-us/linkedin/marketing/integrations/migrations,
+ * checked 2026-12-07). Versions "are supported and stable for a minimum of one year before sunset"
+ * (https://learn.microsoft.com/en-us/linkedin/marketing/versioning).
+ * LinkedIn has released later versions (its Recent Marketing API Changes page lists "August 2026 -
+ * Version 202608 (Latest)"), but no copy of the migrations table read on 2026-12-07 gave their
+ * sunset dates, so they are not listed here yet: add them with their dates from that table.
  */
 export const LINKEDIN_API_VERSIONS: VersionTable = {
   api: 'LinkedIn Marketing API',
@@ -76,16 +80,24 @@ export type LinkedInCredentials = z.infer<typeof linkedInCredentialsSchema>;
 export const LINKEDIN_FIELDS = ['SHA256_EMAIL', 'SHA512_EMAIL', 'GOOGLE_AID'] as const;
 type LinkedInField = (typeof LINKEDIN_FIELDS)[number];
 
-// LinkedIn's DMP Segment Users page publishes no cap on elements per request (checked December 2026:
+// LinkedIn's DMP Segment Users page publishes no cap on elements per request (checked 2026-12-07:
 // https://learn.microsoft.com/en-us/linkedin/marketing/matched-audiences/create-and-manage-segment-users);
-// 5,000 is what partner integrations send. The page does publish the pace: 500 requests a minute per
-// member on /users, answered with 429 beyond it.
+// 5,000 is what partner integrations send, not a LinkedIn figure. The page does publish the pace:
+// "a 1 minute limit of 600 requests per user" (member) on /users (500 before the page was revised in
+// 2025), answered with HTTP 429 beyond it; the connector relies on the 429, not on the number.
 const MAX_ELEMENTS_PER_REQUEST = 5_000;
 const REQUEST_TIMEOUT_MS = 60_000;
 const EMAIL = /^[^\s@]+@[^\s@]+$/;
 const GOOGLE_AID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 /** Ad account statuses under which its audiences can be managed (the others: CANCELED, PENDING_DELETION, REMOVED). */
 const USABLE_ACCOUNT_STATUSES = new Set(['ACTIVE', 'DRAFT']);
+/** "Starting August 2026, each sponsored account is restricted to a maximum of 1,000 DMP segments
+ * ... Requests to the /dmpSegments endpoint from ad accounts that exceed this threshold return a 429
+ * error with the code SEGMENT_LIMIT_EXCEEDED. This update applies to all versions" (Recent Marketing
+ * API Changes, August 2026: https://learn.microsoft.com/en-us/linkedin/marketing/integrations/recent-changes,
+ * checked 2026-12-07). A 429 that waiting cannot cure: the user has to delete segments. */
+const MAX_SEGMENTS_PER_ACCOUNT = 1_000;
+const SEGMENT_LIMIT_CODE = 'SEGMENT_LIMIT_EXCEEDED';
 const TOKEN_MESSAGE = 'LinkedIn rejected the access token: it has expired — reconnect the destination';
 
 /** Emails are trimmed and lowercased before hashing; a stored SHA-256 email can only go out as SHA256_EMAIL. */
@@ -118,10 +130,32 @@ const batchCreateResultSchema = z.object({
 });
 
 const adAccountSchema = z.object({ name: z.string(), status: z.string() });
-/** `audienceSize` counts everything the segment was sent; `matchedCount` only the last 7 days, so
- * it is not the audience's size (Matched Audiences FAQ:
- * https://learn.microsoft.com/en-us/linkedin/marketing/matched-audiences/matched-audiences-faq). */
-const segmentSchema = z.object({ status: z.string().optional(), audienceSize: z.number().optional() });
+/**
+ * A DMP segment. Its status and counts are its destination's (LINKEDIN): "Note that matchedCount
+ * only returns matches for the last seven days. audienceSize should be used for available audience
+ * for targeting" (DMP Segment Destinations:
+ * https://learn.microsoft.com/en-us/linkedin/marketing/matched-audiences/create-and-manage-segment-destinations);
+ * the FAQ says to "check the status value from destinations object"
+ * (https://learn.microsoft.com/en-us/linkedin/marketing/matched-audiences/matched-audiences-faq).
+ * `inputCount`, on the segment, is what it was sent over the same 7 days, and LinkedIn's Postman
+ * collection computes "Match Rate ... by rounding matchedCount / inputCount" (step "Monitor Status
+ * of the Company DMP Segments", read through its mirror at
+ * https://developers.qodex.ai/linkedin-marketing-solutions-versioned-apis/audiences/use-cases-streaming-companies-account-targeting/8-monitor-status-of-the-company-dmp-segments).
+ * A segment still BUILDING has no counts yet. All checked 2026-12-07.
+ */
+const segmentSchema = z.object({
+  inputCount: z.number().optional(),
+  destinations: z
+    .array(
+      z.object({
+        destination: z.string(),
+        status: z.string().optional(),
+        audienceSize: z.number().optional(),
+        matchedCount: z.number().optional(),
+      }),
+    )
+    .default([]),
+});
 
 /** Retry-After in seconds or as an HTTP date; undefined when absent (LinkedIn often leaves it out). */
 function retryAfterMs(header: string | null): number | undefined {
@@ -166,6 +200,13 @@ export function createLinkedInConnector(config: LinkedInConfig, credentials: Lin
     if (status === 426) {
       return fail(
         `LinkedIn no longer serves API version ${config.apiVersion}: set apiVersion in the destination's config to ${newestVersion(LINKEDIN_API_VERSIONS)}`,
+        { ...details, retryable: false },
+      );
+    }
+    if (status === 429 && details.code === SEGMENT_LIMIT_CODE) {
+      return fail(
+        `LinkedIn allows at most ${MAX_SEGMENTS_PER_ACCOUNT.toLocaleString('en-US')} DMP segments per ad account and ad account ${config.adAccountId} ` +
+          'has reached it: delete unused segments in Campaign Manager, or give the sync the id of an existing segment',
         { ...details, retryable: false },
       );
     }
@@ -333,8 +374,12 @@ export function createLinkedInConnector(config: LinkedInConfig, credentials: Lin
       });
       const segment = segmentSchema.safeParse(json);
       if (!segment.success) throw unexpectedResponse();
-      const size = segment.data.audienceSize ?? null;
-      return { sizeLowerBound: size, sizeUpperBound: size, matchRate: null, status: segment.data.status ?? null, statusDetail: null };
+      const linkedIn = segment.data.destinations.find((destination) => destination.destination === 'LINKEDIN');
+      const size = linkedIn?.audienceSize ?? null;
+      const sent = segment.data.inputCount;
+      const matched = linkedIn?.matchedCount;
+      const matchRate = sent && matched !== undefined ? Math.min(1, matched / sent) : null;
+      return { sizeLowerBound: size, sizeUpperBound: size, matchRate, status: linkedIn?.status ?? null, statusDetail: null };
     },
 
     addMembers: (segmentId, members) => sendUsers('ADD', segmentId, members),
