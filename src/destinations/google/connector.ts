@@ -41,11 +41,12 @@ const withoutPunctuation = (value: string) => lowercaseName(value.replace(/\p{P}
 /** The name rules of each API. Letters keep their accents, composed (NFC), so that a name stored
  * decomposed hashes the same; runs of spaces become one.
  * - Data Manager AddressInfo: given and family names "all lowercase, with no punctuation, no leading
- *   or trailing whitespace", so d'Angelo is dangelo and Jean-Luc jeanluc
- *   (https://docs.cloud.google.com/php/docs/reference/data-manager/latest/V1.AddressInfo).
- * - Google Ads API OfflineUserAddressInfo: the first name lowercased with extra spaces removed, the
- *   last name lowercased with no punctuation
- *   (https://developers.google.com/google-ads/api/reference/rpc/v22/OfflineUserAddressInfo). */
+ *   or trailing whitespace, and hashed as SHA-256", so d'Angelo is dangelo and Jean-Luc jeanluc
+ *   (https://developers.google.com/data-manager/api/reference/rest/v1/UserData, checked 2026-12-07).
+ * - Google Ads API OfflineUserAddressInfo: the first name "Lowercase all characters; Remove any extra
+ *   spaces before, after, and in between", the last name "lower case only and no punctuation"
+ *   (https://developers.google.com/google-ads/api/reference/rpc/v25/OfflineUserAddressInfo, the same
+ *   in v23 to v25, checked 2026-12-07). */
 const NAME_RULES = {
   DATA_MANAGER: { FIRST_NAME: withoutPunctuation, LAST_NAME: withoutPunctuation },
   ADS_API: { FIRST_NAME: lowercaseName, LAST_NAME: withoutPunctuation },

@@ -11,12 +11,16 @@ import type { GoogleCredentials } from './oauth.js';
 export { googleCredentialsSchema, type GoogleCredentials } from './oauth.js';
 
 /**
- * The Google Ads API versions the ADS_API path supports, newest first, with Google's sunset dates:
- * v20 on 2026-06-10, v21 on 2026-08-05, v22 on 2026-10-07 (Google Ads developer blog sunset reminders,
- * e.g. https://developers.google.com/ads/blog/posts/2026/09/google-ads-api-v22-sunset-reminder). No
- * sunset date for v23 (released 2026-01-28) or later was published on the pages checked in December
- * 2026 (https://developers.google.com/google-ads/api/docs/sunset-dates lists them as they come):
- * add each date here once Google announces it.
+ * The Google Ads API versions the ADS_API path supports, newest first, with Google's sunset dates,
+ * each from its sunset reminder on the Google Ads developer blog ("Google Ads API vNN will sunset on
+ * ..."): v20 on June 10, 2026 (https://developers.google.com/ads/blog/posts/2026/04/google-ads-api-v20-sunset-reminder),
+ * v21 on August 5, 2026 (https://developers.google.com/ads/blog/posts/2026/06/google-ads-api-v21-sunset-reminder),
+ * v22 on October 7, 2026 (https://developers.google.com/ads/blog/posts/2026/09/google-ads-api-v22-sunset-reminder).
+ * v26 is "The latest active version" (https://developers.google.com/google-ads/api/reference/rpc/v24/OfflineUserAddressInfo).
+ * No sunset date for v23 (released 2026-01-28) or later was found, checked 2026-12-07: not in a blog
+ * reminder, and the copies read of https://developers.google.com/google-ads/api/docs/sunset-dates
+ * did not show their rows (Google gives major versions "around 12 months"). Add each date here once
+ * read from that page.
  */
 export const GOOGLE_ADS_API_VERSIONS: VersionTable = {
   api: 'Google Ads API',

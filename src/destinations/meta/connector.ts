@@ -18,10 +18,13 @@ import { strictConfig } from '../strict-config.js';
 
 /**
  * The Marketing API versions this connector supports, newest first, with the dates Meta switches
- * them off (Meta's Marketing API version history, checked December 2026:
- * https://developers.facebook.com/documentation/ads-commerce/marketing-api/marketing-api-changelog/versions).
- * Marketing API versions expire sooner than the Graph API versions of the same number: this table
- * is the one that applies to custom audiences.
+ * them off, as Meta's Marketing API version history gives them (Release Date / Expiration Date):
+ * v27.0 November 4, 2026 / TBD, v26.0 July 29, 2026 / TBD, v25.0 February 18, 2026 / February 23, 2027,
+ * v24.0 October 8, 2025 / November 10, 2026, v23.0 May 29, 2025 / June 9, 2026, v22.0 January 21,
+ * 2025 / February 19, 2026
+ * (https://developers.facebook.com/documentation/ads-commerce/marketing-api/marketing-api-changelog/versions,
+ * checked 2026-12-07). Marketing API versions expire sooner than the Graph API versions of the same
+ * number (Graph API v25.0 lasts until July 29, 2028): this table is the one that applies to custom audiences.
  */
 export const META_API_VERSIONS: VersionTable = {
   api: 'Meta API',
