@@ -25,7 +25,11 @@ const requestIdSchema = z.object({ requestId: z.string() });
 const userListSchema = z.object({ id: z.string().regex(/^\d+$/) });
 /** A list's sizes (int64, as strings) and status (UserList:
  * https://developers.google.com/data-manager/api/reference/rest/v1/accountTypes.accounts.userLists). The
- * Data Manager API reports no match rate for a list. */
+ * Data Manager API reports no match rate for a list. It does report one per ingestion request, as a
+ * range (IngestUserDataStatus `uploadMatchRateRange`, MATCH_RATE_RANGE_LESS_THAN_20 to
+ * MATCH_RATE_RANGE_91_TO_100, with `recordCount` and `userIdentifierCount`, from requestStatus.retrieve:
+ * https://developers.google.com/data-manager/api/reference/rest/v1/requestStatus/retrieve, checked
+ * 2026-12-07); the gateway does not keep the request ids to read it yet. */
 const userListSizeSchema = z.object({
   membershipStatus: z.string().optional(),
   sizeInfo: z
