@@ -1,3 +1,4 @@
+import { readdirSync, readFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   DestinationError,
@@ -884,5 +885,36 @@ describe('api: ADS_API errors', () => {
     } finally {
       await dataManagerOnly.close();
     }
+  });
+});
+
+describe('the Google folder', () => {
+  it('has no import loop: shared settings and types live in settings.ts, below connector, ads-api and data-manager', () => {
+    const folder = new URL('../../src/destinations/google/', import.meta.url);
+    const imports = new Map(
+      readdirSync(folder)
+        .filter((file) => file.endsWith('.ts'))
+        .map((file) => {
+          const source = readFileSync(new URL(file, folder), 'utf8');
+          const local = [...source.matchAll(/from '\.\/([\w-]+)\.js'/g)].map(([, name]) => `${name}.ts`);
+          return [file, local] as const;
+        }),
+    );
+    expect(imports.get('connector.ts')).toEqual(expect.arrayContaining(['ads-api.ts', 'data-manager.ts', 'settings.ts']));
+
+    /** The files a file reaches through its imports, itself included only when a loop leads back to it. */
+    const reached = (start: string) => {
+      const seen = new Set<string>();
+      const pending = [...(imports.get(start) ?? [])];
+      while (pending.length > 0) {
+        const file = pending.pop()!;
+        if (seen.has(file)) continue;
+        seen.add(file);
+        pending.push(...(imports.get(file) ?? []));
+      }
+      return seen;
+    };
+    const loops = [...imports.keys()].filter((file) => reached(file).has(file));
+    expect(loops).toEqual([]);
   });
 });
