@@ -150,6 +150,7 @@ const PlatformAudienceRef = builder.objectRef<StoredPlatformAudience>('PlatformA
 export const AudienceSyncRef = builder.prismaNode('AudienceSync', {
   description: 'Keeps an audience in sync with a destination.',
   id: { field: 'id' },
+  select: { id: true },
   nullable: true,
   findUnique: (id, context) => ({ id, workspaceId: context.viewer?.workspaceId ?? '', deletedAt: null }),
   fields: (t) => ({

@@ -42,6 +42,7 @@ export const AudienceKindEnum = builder.enumType(AudienceKind, {
 export const AudienceRef = builder.prismaNode('Audience', {
   description: 'A list of contacts to send to destinations.',
   id: { field: 'id' },
+  select: { id: true },
   nullable: true,
   findUnique: (id, context) => ({ id, workspaceId: context.viewer?.workspaceId ?? '', deletedAt: null }),
   fields: (t) => ({
