@@ -227,7 +227,9 @@ async function measure(target: Target, connections: number, duration = seconds):
     requests: [
       {
         onResponse: (status, body, _context, headers) => {
-          if ((status === 429 || status === 503) && headers?.['retry-after']) shed++;
+          // autocannon hands the header names as the server spelled them.
+          const retryAfter = Object.keys(headers ?? {}).some((name) => name.toLowerCase() === 'retry-after');
+          if ((status === 429 || status === 503) && retryAfter) shed++;
           // A 2xx answer with GraphQL errors is a failure too.
           else if (status < 200 || status >= 300 || body.includes('"errors":')) failed++;
         },

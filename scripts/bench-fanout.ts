@@ -197,7 +197,7 @@ async function main() {
     const { key: apiKey } = await createApiKey(workspace.id, 'bench-fanout');
     const { createDestination } = await call(url, apiKey, `mutation ($input: CreateDestinationInput!) {
       createDestination(input: $input) { ... on CreateDestinationSuccess { destination { id } } ... on Error { message } } }`, {
-      input: { name: 'Meta', platform: 'META', config: { adAccountId: '1', baseUrl: fake.baseUrl }, credentials: { accessToken: META_TOKEN } },
+      input: { name: 'Meta', config: { meta: { adAccountId: 'act_1', baseUrl: fake.baseUrl } }, credentials: { meta: { accessToken: META_TOKEN } } },
     });
     const destinationId = (createDestination!.destination as { id: string }).id;
     const { createAudience } = await call(url, apiKey, `mutation { createAudience(input: { name: "Fan-out" }) {

@@ -150,6 +150,7 @@ const PlatformAudienceRef = builder.objectRef<StoredPlatformAudience>('PlatformA
 export const AudienceSyncRef = builder.prismaNode('AudienceSync', {
   description: 'Keeps an audience in sync with a destination.',
   id: { field: 'id' },
+  // Select mode: a query loads only the columns its fields use (https://pothos-graphql.dev/docs/plugins/prisma/selections).
   select: { id: true },
   nullable: true,
   findUnique: (id, context) => ({ id, workspaceId: context.viewer?.workspaceId ?? '', deletedAt: null }),

@@ -42,6 +42,7 @@ export const AudienceKindEnum = builder.enumType(AudienceKind, {
 export const AudienceRef = builder.prismaNode('Audience', {
   description: 'A list of contacts to send to destinations.',
   id: { field: 'id' },
+  // Select mode: a query loads only the columns its fields use (https://pothos-graphql.dev/docs/plugins/prisma/selections).
   select: { id: true },
   nullable: true,
   findUnique: (id, context) => ({ id, workspaceId: context.viewer?.workspaceId ?? '', deletedAt: null }),

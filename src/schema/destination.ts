@@ -26,6 +26,7 @@ export const PlatformEnum = builder.enumType(Platform, {
 export const DestinationRef = builder.prismaNode('Destination', {
   description: 'Where audiences are sent: an ad account on a platform, or a webhook.',
   id: { field: 'id' },
+  // Select mode: a query loads only the columns its fields use (https://pothos-graphql.dev/docs/plugins/prisma/selections).
   select: { id: true },
   nullable: true,
   findUnique: (id, context) => ({ id, workspaceId: context.viewer?.workspaceId ?? '', deletedAt: null }),

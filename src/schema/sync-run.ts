@@ -56,6 +56,7 @@ const UnusableCountRef = builder.objectRef<{ reason: string; count: number }>('U
 export const SyncRunRef = builder.prismaNode('SyncRun', {
   description: 'One execution of a sync, with its live progress and outcome.',
   id: { field: 'id' },
+  // Select mode: a query loads only the columns its fields use (https://pothos-graphql.dev/docs/plugins/prisma/selections).
   select: { id: true },
   nullable: true,
   findUnique: (id, context) => ({ id, workspaceId: context.viewer?.workspaceId ?? '' }),
