@@ -108,7 +108,9 @@ export function clearRunDiffRange(runId: string, action: DiffAction, after: bigi
  * confirmed; for an add, those a batch in doubt sent (null for a member never sent). */
 export type DiffContact = ContactIdentity & { synced: EncodedIdentifiers | null };
 
-// Pages are read without Prisma (see sqlDirect): a page is 10,000 rows.
+// Pages are read without Prisma (see sqlDirect): a page is 10,000 rows. Each joined table is bounded
+// by the page's start as well: PostgreSQL carries equalities across a join, not ranges, and without
+// the bound a merge join scans the contacts from the first one, a page costing more the further it is.
 
 /** The run's adds or update candidates after contact id `after`, with their contact data. */
 export async function readContactsPage(
@@ -121,8 +123,8 @@ export async function readContactsPage(
     SELECT c.id, c.email, c.phone, c.first_name AS "firstName", c.last_name AS "lastName", c.country, c.zip,
            c.external_id AS "externalId", c.mobile_ad_id AS "mobileAdId", s.identifiers AS synced
     FROM run_diff r
-    JOIN contact c ON c.id = r.contact_id
-    LEFT JOIN synced_member s ON s.sync_id = ${run.syncId}::uuid AND s.contact_id = r.contact_id
+    JOIN contact c ON c.id = r.contact_id AND c.id > ${after}
+    LEFT JOIN synced_member s ON s.sync_id = ${run.syncId}::uuid AND s.contact_id = r.contact_id AND s.contact_id > ${after}
     WHERE r.run_id = ${run.id}::uuid AND r.action = ${action} AND r.contact_id > ${after}
     ORDER BY r.contact_id
     LIMIT ${limit}`);
@@ -139,7 +141,7 @@ export async function readRemovesPage(run: { id: string; syncId: string }, after
   const [rows] = await sqlDirect<{ contactId: string; identifiers: EncodedIdentifiers }>(Prisma.sql`
     SELECT s.contact_id AS "contactId", s.identifiers
     FROM run_diff r
-    JOIN synced_member s ON s.sync_id = ${run.syncId}::uuid AND s.contact_id = r.contact_id
+    JOIN synced_member s ON s.sync_id = ${run.syncId}::uuid AND s.contact_id = r.contact_id AND s.contact_id > ${after}
     WHERE r.run_id = ${run.id}::uuid AND r.action = 'remove' AND r.contact_id > ${after}
     ORDER BY r.contact_id
     LIMIT ${limit}`);
