@@ -49,6 +49,8 @@ interface Measured {
   load: string;
   peakRssMb?: number;
   membersPerSecond?: number;
+  /** The worker's CPU time during the run. */
+  cpuSeconds?: number;
 }
 
 /** The median of the measurements' seconds (of an even count, the mean of the middle two). */
@@ -112,6 +114,13 @@ function residentMb(pid: number, field: 'VmRSS' | 'VmHWM'): number {
   return Math.round(Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)![1]) / 1024);
 }
 
+/** The CPU time a process has used (user and system), in seconds (Linux: clock ticks of 10 ms). On a
+ * machine shared with other work, a run's CPU time moves less than its duration. */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
 async function waitForRunEnd(runId: string) {
   for (;;) {
     const run = await db().syncRun.findUniqueOrThrow({ where: { id: runId } });
@@ -124,6 +133,7 @@ async function runSync(worker: ChildProcess, syncId: string, expected: number): 
   const requested = await requestSyncRun(syncId, 'MANUAL', false);
   // Resets the worker's peak RSS (VmHWM) to what it holds now.
   writeFileSync(`/proc/${worker.pid}/clear_refs`, '5');
+  const cpuBefore = cpuSeconds(worker.pid!);
   const started = performance.now();
   await enqueueSyncRun(requested!.run.id);
   const run = await waitForRunEnd(requested!.run.id);
@@ -135,14 +145,17 @@ async function runSync(worker: ChildProcess, syncId: string, expected: number): 
     seconds,
     load: loadAverage(),
     peakRssMb: residentMb(worker.pid!, 'VmHWM'),
+    cpuSeconds: cpuSeconds(worker.pid!) - cpuBefore,
     membersPerSecond: Math.round(changed / seconds),
   };
 }
 
 async function measure(work: () => Promise<unknown>): Promise<Measured> {
   const started = performance.now();
+  const cpuBefore = process.cpuUsage();
   await work();
-  return { seconds: (performance.now() - started) / 1000, load: loadAverage() };
+  const cpu = process.cpuUsage(cpuBefore);
+  return { seconds: (performance.now() - started) / 1000, load: loadAverage(), cpuSeconds: (cpu.user + cpu.system) / 1e6 };
 }
 
 /** The floor: what reading, hashing and posting the same members costs with no sync bookkeeping. */
@@ -235,11 +248,11 @@ try {
     const full = await runSync(worker, sync.id, members);
     console.log(
       `full sync ${i}/${repeat}: ${full.seconds.toFixed(2)} s, ${full.membersPerSecond} members/s, ` +
-        `peak RSS ${full.peakRssMb} MB (load ${full.load})`,
+        `peak RSS ${full.peakRssMb} MB, worker CPU ${full.cpuSeconds!.toFixed(1)} s (load ${full.load})`,
     );
     fulls.push(full);
     const floorRun = await floor(audience.id, destination);
-    console.log(`floor ${i}/${repeat}: ${floorRun.seconds.toFixed(2)} s (read, hash and post the same members) (load ${floorRun.load})`);
+    console.log(`floor ${i}/${repeat}: ${floorRun.seconds.toFixed(2)} s (read, hash and post the same members), CPU ${floorRun.cpuSeconds!.toFixed(1)} s (load ${floorRun.load})`);
     floors.push(floorRun);
   }
 
@@ -261,7 +274,7 @@ try {
     const churned = await runSync(worker, sync.id, churn);
     console.log(
       `1% churn ${i}/${repeat}: ${churned.seconds.toFixed(2)} s, ${churned.membersPerSecond} members/s, ` +
-        `peak RSS ${churned.peakRssMb} MB (load ${churned.load})`,
+        `peak RSS ${churned.peakRssMb} MB, worker CPU ${churned.cpuSeconds!.toFixed(1)} s (load ${churned.load})`,
     );
     churns.push(churned);
   }
@@ -288,6 +301,7 @@ try {
     seconds: Number(median(runs).toFixed(2)),
     runs: runs.map((run) => Number(run.seconds.toFixed(2))),
     peakRssMb: Math.max(...runs.map((run) => run.peakRssMb!)),
+    workerCpuSeconds: runs.map((run) => Number(run.cpuSeconds!.toFixed(2))),
     loads: runs.map((run) => run.load),
   });
   console.log(
@@ -296,7 +310,11 @@ try {
       repeat,
       full: figures(fulls),
       churn: figures(churns),
-      floor: { seconds: Number(floorSeconds.toFixed(2)), runs: floors.map((run) => Number(run.seconds.toFixed(2))) },
+      floor: {
+        seconds: Number(floorSeconds.toFixed(2)),
+        runs: floors.map((run) => Number(run.seconds.toFixed(2))),
+        cpuSeconds: floors.map((run) => Number(run.cpuSeconds!.toFixed(2))),
+      },
       ratioToFloor: Number(ratio.toFixed(2)),
       churnShareOfFull: Number(churnShare.toFixed(3)),
       targets: {
