@@ -5,20 +5,24 @@ import { Prisma } from '../generated/prisma/client.js';
 // synced_member pointing at it (an add's rows with the identifiers about to be sent, a removal's rows
 // as they are). The destination's confirmation deletes the batch_in_doubt row (and a removal's rows):
 // one row for a batch of adds, whatever its size. Until then the members are in doubt, and a run that
-// reads them (see materializeRunDiff) treats them as possibly applied. Members travel as one text
-// parameter, a line per member, instead of an array parameter whose every element the driver quotes
+// reads them (see materializeRunDiff) treats them as possibly applied. Members travel as two text
+// parameters, their contact ids joined by commas and their identifiers as one JSON array (one call of
+// JSON.stringify for the batch), instead of array parameters whose every element the driver quotes
 // and the server parses on its own.
 
 export type BatchAction = 'add' | 'remove';
 
-/** `contactId<TAB>identifiers JSON` lines: JSON.stringify escapes tabs and line breaks in values. */
-function memberLines(members: EncodedMember[]): string {
-  let text = '';
-  for (const member of members) text += `${member.contactId}\t${JSON.stringify(member.identifiers)}\n`;
-  return text.slice(0, -1);
+/** The members' contact ids, joined by commas: read with string_to_array(…)::bigint[]. */
+function joinedContactIds(members: EncodedMember[]): string {
+  return members.map((member) => member.contactId).join(',');
 }
 
-const contactIds = (members: EncodedMember[]) => members.map((member) => member.contactId);
+/** A `(contact_id, identifiers)` row per member. */
+function memberRows(members: EncodedMember[]): Prisma.Sql {
+  const identifiers = JSON.stringify(members.map((member) => member.identifiers));
+  return Prisma.sql`unnest(string_to_array(${joinedContactIds(members)}, ',')::bigint[],
+                           ARRAY(SELECT jsonb_array_elements(${identifiers}::jsonb))) AS t(contact_id, identifiers)`;
+}
 
 function batchRow(run: { id: string; syncId: string }, action: BatchAction, members: EncodedMember[]): Prisma.Sql {
   return Prisma.sql`
@@ -67,16 +71,14 @@ export function recordAddsInDoubt(
     WITH batch AS (${batchRow(run, 'add', adds.members)}),
     inserted AS (
       INSERT INTO synced_member (sync_id, contact_id, identifiers, synced_at, batch_id)
-      SELECT ${run.syncId}::uuid, split_part(line, E'\\t', 1)::bigint, split_part(line, E'\\t', 2)::jsonb,
-             ${syncedAt}::timestamp, (SELECT id FROM batch)
-      FROM unnest(string_to_array(${memberLines(adds.fresh)}, E'\\n')) AS line
+      SELECT ${run.syncId}::uuid, t.contact_id, t.identifiers, ${syncedAt}::timestamp, (SELECT id FROM batch)
+      FROM ${memberRows(adds.fresh)}
       ${onConflict}),
     updated AS (
       UPDATE synced_member s
-      SET identifiers = split_part(line, E'\\t', 2)::jsonb, synced_at = ${syncedAt}::timestamp,
-          batch_id = (SELECT id FROM batch)
-      FROM unnest(string_to_array(${memberLines(adds.resent)}, E'\\n')) AS line
-      WHERE s.sync_id = ${run.syncId}::uuid AND s.contact_id = split_part(line, E'\\t', 1)::bigint)
+      SET identifiers = t.identifiers, synced_at = ${syncedAt}::timestamp, batch_id = (SELECT id FROM batch)
+      FROM ${memberRows(adds.resent)}
+      WHERE s.sync_id = ${run.syncId}::uuid AND s.contact_id = t.contact_id)
     SELECT id FROM batch`;
 }
 
@@ -86,7 +88,8 @@ export function recordRemovesInDoubt(run: { id: string; syncId: string }, member
     WITH batch AS (${batchRow(run, 'remove', members)}),
     recorded AS (
       UPDATE synced_member SET batch_id = (SELECT id FROM batch)
-      WHERE sync_id = ${run.syncId}::uuid AND contact_id = ANY(${contactIds(members)}::bigint[]))
+      WHERE sync_id = ${run.syncId}::uuid
+        AND contact_id = ANY(string_to_array(${joinedContactIds(members)}, ',')::bigint[]))
     SELECT id FROM batch`;
 }
 

@@ -492,7 +492,7 @@ const PHASE_COUNTERS = { adding: 'added', updating: 'updated', removing: 'remove
 function identifierCounts(batch: EncodedMember[]): Record<string, number> {
   const counts: Record<string, number> = {};
   for (const member of batch) {
-    for (const type of Object.keys(member.identifiers)) counts[type] = (counts[type] ?? 0) + 1;
+    for (const type in member.identifiers) counts[type] = (counts[type] ?? 0) + 1;
   }
   return counts;
 }
