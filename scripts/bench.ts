@@ -1,4 +1,4 @@
-// `npm run bench -- [--members N] [--repeat 3] [--cpu-prof DIR]`: a full MIRROR sync of N members
+// `npm run bench -- [--members N] [--repeat 3] [--cpu-prof DIR] [--node-flags="…"]`: a full MIRROR sync of N members
 // (1,000,000 by default) to a Meta-shaped sink over HTTP, then runs after 1% churn, against a floor
 // measured in this process (read the same identifiers from PostgreSQL, normalize and hash them, POST
 // the same bytes to the same sink). The runs happen as in production: in a worker process started
@@ -7,7 +7,8 @@
 // measured `--repeat` times and judged by their median against the targets: full sync ≤ 1.5× the
 // floor from 1,000,000 members (≤ 2× below), churn ≤ 5% of the full sync, worker peak RSS ≤ 200 MB.
 // Prints each measurement with the load average beside it, the medians and the targets; the last
-// line is one JSON object. `--cpu-prof DIR` writes the worker's CPU profile there when it exits.
+// line is one JSON object. `--cpu-prof DIR` writes the worker's CPU profile there when it exits;
+// `--node-flags="…"` replaces start:worker's node flags.
 import { randomBytes } from 'node:crypto';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -33,6 +34,7 @@ const { values } = parseArgs({
     members: { type: 'string', default: '1000000' },
     repeat: { type: 'string', default: '3' },
     'cpu-prof': { type: 'string' },
+    'node-flags': { type: 'string' },
   },
 });
 const members = Number(values.members);
@@ -93,7 +95,8 @@ async function startWorker(env: Record<string, string>): Promise<ChildProcess> {
   // Its pre-script compiles src/ into build/, where its entry point is: done here, as npm would.
   execFileSync(process.execPath, [`${root}scripts/build-server.mjs`]);
   const profile = values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${values['cpu-prof']}`] : [];
-  const worker = spawn(process.execPath, [...args.slice(0, -1), ...profile, ...args.slice(-1)], {
+  const flags = values['node-flags'] !== undefined ? values['node-flags'].split(/\s+/).filter(Boolean) : args.slice(0, -1);
+  const worker = spawn(process.execPath, [...flags, ...profile, ...args.slice(-1)], {
     cwd: root,
     env: { ...process.env, ...settings, ...env, LOG_LEVEL: 'info' },
     stdio: ['ignore', 'pipe', 'inherit'],
