@@ -5,20 +5,24 @@ import { Prisma } from '../generated/prisma/client.js';
 // synced_member pointing at it (an add's rows with the identifiers about to be sent, a removal's rows
 // as they are). The destination's confirmation deletes the batch_in_doubt row (and a removal's rows):
 // one row for a batch of adds, whatever its size. Until then the members are in doubt, and a run that
-// reads them (see materializeRunDiff) treats them as possibly applied. Members travel as one text
-// parameter, a line per member, instead of an array parameter whose every element the driver quotes
+// reads them (see materializeRunDiff) treats them as possibly applied. Members travel as two text
+// parameters, their contact ids joined by commas and their identifiers as one JSON array (one call of
+// JSON.stringify for the batch), instead of array parameters whose every element the driver quotes
 // and the server parses on its own.
 
 export type BatchAction = 'add' | 'remove';
 
-/** `contactId<TAB>identifiers JSON` lines: JSON.stringify escapes tabs and line breaks in values. */
-function memberLines(members: EncodedMember[]): string {
-  let text = '';
-  for (const member of members) text += `${member.contactId}\t${JSON.stringify(member.identifiers)}\n`;
-  return text.slice(0, -1);
+/** The members' contact ids, joined by commas: read with string_to_array(…)::bigint[]. */
+function joinedContactIds(members: EncodedMember[]): string {
+  return members.map((member) => member.contactId).join(',');
 }
 
-const contactIds = (members: EncodedMember[]) => members.map((member) => member.contactId);
+/** A `(contact_id, identifiers)` row per member. */
+function memberRows(members: EncodedMember[]): Prisma.Sql {
+  const identifiers = JSON.stringify(members.map((member) => member.identifiers));
+  return Prisma.sql`unnest(string_to_array(${joinedContactIds(members)}, ',')::bigint[],
+                           ARRAY(SELECT jsonb_array_elements(${identifiers}::jsonb))) AS t(contact_id, identifiers)`;
+}
 
 function batchRow(run: { id: string; syncId: string }, action: BatchAction, members: EncodedMember[]): Prisma.Sql {
   return Prisma.sql`
@@ -27,24 +31,54 @@ function batchRow(run: { id: string; syncId: string }, action: BatchAction, memb
     RETURNING id`;
 }
 
+/** A batch of adds: those with no synced_member row when their page was read, and those that had one
+ * (in doubt from an earlier batch, or an UPSERT update). */
+export interface AddsToRecord {
+  members: EncodedMember[];
+  fresh: EncodedMember[];
+  resent: EncodedMember[];
+}
+
+/** Splits a batch of adds by `recorded`, the contact ids that had a synced_member row; those of the
+ * batch leave the set. */
+export function addsToRecord(members: EncodedMember[], recorded: Set<bigint>): AddsToRecord {
+  if (recorded.size === 0) return { members, fresh: members, resent: [] };
+  const fresh: EncodedMember[] = [];
+  const resent: EncodedMember[] = [];
+  for (const member of members) (recorded.delete(member.contactId) ? resent : fresh).push(member);
+  return { members, fresh, resent };
+}
+
 /**
- * Records adds in doubt; the statement returns the batch's id. The rows are recorded as synced at
- * `syncedAt` (when the run's diff was taken), so that a contact changed since is checked again.
+ * Records adds in doubt; the statement returns the batch's id. Fresh members are inserted as they
+ * are: with `conflicts: 'fail'`, no conflict is arbitrated (the costliest part of an upsert), and a
+ * member recorded since its page was read fails the statement; `'update'` updates such a member.
+ * Resent members' rows are updated. The rows are recorded as synced at `syncedAt` (when the run's
+ * diff was taken), so that a contact changed since is checked again.
  */
 export function recordAddsInDoubt(
   run: { id: string; syncId: string },
-  members: EncodedMember[],
+  adds: AddsToRecord,
   syncedAt: string,
+  conflicts: 'fail' | 'update',
 ): Prisma.Sql {
+  const onConflict =
+    conflicts === 'update'
+      ? Prisma.sql`ON CONFLICT (sync_id, contact_id) DO UPDATE
+          SET identifiers = EXCLUDED.identifiers, synced_at = EXCLUDED.synced_at, batch_id = EXCLUDED.batch_id`
+      : Prisma.empty;
   return Prisma.sql`
-    WITH batch AS (${batchRow(run, 'add', members)}),
-    recorded AS (
+    WITH batch AS (${batchRow(run, 'add', adds.members)}),
+    inserted AS (
       INSERT INTO synced_member (sync_id, contact_id, identifiers, synced_at, batch_id)
-      SELECT ${run.syncId}::uuid, split_part(line, E'\\t', 1)::bigint, split_part(line, E'\\t', 2)::jsonb,
-             ${syncedAt}::timestamp, (SELECT id FROM batch)
-      FROM unnest(string_to_array(${memberLines(members)}, E'\\n')) AS line
-      ON CONFLICT (sync_id, contact_id) DO UPDATE
-      SET identifiers = EXCLUDED.identifiers, synced_at = EXCLUDED.synced_at, batch_id = EXCLUDED.batch_id)
+      SELECT ${run.syncId}::uuid, t.contact_id, t.identifiers, ${syncedAt}::timestamp, (SELECT id FROM batch)
+      FROM ${memberRows(adds.fresh)}
+      ${onConflict}),
+    updated AS (
+      UPDATE synced_member s
+      SET identifiers = t.identifiers, synced_at = ${syncedAt}::timestamp, batch_id = (SELECT id FROM batch)
+      FROM ${memberRows(adds.resent)}
+      WHERE s.sync_id = ${run.syncId}::uuid AND s.contact_id = t.contact_id)
     SELECT id FROM batch`;
 }
 
@@ -54,7 +88,8 @@ export function recordRemovesInDoubt(run: { id: string; syncId: string }, member
     WITH batch AS (${batchRow(run, 'remove', members)}),
     recorded AS (
       UPDATE synced_member SET batch_id = (SELECT id FROM batch)
-      WHERE sync_id = ${run.syncId}::uuid AND contact_id = ANY(${contactIds(members)}::bigint[]))
+      WHERE sync_id = ${run.syncId}::uuid
+        AND contact_id = ANY(string_to_array(${joinedContactIds(members)}, ',')::bigint[]))
     SELECT id FROM batch`;
 }
 
@@ -67,10 +102,12 @@ export function confirmBatch(
 ): Prisma.Sql[] {
   const forget = Prisma.sql`DELETE FROM batch_in_doubt WHERE id = ${batchId}`;
   if (action === 'add') return [forget];
+  // The batch's members are the rows of its contact range that still point at it.
   return [
     Prisma.sql`
       DELETE FROM synced_member
-      WHERE sync_id = ${run.syncId}::uuid AND contact_id = ANY(${contactIds(members)}::bigint[]) AND batch_id = ${batchId}`,
+      WHERE sync_id = ${run.syncId}::uuid AND contact_id BETWEEN ${members[0]!.contactId} AND ${members.at(-1)!.contactId}
+        AND batch_id = ${batchId}`,
     forget,
   ];
 }
@@ -93,7 +130,21 @@ export function batchesInDoubtOf(syncId: string): Prisma.Sql {
     FROM batch_in_doubt WHERE sync_id = ${syncId}::uuid AND id NOT IN (SELECT id FROM resolved)`;
 }
 
-/** Whether a synced_member row `s` is in doubt, given the sync's batches in doubt. */
-export function inDoubt(batchIds: bigint[]): Prisma.Sql {
-  return Prisma.sql`COALESCE(s.batch_id = ANY(${batchIds}::bigint[]), false)`;
+/**
+ * The contact ids of the sync's members in doubt: those of the batches `batchIds` (all of the sync's
+ * batches in doubt when omitted). Each batch's members are looked for within its contact range, by
+ * the primary key, so the cost follows the batches in doubt, not the size of synced_member; and a
+ * query that tests membership in this set reads synced_member's contact ids from its index alone.
+ * (OFFSET 0 keeps PostgreSQL from flattening the per-batch lookup into a join that scans the table.)
+ */
+export function contactsInDoubt(syncId: string, batchIds?: bigint[]): Prisma.Sql {
+  const batches = batchIds ? Prisma.sql`b.id = ANY(${batchIds}::bigint[])` : Prisma.sql`b.sync_id = ${syncId}::uuid`;
+  return Prisma.sql`
+    SELECT m.contact_id
+    FROM batch_in_doubt b,
+      LATERAL (SELECT m.contact_id FROM synced_member m
+               WHERE m.sync_id = b.sync_id AND m.contact_id BETWEEN b.first_contact_id AND b.last_contact_id
+                 AND m.batch_id = b.id
+               OFFSET 0) AS m
+    WHERE ${batches}`;
 }

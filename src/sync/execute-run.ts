@@ -29,7 +29,14 @@ import { callWithRetries } from './platform-retry.js';
 import { readPlatformAudienceAfterRun } from './platform-audience.js';
 import { recordPlatformJob } from './platform-jobs.js';
 import { publishRunUpdated, publishSyncUpdated, publishTaskUpdated } from '../infra/change-events.js';
-import { confirmBatch, recordAddsInDoubt, recordRemovesInDoubt, type BatchAction } from './batches-in-doubt.js';
+import {
+  addsToRecord,
+  confirmBatch,
+  contactsInDoubt,
+  recordAddsInDoubt,
+  recordRemovesInDoubt,
+  type BatchAction,
+} from './batches-in-doubt.js';
 import { RunCancelled, cancelRequested, cancelledMessage } from './cancel-run.js';
 import { PLATFORM_NAMES, elapsed, trackRunActivity, type RunActivity } from './run-activity.js';
 import {
@@ -196,6 +203,7 @@ function sendAdds(context: RunContext): Promise<void> {
     total: context.plan.toAdd,
     readPage: (after) => readContactsPage(run, 'add', after, connector.maxBatchSize),
     keyOf: (row) => row.id,
+    isRecorded: (row) => row.synced !== null,
     // A member in doubt is confirmed by sending again what its batch sent, so that the record keeps
     // the identifiers the destination may hold; UPSERT sends the current ones (its update).
     encode: (row) =>
@@ -218,6 +226,7 @@ async function sendUpdates(context: RunContext): Promise<void> {
     total: context.plan.toUpdate,
     readPage: (after) => readContactsPage(run, 'update', after, connector.maxBatchSize),
     keyOf: (row) => row.id,
+    isRecorded: () => true,
     unusableReason: (row) => unusableReason(context, row),
     encode: (row) => {
       const member = encodeContact(context, row);
@@ -272,6 +281,8 @@ interface UploadSteps<Row> {
   total: number;
   readPage(after: bigint): Promise<Row[]>;
   keyOf(row: Row): bigint;
+  /** Adds: whether the member already has a synced_member row (in doubt, or an update's). */
+  isRecorded?(row: Row): boolean;
   /** Null for a member none of whose mapped identifiers is usable: it is counted unusable (with
    * `unusableReason`), not sent. `unchanged` for an update candidate whose identifiers are those
    * already synced: not sent. */
@@ -297,6 +308,8 @@ async function upload<Row>(context: RunContext, steps: UploadSteps<Row>): Promis
   let exhausted = false;
   let unusable: Record<string, number> = {};
   let unchanged = 0;
+  // The contact ids, among those pending, of adds that already have a synced_member row.
+  const resent = new Set<bigint>();
 
   // Fills `pending` with two batches, or up to the end of the diff.
   const readAhead = async () => {
@@ -310,8 +323,10 @@ async function upload<Row>(context: RunContext, steps: UploadSteps<Row>): Promis
       for (const row of rows) {
         const member = steps.encode(row);
         if (member === 'unchanged') unchanged++;
-        else if (member) pending.push(member);
-        else {
+        else if (member) {
+          pending.push(member);
+          if (steps.isRecorded?.(row)) resent.add(member.contactId);
+        } else {
           const reason = steps.unusableReason?.(row) ?? 'UNUSABLE_VALUE';
           unusable[reason] = (unusable[reason] ?? 0) + 1;
         }
@@ -320,13 +335,21 @@ async function upload<Row>(context: RunContext, steps: UploadSteps<Row>): Promis
       if (rows.length < batchSize) exhausted = true;
     }
   };
-  const record = async (members: EncodedMember[]): Promise<bigint> => {
-    const statement =
-      steps.action === 'add'
-        ? recordAddsInDoubt(context.run, members, context.diffTakenAt)
-        : recordRemovesInDoubt(context.run, members);
+  const recorded = async (statement: Prisma.Sql): Promise<bigint> => {
     const [[batch]] = (await fencedSql<{ id: string }>(context.fence, statement)) as [[{ id: string }]];
     return BigInt(batch.id);
+  };
+  const record = async (members: EncodedMember[]): Promise<bigint> => {
+    if (steps.action === 'remove') return recorded(recordRemovesInDoubt(context.run, members));
+    const adds = addsToRecord(members, resent);
+    try {
+      return await recorded(recordAddsInDoubt(context.run, adds, context.diffTakenAt, 'fail'));
+    } catch (error) {
+      // A member was recorded since its page was read (a failed platform job's removal undone
+      // meanwhile): the batch is recorded again, its conflicts resolved, in a transaction of its own.
+      if ((error as { code?: string }).code !== UNIQUE_VIOLATION) throw error;
+      return recorded(recordAddsInDoubt(context.run, adds, context.diffTakenAt, 'update'));
+    }
   };
   // Awaited later; handled now, so that a failure before then is not an unhandled rejection.
   const handled = <T>(promise: Promise<T>) => {
@@ -409,6 +432,9 @@ async function upload<Row>(context: RunContext, steps: UploadSteps<Row>): Promis
   }
 }
 
+/** PostgreSQL's error code for a duplicate key. */
+const UNIQUE_VIOLATION = '23505';
+
 /** Batch confirmations that may run at once. */
 const CONFIRMATIONS_IN_FLIGHT = 2;
 
@@ -466,7 +492,7 @@ const PHASE_COUNTERS = { adding: 'added', updating: 'updated', removing: 'remove
 function identifierCounts(batch: EncodedMember[]): Record<string, number> {
   const counts: Record<string, number> = {};
   for (const member of batch) {
-    for (const type of Object.keys(member.identifiers)) counts[type] = (counts[type] ?? 0) + 1;
+    for (const type in member.identifiers) counts[type] = (counts[type] ?? 0) + 1;
   }
   return counts;
 }
@@ -643,8 +669,7 @@ async function finishRun(
       // Members still in doubt (a refused batch's, or those no mode of this sync resolves) are not counted.
       const [synced] = await tx.$queryRaw<{ count: number }[]>`
         SELECT count(*)::int AS count FROM synced_member s
-        WHERE s.sync_id = ${run.syncId}::uuid
-          AND NOT COALESCE(s.batch_id = ANY(ARRAY(SELECT id FROM batch_in_doubt WHERE sync_id = ${run.syncId}::uuid)), false)`;
+        WHERE s.sync_id = ${run.syncId}::uuid AND s.contact_id NOT IN (${contactsInDoubt(run.syncId)})`;
       await tx.audienceSync.update({
         where: { id: run.syncId },
         data: { lastSyncedAt: finishedAt, lastSyncedCount: synced!.count, statusError: null },

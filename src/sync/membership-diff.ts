@@ -2,7 +2,7 @@ import type { ContactIdentity, EncodedIdentifiers } from '../destinations/destin
 import { sqlDirect } from '../infra/db.js';
 import { Prisma, type PrismaClient } from '../generated/prisma/client.js';
 import type { SyncMode } from '../generated/prisma/enums.js';
-import { batchesInDoubtOf, inDoubt } from './batches-in-doubt.js';
+import { batchesInDoubtOf, contactsInDoubt } from './batches-in-doubt.js';
 
 /**
  * A run's diff between what the sync should hold (desired) and what its destination holds
@@ -50,17 +50,19 @@ export async function materializeRunDiff(
       const [{ ids: doubt }] = (await tx.$queryRaw<{ ids: bigint[] }[]>(batchesInDoubtOf(run.syncId))) as [{ ids: bigint[] }];
       // Room for the joins' sorts and hash tables in memory, instead of spilling to disk in batches.
       await tx.$executeRaw`SET LOCAL work_mem = '64MB'`;
-      // One merge join of both sides in contact order finds the adds and the removes in one pass.
+      // One merge join of both sides in contact order finds the adds and the removes in one pass. It
+      // reads synced_member's contact ids from its primary key alone; the few members in doubt are
+      // a hashed set the matched members are checked against.
       const [diff] = await tx.$queryRaw<{ desired: bigint; to_add: bigint; to_remove: bigint; taken_at: string }[]>`
         WITH inserted AS (
           INSERT INTO run_diff (run_id, action, contact_id)
           SELECT ${run.id}::uuid, CASE WHEN d.contact_id IS NULL THEN 'remove' ELSE 'add' END,
                  COALESCE(d.contact_id, s.contact_id)
           FROM (SELECT contact_id FROM (${desired}) AS q ORDER BY contact_id) AS d
-          FULL JOIN (SELECT s.contact_id, ${inDoubt(doubt)} AS in_doubt
-                     FROM synced_member s WHERE s.sync_id = ${run.syncId}::uuid ORDER BY s.contact_id) AS s
+          FULL JOIN (SELECT s.contact_id FROM synced_member s WHERE s.sync_id = ${run.syncId}::uuid ORDER BY s.contact_id) AS s
             ON s.contact_id = d.contact_id
-          WHERE (d.contact_id IS NOT NULL AND (s.contact_id IS NULL OR s.in_doubt) AND ${adds})
+          WHERE (d.contact_id IS NOT NULL AND ${adds}
+                 AND (s.contact_id IS NULL OR s.contact_id IN (${contactsInDoubt(run.syncId, doubt)})))
              OR (d.contact_id IS NULL AND ${removes})
           RETURNING action)
         SELECT (SELECT count(*) FROM (${desired}) AS d) AS desired,
@@ -76,7 +78,7 @@ export async function materializeRunDiff(
               FROM (${desired}) AS d
               JOIN synced_member s ON s.sync_id = ${run.syncId}::uuid AND s.contact_id = d.contact_id
               JOIN contact c ON c.id = d.contact_id
-              WHERE c.updated_at > s.synced_at AND NOT ${inDoubt(doubt)}`
+              WHERE c.updated_at > s.synced_at AND s.contact_id NOT IN (${contactsInDoubt(run.syncId, doubt)})`
           : 0;
       await beforeCommit(tx);
       return {
@@ -108,7 +110,9 @@ export function clearRunDiffRange(runId: string, action: DiffAction, after: bigi
  * confirmed; for an add, those a batch in doubt sent (null for a member never sent). */
 export type DiffContact = ContactIdentity & { synced: EncodedIdentifiers | null };
 
-// Pages are read without Prisma (see sqlDirect): a page is 10,000 rows.
+// Pages are read without Prisma (see sqlDirect): a page is 10,000 rows. Each joined table is bounded
+// by the page's start as well: PostgreSQL carries equalities across a join, not ranges, and without
+// the bound a merge join scans the contacts from the first one, a page costing more the further it is.
 
 /** The run's adds or update candidates after contact id `after`, with their contact data. */
 export async function readContactsPage(
@@ -121,12 +125,15 @@ export async function readContactsPage(
     SELECT c.id, c.email, c.phone, c.first_name AS "firstName", c.last_name AS "lastName", c.country, c.zip,
            c.external_id AS "externalId", c.mobile_ad_id AS "mobileAdId", s.identifiers AS synced
     FROM run_diff r
-    JOIN contact c ON c.id = r.contact_id
-    LEFT JOIN synced_member s ON s.sync_id = ${run.syncId}::uuid AND s.contact_id = r.contact_id
+    JOIN contact c ON c.id = r.contact_id AND c.id > ${after}
+    LEFT JOIN synced_member s ON s.sync_id = ${run.syncId}::uuid AND s.contact_id = r.contact_id AND s.contact_id > ${after}
     WHERE r.run_id = ${run.id}::uuid AND r.action = ${action} AND r.contact_id > ${after}
     ORDER BY r.contact_id
     LIMIT ${limit}`);
-  return rows!.map((row) => ({ ...row, id: BigInt(row.id) }));
+  // Each row's id is made a bigint in place: a page's rows are not copied (10,000 objects fewer to collect).
+  const contacts = rows as unknown as DiffContact[];
+  for (const row of rows!) (row as unknown as DiffContact).id = BigInt(row.id);
+  return contacts;
 }
 
 export interface SyncedRow {
@@ -139,9 +146,11 @@ export async function readRemovesPage(run: { id: string; syncId: string }, after
   const [rows] = await sqlDirect<{ contactId: string; identifiers: EncodedIdentifiers }>(Prisma.sql`
     SELECT s.contact_id AS "contactId", s.identifiers
     FROM run_diff r
-    JOIN synced_member s ON s.sync_id = ${run.syncId}::uuid AND s.contact_id = r.contact_id
+    JOIN synced_member s ON s.sync_id = ${run.syncId}::uuid AND s.contact_id = r.contact_id AND s.contact_id > ${after}
     WHERE r.run_id = ${run.id}::uuid AND r.action = 'remove' AND r.contact_id > ${after}
     ORDER BY r.contact_id
     LIMIT ${limit}`);
-  return rows!.map((row) => ({ contactId: BigInt(row.contactId), identifiers: row.identifiers }));
+  const synced = rows as unknown as SyncedRow[];
+  for (const row of rows!) (row as unknown as SyncedRow).contactId = BigInt(row.contactId);
+  return synced;
 }

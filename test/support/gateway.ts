@@ -127,7 +127,8 @@ export async function startTestGateway(settings: Record<string, string> = {}): P
         try {
           // The app's own recurring jobs (Agenda's `single` jobs) stay: workers created them at start.
           await db().$transaction([
-            db().$executeRawUnsafe('TRUNCATE workspace CASCADE'),
+            // synced_member references its sync without a foreign key, so the cascade does not reach it.
+            db().$executeRawUnsafe('TRUNCATE workspace, synced_member CASCADE'),
             db().$executeRawUnsafe("DELETE FROM agenda_jobs WHERE type <> 'single'"),
           ]);
           break;
