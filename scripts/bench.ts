@@ -190,7 +190,7 @@ let worker: ChildProcess | undefined;
 try {
   await applyMigrations(databaseUrl);
   connectDatabase(databaseUrl);
-  openEventBus(undefined);
+  await openEventBus(undefined);
   const secretsKey = randomBytes(32).toString('base64');
   const secrets = await loadSecretBox(secretsKey, '/nonexistent');
   const agenda = await openScheduler({ databaseUrl, notifications: true, pollIntervalMs: 1000, lockLifetimeMs: 60_000 });

@@ -68,7 +68,7 @@ export async function startApp(config: Config, options: { clock?: Clock } = {}):
     );
     stops.push(disconnectDatabase);
     await loadSecretBox(config.SECRETS_KEY, config.DATA_DIR);
-    openEventBus(config.REDIS_URL);
+    await openEventBus(config.REDIS_URL);
     stops.push(closeEventBus);
     if (embedded) await bootstrapDefaultWorkspace(config.DATA_DIR);
 
@@ -103,7 +103,7 @@ export async function startApp(config: Config, options: { clock?: Clock } = {}):
 
     // Every role listens: the gateway serves GraphQL, and all serve /healthz, /readyz and /metrics.
     const gateway = config.ROLES.includes('gateway')
-      ? (await import('./gateway/graphql-handler.js')).openGateway(config, clock)
+      ? await (await import('./gateway/graphql-handler.js')).openGateway(config, clock)
       : null;
     if (gateway) stops.push(() => runInReverse(gateway.stops));
     const yoga = gateway?.yoga ?? null;

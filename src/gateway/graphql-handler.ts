@@ -49,9 +49,9 @@ export interface Gateway {
 }
 
 /** Everything the gateway role needs: rate limiter, trusted documents, the yoga handler, WebSockets. */
-export function openGateway(config: Config, clock: Clock): Gateway {
+export async function openGateway(config: Config, clock: Clock): Promise<Gateway> {
   const stops: (() => Promise<unknown>)[] = [forgetRevokedKeys()];
-  const rateLimiter = openRateLimiter(config);
+  const rateLimiter = await openRateLimiter(config);
   if (rateLimiter) stops.push(() => rateLimiter.close());
   const persistedDocuments =
     config.PERSISTED_OPERATIONS !== 'off'

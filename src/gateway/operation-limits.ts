@@ -13,7 +13,6 @@ import {
   type ValidationContext,
 } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
-import { Redis } from 'ioredis';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { Config } from '../infra/config.js';
 import type { Context } from '../schema/context.js';
@@ -97,12 +96,14 @@ export interface RateLimiter {
 
 /** Operations per API key and window: counted in memory, or in Redis (shared by every gateway) when
  * `REDIS_URL` is set — in memory, per gateway, while a Redis command fails. Null when turned off. */
-export function openRateLimiter(
+export async function openRateLimiter(
   config: Pick<Config, 'RATE_LIMIT_POINTS' | 'RATE_LIMIT_DURATION_SECONDS' | 'REDIS_URL'>,
-): RateLimiter | null {
+): Promise<RateLimiter | null> {
   if (config.RATE_LIMIT_POINTS === 0) return null;
   const options = { points: config.RATE_LIMIT_POINTS, duration: config.RATE_LIMIT_DURATION_SECONDS, keyPrefix: 'asg-rate' };
   if (!config.REDIS_URL) return { limiter: new RateLimiterMemory(options), close: async () => undefined };
+  // Loaded only with REDIS_URL: the embedded default never talks to Redis.
+  const { Redis } = await import('ioredis');
   const client = new Redis(config.REDIS_URL);
   const limiter = new RateLimiterRedis({ ...options, storeClient: client, insuranceLimiter: new RateLimiterMemory(options) });
   return { limiter, close: () => client.quit().then(() => undefined) };

@@ -17,12 +17,14 @@ const pgliteVersion = (JSON.parse(readFileSync(pglitePackageFile, 'utf8')) as { 
 export const EMBEDDED_TEMPLATE_DIR = fileURLToPath(new URL(`../../dist/embedded-database/pglite-${pgliteVersion}/`, import.meta.url));
 
 /** PostgreSQL's defaults are sized for a server (shared_buffers 128 MB, touched as soon as used, per
- * instance); a developer's embedded database needs a fraction of that, Agenda's jobs less still. */
+ * instance); a developer's embedded database needs a fraction of that, Agenda's jobs less still. PGlite is
+ * one session whatever the clients: max_connections 100 would only size shared memory (lock tables, process
+ * slots) for 100 backends, 3 MB of it per instance; 10 still holds 640 locks. */
 function startParams(sharedBuffers: string): string[] {
   return [
     ...PGlite.defaultStartParams,
     ...['-c', `shared_buffers=${sharedBuffers}`, '-c', 'wal_buffers=256kB', '-c', 'temp_buffers=1MB'],
-    ...['-c', 'work_mem=4MB', '-c', 'maintenance_work_mem=16MB'],
+    ...['-c', 'work_mem=4MB', '-c', 'maintenance_work_mem=16MB', '-c', 'max_connections=10'],
   ];
 }
 

@@ -1,7 +1,6 @@
 import { setMaxListeners } from 'node:events';
-import { createRedisEventTarget } from '@graphql-yoga/redis-event-target';
 import { createPubSub } from 'graphql-yoga';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { logger } from './logger.js';
 
 /** Events carry ids only; subscription fields load the fresh record (and check its workspace). */
@@ -44,9 +43,13 @@ let bus: EventBus | undefined;
 let redisClients: Redis[] = [];
 
 /** In-process by default; through Redis when `redisUrl` is set, so that events published by a
- * worker reach subscribers on every gateway instance. */
-export function openEventBus(redisUrl: string | undefined): EventBus {
+ * worker reach subscribers on every gateway instance. The Redis client is loaded only then. */
+export async function openEventBus(redisUrl: string | undefined): Promise<EventBus> {
   if (redisUrl) {
+    const [{ Redis }, { createRedisEventTarget }] = await Promise.all([
+      import('ioredis'),
+      import('@graphql-yoga/redis-event-target'),
+    ]);
     redisClients = [new Redis(redisUrl), new Redis(redisUrl)];
     // ioredis reconnects by itself; unheard, its errors are printed as unhandled.
     for (const client of redisClients) client.on('error', (error: Error) => logger.warn({ err: error }, 'Event bus Redis error'));

@@ -1,4 +1,3 @@
-import { MongoBackend } from '@agendajs/mongo-backend';
 import { PostgresBackend, getCreateIndexesSQL, getCreateTableSQL } from '@agendajs/postgres-backend';
 import { Agenda, type Job } from 'agenda';
 import pg from 'pg';
@@ -25,8 +24,9 @@ let pool: pg.Pool | undefined;
 /** Creates the process's Agenda on MongoDB or PostgreSQL. Jobs are defined by the caller before
  * `start()`; a gateway-only process starts it too, so that its new jobs notify the workers. */
 export async function openScheduler(options: SchedulerOptions): Promise<Agenda> {
+  // The MongoDB driver (about 7 MB of heap) is loaded only where MONGODB_URL asks for it.
   const backend = options.mongodbUrl
-    ? new MongoBackend({ address: options.mongodbUrl })
+    ? new (await import('@agendajs/mongo-backend')).MongoBackend({ address: options.mongodbUrl })
     : postgresBackend(await jobsPool(options.databaseUrl), options.notifications);
   agenda = new Agenda({
     backend,

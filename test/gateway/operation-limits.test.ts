@@ -9,7 +9,8 @@ const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 test('with REDIS_URL, gateways share one count per API key', async () => {
   const settings = { REDIS_URL, RATE_LIMIT_POINTS: 3, RATE_LIMIT_DURATION_SECONDS: 60 };
-  const [first, second] = [openRateLimiter(settings)!, openRateLimiter(settings)!];
+  const first = (await openRateLimiter(settings))!;
+  const second = (await openRateLimiter(settings))!;
   const apiKeyId = randomUUID();
   try {
     await first.limiter.consume(apiKeyId);
@@ -26,8 +27,8 @@ test('with REDIS_URL, gateways share one count per API key', async () => {
   }
 });
 
-test('RATE_LIMIT_POINTS=0 turns rate limiting off', () => {
-  expect(openRateLimiter({ RATE_LIMIT_POINTS: 0, RATE_LIMIT_DURATION_SECONDS: 60, REDIS_URL: undefined })).toBeNull();
+test('RATE_LIMIT_POINTS=0 turns rate limiting off', async () => {
+  expect(await openRateLimiter({ RATE_LIMIT_POINTS: 0, RATE_LIMIT_DURATION_SECONDS: 60, REDIS_URL: undefined })).toBeNull();
 });
 
 test('the nesting and NUL checks of variables look into JSON objects and lists only, never into an uploaded file', async () => {
