@@ -399,6 +399,37 @@ describe('readAudience: the match rate of the last upload (requestStatus.retriev
     });
   });
 
+  it('says why there is no match rate when Google failed the upload or finds it not eligible, and what it refused of a partial one', async () => {
+    const { platformRequestId } = await connector.addMembers(LIST_ID, members(4), SESSION);
+    const request = google.dataManagerRequests.get(platformRequestId!)!;
+    const read = () => connector.readAudience!(LIST_ID, { lastPlatformRequestId: platformRequestId! });
+    const upload = `the last upload (Data Manager request ${platformRequestId})`;
+
+    Object.assign(request, { status: 'FAILED', errorCounts: [{ reason: 'PROCESSING_ERROR_REASON_DENIED_CONSENT', recordCount: 4 }] });
+    expect(await read()).toMatchObject({
+      matchRateLowerBound: null,
+      matchRateUpperBound: null,
+      statusDetail: `Google failed ${upload}, so it has no match rate: PROCESSING_ERROR_REASON_DENIED_CONSENT × 4`,
+    });
+
+    Object.assign(request, { status: 'SUCCESS', errorCounts: undefined, uploadMatchRateRange: 'MATCH_RATE_RANGE_NOT_ELIGIBLE' });
+    expect(await read()).toMatchObject({
+      matchRateLowerBound: null,
+      statusDetail: `Google reports no match rate for ${upload}: it is not eligible for one.`,
+    });
+
+    Object.assign(request, {
+      status: 'PARTIAL_SUCCESS',
+      errorCounts: [{ reason: 'PROCESSING_ERROR_REASON_DENIED_CONSENT', recordCount: 1 }],
+      uploadMatchRateRange: undefined,
+    });
+    expect(await read()).toMatchObject({
+      matchRateLowerBound: 0,
+      matchRateUpperBound: 0.2,
+      statusDetail: `Google matched 0–20% of 4 members sent in ${upload}. Google refused part of it: PROCESSING_ERROR_REASON_DENIED_CONSENT × 1.`,
+    });
+  });
+
   it('still reports the list when Google does not know the request id, and says why there is no match rate', async () => {
     await connector.addMembers(LIST_ID, members(2), SESSION);
     const report = await connector.readAudience!(LIST_ID, { lastPlatformRequestId: 'forgotten-request' });

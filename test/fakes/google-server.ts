@@ -61,8 +61,12 @@ export interface FakeDataManagerRequest {
   identifierCount: number;
   /** Members with at least one identifier in `googleUsers`. */
   matchedCount: number;
-  /** PROCESSING while `holdRequests` kept it so, until `completeRequests`. */
-  status: 'PROCESSING' | 'SUCCESS';
+  /** PROCESSING while `holdRequests` kept it so, until `completeRequests`; a test may set the others. */
+  status: 'PROCESSING' | 'SUCCESS' | 'FAILED' | 'PARTIAL_SUCCESS';
+  /** The ErrorInfo counts of a FAILED or PARTIAL_SUCCESS request, set by a test. */
+  errorCounts?: { reason: string; recordCount: number }[];
+  /** What Google reports instead of the range of what the fake matched (MATCH_RATE_RANGE_NOT_ELIGIBLE ...). */
+  uploadMatchRateRange?: string;
 }
 
 export interface FakeGoogleOptions {
@@ -277,7 +281,8 @@ function toRequestStatus(request: FakeDataManagerRequest) {
     recordCount: String(request.recordCount),
     [identifierField]: String(request.identifierCount),
   });
-  const done = request.status === 'SUCCESS';
+  const done = request.status !== 'PROCESSING';
+  const failed = request.status === 'FAILED' || request.status === 'PARTIAL_SUCCESS';
   const status = () => {
     if (request.operation === 'remove') {
       return request.dataType === 'MOBILE_ID'
@@ -289,7 +294,9 @@ function toRequestStatus(request: FakeDataManagerRequest) {
       audienceMembersIngestionStatus: {
         userDataIngestionStatus: {
           ...counts('userIdentifierCount'),
-          uploadMatchRateRange: matchRateRange(request.matchedCount / request.recordCount),
+          ...(request.status === 'FAILED'
+            ? {}
+            : { uploadMatchRateRange: request.uploadMatchRateRange ?? matchRateRange(request.matchedCount / request.recordCount) }),
         },
       },
     };
@@ -298,6 +305,9 @@ function toRequestStatus(request: FakeDataManagerRequest) {
     requestStatusPerDestination: request.destinations.map((destination) => ({
       destination,
       requestStatus: request.status,
+      ...(failed
+        ? { errorInfo: { errorCounts: (request.errorCounts ?? []).map((count) => ({ ...count, recordCount: String(count.recordCount) })) } }
+        : {}),
       ...(done ? status() : {}),
     })),
   };
@@ -592,7 +602,7 @@ export async function startFakeGoogle(options: FakeGoogleOptions): Promise<FakeG
       holdRequests = value;
     },
     completeRequests() {
-      for (const request of dataManagerRequests.values()) request.status = 'SUCCESS';
+      for (const request of dataManagerRequests.values()) if (request.status === 'PROCESSING') request.status = 'SUCCESS';
     },
     onRequest(listener) {
       listeners.push(listener);
