@@ -55,6 +55,10 @@ export interface BatchOutcome {
    * Google Ads API's offline user data jobs): the engine records the batch's members against it and,
    * once a batch `started` it, follows it through `checkJob`. */
   platformJob?: { resourceName: string; started: boolean };
+  /** Set when the platform reports on the batch's request later, by this id (the Data Manager API's
+   * ingestion request id, whose status carries the upload's match rate): the engine keeps the latest
+   * per sync and hands it to `readAudience`. */
+  platformRequestId?: string;
 }
 
 /** Where a platform job stands; `PENDING`: created but never started. `reason` says, for a
@@ -71,12 +75,23 @@ export interface PlatformAudienceReport {
    * bounds), otherwise the one number it reports as both bounds. */
   sizeLowerBound: number | null;
   sizeUpperBound: number | null;
-  /** The share, 0–1, of the members sent that the platform matched, where it reports one. */
+  /** The share, 0–1, of the members sent that the platform matched, where it reports one number;
+   * null where it reports only a range (the bounds below). */
   matchRate: number | null;
+  /** The range, 0–1, the match rate lies in where the platform reports a range (the Data Manager
+   * API's `uploadMatchRateRange`); left out where it reports one number, which is then both bounds. */
+  matchRateLowerBound?: number | null;
+  matchRateUpperBound?: number | null;
   /** The platform's status of the audience, in its own terms (e.g. READY). */
   status: string | null;
   /** What the platform says about that status, when it says more. */
   statusDetail: string | null;
+}
+
+/** What the engine knows of the sync's past uploads, for `readAudience`. */
+export interface AudienceReadContext {
+  /** The `platformRequestId` of the latest batch a run sent, when the platform gave one. */
+  lastPlatformRequestId: string | null;
 }
 
 export interface AudienceRef {
@@ -104,7 +119,7 @@ export interface DestinationConnector {
   addMembers(platformAudienceId: string, members: EncodedMember[], session: UploadSession): Promise<BatchOutcome>;
   removeMembers(platformAudienceId: string, members: EncodedMember[], session: UploadSession): Promise<BatchOutcome>;
   /** What the platform reports about the audience now (size, match rate, status). Throws DestinationError. */
-  readAudience?(platformAudienceId: string): Promise<PlatformAudienceReport>;
+  readAudience?(platformAudienceId: string, context?: AudienceReadContext): Promise<PlatformAudienceReport>;
   /** For platforms whose batches report a `platformJob`: that job's state now. Throws DestinationError. */
   checkJob?(resourceName: string): Promise<PlatformJobState>;
 }

@@ -125,9 +125,22 @@ const PlatformAudienceRef = builder.objectRef<StoredPlatformAudience>('PlatformA
     }),
     matchRate: t.float({
       nullable: true,
-      description: 'The share (0–1) of the members sent that the platform matched, where it reports one: Google Ads API lists, ' +
-        'and LinkedIn (its matchedCount / inputCount, both over the last 7 days).',
+      description: 'The share (0–1) of the members sent that the platform matched, where it reports one number: Google Ads API lists, ' +
+        'and LinkedIn (its matchedCount / inputCount, both over the last 7 days). Null where the platform reports only a range ' +
+        '(the Data Manager API): see matchRateLowerBound and matchRateUpperBound.',
       resolve: (audience) => audience.matchRate,
+    }),
+    matchRateLowerBound: t.float({
+      nullable: true,
+      description: 'The match rate (0–1) is at least this: the low end of the range the platform reports (the Data Manager ' +
+        "API's match rate range of the last upload, e.g. 0.51 for 51–60%), or matchRate where it reports one number.",
+      resolve: (audience) => audience.matchRateLowerBound ?? audience.matchRate,
+    }),
+    matchRateUpperBound: t.float({
+      nullable: true,
+      description: 'The match rate (0–1) is at most this: the high end of the range the platform reports, or matchRate where ' +
+        'it reports one number.',
+      resolve: (audience) => audience.matchRateUpperBound ?? audience.matchRate,
     }),
     status: t.string({
       nullable: true,

@@ -26,7 +26,7 @@ import {
 import type { Clock } from '../infra/clock.js';
 import type { RetryPolicy } from '../infra/retry-policy.js';
 import { callWithRetries } from './platform-retry.js';
-import { readPlatformAudienceAfterRun } from './platform-audience.js';
+import { readPlatformAudienceAfterRun, recordPlatformRequest } from './platform-audience.js';
 import { recordPlatformJob } from './platform-jobs.js';
 import { publishRunUpdated, publishSyncUpdated, publishTaskUpdated } from '../infra/change-events.js';
 import {
@@ -457,6 +457,7 @@ function confirmSent<Row>(
   const statements = [
     ...confirmBatch(context.run, steps.action, batchId, batch),
     ...steps.confirm(batch, outcome, previous),
+    ...recordPlatformRequest(context.run, batchId, outcome),
     countersUpdate(
       context,
       {

@@ -1,11 +1,31 @@
 import { db } from '../infra/db.js';
-import { DestinationError, type PlatformAudienceReport } from '../destinations/destination.js';
+import { DestinationError, type BatchOutcome, type PlatformAudienceReport } from '../destinations/destination.js';
+import { Prisma } from '../generated/prisma/client.js';
 import { MissingCredentialsError, connectorFor } from '../destinations/registry.js';
 import type { Clock } from '../infra/clock.js';
 import { logger } from '../infra/logger.js';
 
-/** What is stored in audience_sync.platform_audience. */
-export type StoredPlatformAudience = PlatformAudienceReport & { refreshedAt: string };
+/** What is stored in audience_sync.platform_audience: the report with both match rate bounds set
+ * (a platform's one number is both). Reads written before the bounds existed lack them. */
+export type StoredPlatformAudience = PlatformAudienceReport & {
+  matchRateLowerBound: number | null;
+  matchRateUpperBound: number | null;
+  refreshedAt: string;
+};
+
+/** The statement, committed with a batch's confirmation, that keeps the platform request id of the
+ * sync's latest batch (confirmations may commit out of order: an earlier batch never replaces a
+ * later one's); none when the platform gave no id. */
+export function recordPlatformRequest(run: { syncId: string }, batchId: bigint, outcome: BatchOutcome): Prisma.Sql[] {
+  if (outcome.platformRequestId === undefined) return [];
+  return [
+    Prisma.sql`
+      UPDATE audience_sync
+      SET last_platform_request_id = ${outcome.platformRequestId}, last_platform_request_batch = ${batchId}
+      WHERE id = ${run.syncId}::uuid
+        AND (last_platform_request_batch IS NULL OR last_platform_request_batch < ${batchId})`,
+  ];
+}
 
 /** Why a sync's platform audience cannot be read. */
 export class PlatformAudienceUnavailable extends Error {
@@ -26,8 +46,13 @@ export async function refreshPlatformAudience(syncId: string, clock: Clock): Pro
   if (!connector.readAudience) {
     throw new PlatformAudienceUnavailable(`${sync.destination.platform} destinations report nothing about the audience`);
   }
-  const report = await connector.readAudience(sync.platformAudienceId);
-  const stored: StoredPlatformAudience = { ...report, refreshedAt: clock.now().toISOString() };
+  const report = await connector.readAudience(sync.platformAudienceId, { lastPlatformRequestId: sync.platformRequestId });
+  const stored: StoredPlatformAudience = {
+    ...report,
+    matchRateLowerBound: report.matchRateLowerBound === undefined ? report.matchRate : report.matchRateLowerBound,
+    matchRateUpperBound: report.matchRateUpperBound === undefined ? report.matchRate : report.matchRateUpperBound,
+    refreshedAt: clock.now().toISOString(),
+  };
   await db().audienceSync.update({ where: { id: syncId }, data: { platformAudience: { ...stored } } });
   return stored;
 }

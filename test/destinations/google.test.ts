@@ -260,7 +260,9 @@ describe('addMembers and removeMembers', () => {
   it('ingests each person as one member with all their identifiers, with consent and the terms', async () => {
     const outcome = await connector.addMembers(LIST_ID, [ADA, emailMember(2n, 'grace@example.com')], SESSION);
 
-    expect(outcome).toEqual({ invalid: 0, invalidSamples: [] });
+    // The ingestion's request id comes back, to read its match rate later.
+    expect(outcome).toEqual({ invalid: 0, invalidSamples: [], platformRequestId: expect.any(String) });
+    expect(google.dataManagerRequests.get(outcome.platformRequestId!)).toMatchObject({ operation: 'ingest', recordCount: 2 });
     const [ingest] = apiRequests();
     expect(ingest).toMatchObject({ method: 'POST', url: '/v1/audienceMembers:ingest', contentType: 'application/json' });
     expect(ingest?.authorization).toMatch(/^Bearer ya29\.fake-/);
@@ -296,6 +298,7 @@ describe('addMembers and removeMembers', () => {
     await connector.addMembers(LIST_ID, [ADA, emailMember(2n, 'grace@example.com')], SESSION);
     const outcome = await connector.removeMembers(LIST_ID, [ADA], { ...SESSION, id: 'run-1:removes' });
 
+    // A removal's status carries no match rate: its request id is not kept.
     expect(outcome).toEqual({ invalid: 0, invalidSamples: [] });
     const remove = apiRequests()[1];
     expect(remove?.url).toBe('/v1/audienceMembers:remove');
@@ -330,8 +333,129 @@ describe('addMembers and removeMembers', () => {
     await expect(connector.addMembers(LIST_ID, members, SESSION)).rejects.toThrow(/at most 10000/);
     expect(google.requests).toHaveLength(0);
 
-    await expect(connector.addMembers(LIST_ID, members.slice(0, 10_000), SESSION)).resolves.toEqual({ invalid: 0, invalidSamples: [] });
+    await expect(connector.addMembers(LIST_ID, members.slice(0, 10_000), SESSION)).resolves.toMatchObject({ invalid: 0, invalidSamples: [] });
     expect(google.userLists.get(LIST_ID)?.members.size).toBe(10_000);
+  });
+});
+
+describe('readAudience: the match rate of the last upload (requestStatus.retrieve)', () => {
+  const members = (count: number) => Array.from({ length: count }, (_, i) => emailMember(BigInt(i + 1), `person${i}@example.com`));
+  /** Google knows the first `count` of `members(...)`. */
+  const knowFirst = (count: number) => {
+    for (const member of members(count)) google.googleUsers.add(`EMAIL:${member.identifiers.EMAIL}`);
+  };
+
+  it('reports the range Google gives for what it matched of the members sent, as bounds, with no single rate', async () => {
+    knowFirst(11);
+    const { platformRequestId } = await connector.addMembers(LIST_ID, members(20), SESSION);
+
+    const report = await connector.readAudience!(LIST_ID, { lastPlatformRequestId: platformRequestId! });
+    // 11 of 20: 55%, in MATCH_RATE_RANGE_51_TO_60.
+    expect(report).toEqual({
+      sizeLowerBound: 20,
+      sizeUpperBound: 20,
+      matchRate: null,
+      matchRateLowerBound: 0.51,
+      matchRateUpperBound: 0.6,
+      status: 'OPEN',
+      statusDetail: `Google matched 51–60% of 20 members sent in the last upload (Data Manager request ${platformRequestId}).`,
+    });
+    expect(apiRequests().at(-1)).toMatchObject({
+      method: 'GET',
+      url: `/v1/requestStatus:retrieve?requestId=${platformRequestId}`,
+    });
+  });
+
+  it('reads the edges of the ranges: under 20% and 91–100%', async () => {
+    const none = await connector.addMembers(LIST_ID, members(10), SESSION);
+    expect(await connector.readAudience!(LIST_ID, { lastPlatformRequestId: none.platformRequestId! })).toMatchObject({
+      matchRateLowerBound: 0,
+      matchRateUpperBound: 0.2,
+    });
+    knowFirst(10);
+    const all = await connector.addMembers(LIST_ID, members(10), SESSION);
+    expect(await connector.readAudience!(LIST_ID, { lastPlatformRequestId: all.platformRequestId! })).toMatchObject({
+      matchRateLowerBound: 0.91,
+      matchRateUpperBound: 1,
+    });
+  });
+
+  it('says the upload is still processing, with no match information, until Google is done', async () => {
+    google.holdRequests = true;
+    knowFirst(3);
+    const { platformRequestId } = await connector.addMembers(LIST_ID, members(3), SESSION);
+
+    expect(await connector.readAudience!(LIST_ID, { lastPlatformRequestId: platformRequestId! })).toMatchObject({
+      sizeLowerBound: 3,
+      matchRate: null,
+      matchRateLowerBound: null,
+      matchRateUpperBound: null,
+      statusDetail: `Google is still processing the last upload (Data Manager request ${platformRequestId}): its match rate is not known yet`,
+    });
+    google.completeRequests();
+    expect(await connector.readAudience!(LIST_ID, { lastPlatformRequestId: platformRequestId! })).toMatchObject({
+      matchRateLowerBound: 0.91,
+      matchRateUpperBound: 1,
+    });
+  });
+
+  it('says why there is no match rate when Google failed the upload or finds it not eligible, and what it refused of a partial one', async () => {
+    const { platformRequestId } = await connector.addMembers(LIST_ID, members(4), SESSION);
+    const request = google.dataManagerRequests.get(platformRequestId!)!;
+    const read = () => connector.readAudience!(LIST_ID, { lastPlatformRequestId: platformRequestId! });
+    const upload = `the last upload (Data Manager request ${platformRequestId})`;
+
+    Object.assign(request, { status: 'FAILED', errorCounts: [{ reason: 'PROCESSING_ERROR_REASON_DENIED_CONSENT', recordCount: 4 }] });
+    expect(await read()).toMatchObject({
+      matchRateLowerBound: null,
+      matchRateUpperBound: null,
+      statusDetail: `Google failed ${upload}, so it has no match rate: PROCESSING_ERROR_REASON_DENIED_CONSENT × 4`,
+    });
+
+    Object.assign(request, { status: 'SUCCESS', errorCounts: undefined, uploadMatchRateRange: 'MATCH_RATE_RANGE_NOT_ELIGIBLE' });
+    expect(await read()).toMatchObject({
+      matchRateLowerBound: null,
+      statusDetail: `Google reports no match rate for ${upload}: it is not eligible for one.`,
+    });
+
+    Object.assign(request, {
+      status: 'PARTIAL_SUCCESS',
+      errorCounts: [{ reason: 'PROCESSING_ERROR_REASON_DENIED_CONSENT', recordCount: 1 }],
+      uploadMatchRateRange: undefined,
+    });
+    expect(await read()).toMatchObject({
+      matchRateLowerBound: 0,
+      matchRateUpperBound: 0.2,
+      statusDetail: `Google matched 0–20% of 4 members sent in ${upload}. Google refused part of it: PROCESSING_ERROR_REASON_DENIED_CONSENT × 1.`,
+    });
+  });
+
+  it('still reports the list when Google does not know the request id, and says why there is no match rate', async () => {
+    await connector.addMembers(LIST_ID, members(2), SESSION);
+    const report = await connector.readAudience!(LIST_ID, { lastPlatformRequestId: 'forgotten-request' });
+
+    expect(report).toEqual({
+      sizeLowerBound: 2,
+      sizeUpperBound: 2,
+      matchRate: null,
+      matchRateLowerBound: null,
+      matchRateUpperBound: null,
+      status: 'OPEN',
+      statusDetail: 'Google no longer knows the last upload (Data Manager request forgotten-request), so it has no match rate',
+    });
+  });
+
+  it('reads no request status when no upload gave an id, and fails as a DestinationError when Google fails', async () => {
+    expect(await connector.readAudience!(LIST_ID, { lastPlatformRequestId: null })).toMatchObject({
+      matchRateLowerBound: null,
+      statusDetail: null,
+    });
+    expect(apiRequests().some((request) => request.url.startsWith('/v1/requestStatus'))).toBe(false);
+
+    const { platformRequestId } = await connector.addMembers(LIST_ID, members(2), SESSION);
+    google.failNext('unavailable', 1, (request) => request.path === '/v1/requestStatus:retrieve');
+    const error = await rejection(connector.readAudience!(LIST_ID, { lastPlatformRequestId: platformRequestId! }));
+    expect(error.details).toMatchObject({ retryable: true });
   });
 });
 
@@ -368,7 +492,7 @@ describe('access tokens', () => {
     await connector.checkAccess();
     google.failNext('unauthenticated');
 
-    await expect(connector.addMembers(LIST_ID, [emailMember(1n, 'a@example.com')], SESSION)).resolves.toEqual({ invalid: 0, invalidSamples: [] });
+    await expect(connector.addMembers(LIST_ID, [emailMember(1n, 'a@example.com')], SESSION)).resolves.toMatchObject({ invalid: 0, invalidSamples: [] });
     expect(tokenRequests()).toHaveLength(2);
     const ingests = apiRequests().filter((request) => request.url.endsWith(':ingest'));
     expect(ingests).toHaveLength(2);

@@ -51,6 +51,24 @@ export interface FakeUserList {
   matchRatePercentage?: number;
 }
 
+/** An audienceMembers ingest or remove request the fake answered, as requestStatus.retrieve reports it. */
+export interface FakeDataManagerRequest {
+  operation: 'ingest' | 'remove';
+  dataType: 'CONTACT_ID' | 'MOBILE_ID';
+  /** The request's destinations, as sent. */
+  destinations: Record<string, unknown>[];
+  recordCount: number;
+  identifierCount: number;
+  /** Members with at least one identifier in `googleUsers`. */
+  matchedCount: number;
+  /** PROCESSING while `holdRequests` kept it so, until `completeRequests`; a test may set the others. */
+  status: 'PROCESSING' | 'SUCCESS' | 'FAILED' | 'PARTIAL_SUCCESS';
+  /** The ErrorInfo counts of a FAILED or PARTIAL_SUCCESS request, set by a test. */
+  errorCounts?: { reason: string; recordCount: number }[];
+  /** What Google reports instead of the range of what the fake matched (MATCH_RATE_RANGE_NOT_ELIGIBLE ...). */
+  uploadMatchRateRange?: string;
+}
+
 export interface FakeGoogleOptions {
   clientId: string;
   clientSecret: string;
@@ -90,6 +108,17 @@ export interface FakeGoogle {
   failNextAdsJob(reason: string): void;
   /** Whether the developer token may still use Customer Match on the Google Ads API. */
   adsAllowlisted: boolean;
+  /** The people Google knows, by identifier in the form of FakeUserList.members (`EMAIL:<hex>` ...):
+   * an ingested member matches when one of its identifiers is here. */
+  googleUsers: Set<string>;
+  /** The Data Manager API's ingest and remove requests by request id (validateOnly ones are not kept:
+   * Google gives them no status). */
+  dataManagerRequests: Map<string, FakeDataManagerRequest>;
+  /** False (the default): a request's status is SUCCESS at once. True: new requests stay PROCESSING
+   * until `completeRequests`. */
+  holdRequests: boolean;
+  /** The requests still PROCESSING become SUCCESS. */
+  completeRequests(): void;
   close(): Promise<void>;
 }
 
@@ -228,6 +257,62 @@ function parseConsent(value: unknown, field: string): void {
   }
 }
 
+/** The MatchRateRange Google reports for a share matched (0–1), by whole percent. */
+function matchRateRange(share: number): string {
+  const percent = Math.floor(share * 100);
+  if (percent < 20) return 'MATCH_RATE_RANGE_LESS_THAN_20';
+  if (percent <= 30) return 'MATCH_RATE_RANGE_20_TO_30';
+  const low = Math.floor((percent - 1) / 10) * 10 + 1;
+  return `MATCH_RATE_RANGE_${low}_TO_${low + 9}`;
+}
+
+/**
+ * requestStatus.retrieve's answer for one request, shaped as its reference
+ * (https://developers.google.com/data-manager/api/reference/rest/v1/requestStatus/retrieve):
+ * `requestStatusPerDestination[]` in the order of the request's destinations, each with its
+ * `destination`, `requestStatus` and the status of its kind: `audienceMembersIngestionStatus` with
+ * `userDataIngestionStatus` (`recordCount`, `userIdentifierCount`, int64 as strings, and
+ * `uploadMatchRateRange`) or `mobileDataIngestionStatus` (`recordCount`, `mobileIdCount`), or
+ * `audienceMembersRemovalStatus` with `userDataRemovalStatus` / `mobileDataRemovalStatus`. The match
+ * rate is what the fake matched of what was sent; while PROCESSING the counts are absent.
+ */
+function toRequestStatus(request: FakeDataManagerRequest) {
+  const counts = (identifierField: string) => ({
+    recordCount: String(request.recordCount),
+    [identifierField]: String(request.identifierCount),
+  });
+  const done = request.status !== 'PROCESSING';
+  const failed = request.status === 'FAILED' || request.status === 'PARTIAL_SUCCESS';
+  const status = () => {
+    if (request.operation === 'remove') {
+      return request.dataType === 'MOBILE_ID'
+        ? { audienceMembersRemovalStatus: { mobileDataRemovalStatus: counts('mobileIdCount') } }
+        : { audienceMembersRemovalStatus: { userDataRemovalStatus: counts('userIdentifierCount') } };
+    }
+    if (request.dataType === 'MOBILE_ID') return { audienceMembersIngestionStatus: { mobileDataIngestionStatus: counts('mobileIdCount') } };
+    return {
+      audienceMembersIngestionStatus: {
+        userDataIngestionStatus: {
+          ...counts('userIdentifierCount'),
+          ...(request.status === 'FAILED'
+            ? {}
+            : { uploadMatchRateRange: request.uploadMatchRateRange ?? matchRateRange(request.matchedCount / request.recordCount) }),
+        },
+      },
+    };
+  };
+  return {
+    requestStatusPerDestination: request.destinations.map((destination) => ({
+      destination,
+      requestStatus: request.status,
+      ...(failed
+        ? { errorInfo: { errorCounts: (request.errorCounts ?? []).map((count) => ({ ...count, recordCount: String(count.recordCount) })) } }
+        : {}),
+      ...(done ? status() : {}),
+    })),
+  };
+}
+
 function toUserListResource(accountPath: string, id: string, list: FakeUserList) {
   return {
     name: `${accountPath}/userLists/${id}`,
@@ -254,6 +339,9 @@ export async function startFakeGoogle(options: FakeGoogleOptions): Promise<FakeG
   let nextListId = 9_100_000_001;
   const scope = options.scope ?? DATA_MANAGER_SCOPE;
   let adsAllowlisted = true;
+  const googleUsers = new Set<string>();
+  const dataManagerRequests = new Map<string, FakeDataManagerRequest>();
+  let holdRequests = false;
   const adsApi = googleAdsApi({ customerId: options.accountId, userLists, allowlisted: () => adsAllowlisted });
 
   function issueToken(form: URLSearchParams): Reply {
@@ -348,6 +436,7 @@ export async function startFakeGoogle(options: FakeGoogleOptions): Promise<FakeG
         throw invalid('destinations', 'Type of the user list is not applicable for this request.', 'INVALID_USER_LIST_TYPE');
       }
     }
+    const requestId = randomUUID();
     if (body['validateOnly'] !== true) {
       for (const list of lists) {
         for (const key of keys.flat()) {
@@ -355,8 +444,17 @@ export async function startFakeGoogle(options: FakeGoogleOptions): Promise<FakeG
           else list.members.delete(key);
         }
       }
+      dataManagerRequests.set(requestId, {
+        operation,
+        dataType,
+        destinations: destinations as Record<string, unknown>[],
+        recordCount: keys.length,
+        identifierCount: keys.flat().length,
+        matchedCount: keys.filter((member) => member.some((key) => googleUsers.has(key))).length,
+        status: holdRequests ? 'PROCESSING' : 'SUCCESS',
+      });
     }
-    return { status: 200, body: { requestId: randomUUID() } };
+    return { status: 200, body: { requestId } };
   }
 
   function userListsOf(req: IncomingMessage, url: URL, accountType: string, accountId: string, body: unknown): Reply {
@@ -423,6 +521,14 @@ export async function startFakeGoogle(options: FakeGoogleOptions): Promise<FakeG
 
     const members = /^\/v1\/audienceMembers:(ingest|remove)$/.exec(url.pathname);
     if (members?.[1] && req.method === 'POST') return changeMembers(members[1] as 'ingest' | 'remove', readJsonBody());
+    if (url.pathname === '/v1/requestStatus:retrieve' && req.method === 'GET') {
+      const requestId = url.searchParams.get('requestId');
+      if (!requestId) throw invalid('request_id', 'request_id is required.', 'REQUIRED_FIELD_MISSING');
+      const request = dataManagerRequests.get(requestId);
+      // Google does not document its answer for an id it does not know; the fake says NOT_FOUND.
+      if (!request) throw new RpcError('NOT_FOUND', 'Requested entity was not found.');
+      return { status: 200, body: toRequestStatus(request) };
+    }
     const lists = /^\/v1\/accountTypes\/([A-Z_]+)\/accounts\/(\d+)\/userLists$/.exec(url.pathname);
     if (lists?.[1] && lists[2] && req.method === 'GET') return userListsOf(req, url, lists[1], lists[2], undefined);
     if (lists?.[1] && lists[2] && req.method === 'POST') return userListsOf(req, url, lists[1], lists[2], readJsonBody());
@@ -486,6 +592,17 @@ export async function startFakeGoogle(options: FakeGoogleOptions): Promise<FakeG
     },
     set adsAllowlisted(value) {
       adsAllowlisted = value;
+    },
+    googleUsers,
+    dataManagerRequests,
+    get holdRequests() {
+      return holdRequests;
+    },
+    set holdRequests(value) {
+      holdRequests = value;
+    },
+    completeRequests() {
+      for (const request of dataManagerRequests.values()) if (request.status === 'PROCESSING') request.status = 'SUCCESS';
     },
     onRequest(listener) {
       listeners.push(listener);
