@@ -136,9 +136,11 @@ async function announceSettlement(syncIds: string[]): Promise<void> {
   for (const sync of syncs) publishSyncUpdated(sync);
 }
 
+/** The connector of a sync that still exists: read again here, just before the platform is asked,
+ * since the sync may have been deleted after its jobs were claimed. */
 async function connectorOf(syncId: string): Promise<DestinationConnector | null> {
   const sync = await db().audienceSync.findUnique({ where: { id: syncId }, include: { destination: true } });
-  if (!sync) return null;
+  if (!sync || sync.deletedAt) return null;
   try {
     return connectorFor(sync.destination);
   } catch (error) {
