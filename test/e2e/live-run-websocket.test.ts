@@ -18,8 +18,10 @@ test('a triggered run goes QUEUED → RUNNING → SUCCEEDED live over graphql-ws
 
   const triggered = dataOf(await gateway.execute(TriggerAudienceSync, { id: sync.id }));
   const success = expectType(triggered.triggerAudienceSync, 'TriggerAudienceSyncSuccess');
-  expect(success.syncRun.status).toBe('QUEUED');
-  expect(success.task.status).toBe('QUEUED');
+  // The answer reads the run as it is when the answer is built: on a busy machine the worker may
+  // already have taken it. The stream below starts from QUEUED whatever the answer said.
+  expect(['QUEUED', 'RUNNING']).toContain(success.syncRun.status);
+  expect(['QUEUED', 'RUNNING']).toContain(success.task.status);
   const events = [];
   for await (const { data, errors } of subscription) {
     expect(errors).toBeUndefined();
