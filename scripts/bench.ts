@@ -51,9 +51,16 @@ interface Measured {
   load: string;
   peakRssMb?: number;
   membersPerSecond?: number;
-  /** The worker's CPU time during the run. */
+  /** The worker's CPU time during the run (the bench process's, for the floor). */
   cpuSeconds?: number;
+  databaseCpuSeconds?: number;
+  sinkCpuSeconds?: number;
 }
+
+/** CPU seconds: `own` (the worker's, or the bench process's for the floor), the database's, the sink's. */
+const cpuLine = (measured: Measured, own: string) =>
+  `CPU ${own} ${measured.cpuSeconds!.toFixed(1)} s + database ${measured.databaseCpuSeconds!.toFixed(1)} s + ` +
+  `sink ${measured.sinkCpuSeconds!.toFixed(1)} s`;
 
 /** The median of the measurements' seconds (of an even count, the mean of the middle two). */
 function median(measured: Measured[]): number {
@@ -74,12 +81,12 @@ async function onServer(sql: string): Promise<void> {
 }
 
 /** Starts scripts/bench-sink.ts in its own process and resolves with its URL. */
-async function startSink(): Promise<{ url: string; stop: () => void }> {
+async function startSink(): Promise<{ url: string; pid: number; stop: () => void }> {
   const sink = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('bench-sink.ts', import.meta.url))], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const [line] = (await once(sink.stdout, 'data')) as [Buffer];
-  return { url: line.toString().trim(), stop: () => sink.kill('SIGTERM') };
+  return { url: line.toString().trim(), pid: sink.pid!, stop: () => sink.kill('SIGTERM') };
 }
 
 /** Starts a worker with the command of `npm run start:worker` (its node flags included) and
@@ -132,10 +139,37 @@ async function waitForRunEnd(runId: string) {
   }
 }
 
+/** The CPU time so far of the database's server processes for the bench's database, by pid. */
+async function databaseCpu(): Promise<Map<number, number>> {
+  const backends = await db().$queryRaw<{ pid: number }[]>`
+    SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'client backend'`;
+  const cpu = new Map<number, number>();
+  for (const { pid } of backends) {
+    try {
+      cpu.set(pid, cpuSeconds(pid));
+    } catch {
+      // Ended meanwhile.
+    }
+  }
+  return cpu;
+}
+
+/** The database's and the sink's CPU time since `before` (the database's over the connections open at
+ * the end: one closed meanwhile is missed, so it is a lower bound). */
+async function sideCpu(before: { database: Map<number, number>; sink: number }) {
+  const database = await databaseCpu();
+  let used = 0;
+  for (const [pid, seconds] of database) used += seconds - (before.database.get(pid) ?? 0);
+  return { databaseCpuSeconds: used, sinkCpuSeconds: cpuSeconds(sinkPid) - before.sink };
+}
+
+const sidesNow = async () => ({ database: await databaseCpu(), sink: cpuSeconds(sinkPid) });
+
 async function runSync(worker: ChildProcess, syncId: string, expected: number): Promise<Measured> {
   const requested = await requestSyncRun(syncId, 'MANUAL', false);
   // Resets the worker's peak RSS (VmHWM) to what it holds now.
   writeFileSync(`/proc/${worker.pid}/clear_refs`, '5');
+  const sides = await sidesNow();
   const cpuBefore = cpuSeconds(worker.pid!);
   const started = performance.now();
   await enqueueSyncRun(requested!.run.id);
@@ -149,16 +183,19 @@ async function runSync(worker: ChildProcess, syncId: string, expected: number): 
     load: loadAverage(),
     peakRssMb: residentMb(worker.pid!, 'VmHWM'),
     cpuSeconds: cpuSeconds(worker.pid!) - cpuBefore,
+    ...(await sideCpu(sides)),
     membersPerSecond: Math.round(changed / seconds),
   };
 }
 
 async function measure(work: () => Promise<unknown>): Promise<Measured> {
+  const sides = await sidesNow();
   const started = performance.now();
   const cpuBefore = process.cpuUsage();
   await work();
   const cpu = process.cpuUsage(cpuBefore);
-  return { seconds: (performance.now() - started) / 1000, load: loadAverage(), cpuSeconds: (cpu.user + cpu.system) / 1e6 };
+  const seconds = (performance.now() - started) / 1000;
+  return { seconds, load: loadAverage(), cpuSeconds: (cpu.user + cpu.system) / 1e6, ...(await sideCpu(sides)) };
 }
 
 /** The floor: what reading, hashing and posting the same members costs with no sync bookkeeping. */
@@ -186,6 +223,7 @@ async function floor(audienceId: string, destination: Parameters<typeof connecto
 logger.level = 'warn';
 await onServer(`CREATE DATABASE ${databaseName}`);
 const sink = await startSink();
+const sinkPid = sink.pid;
 let worker: ChildProcess | undefined;
 try {
   await applyMigrations(databaseUrl);
@@ -253,11 +291,11 @@ try {
     const full = await runSync(worker, sync.id, members);
     console.log(
       `full sync ${i}/${repeat}: ${full.seconds.toFixed(2)} s, ${full.membersPerSecond} members/s, ` +
-        `peak RSS ${full.peakRssMb} MB, worker CPU ${full.cpuSeconds!.toFixed(1)} s (load ${full.load})`,
+        `peak RSS ${full.peakRssMb} MB, ${cpuLine(full, 'worker')} (load ${full.load})`,
     );
     fulls.push(full);
     const floorRun = await floor(audience.id, destination);
-    console.log(`floor ${i}/${repeat}: ${floorRun.seconds.toFixed(2)} s (read, hash and post the same members), CPU ${floorRun.cpuSeconds!.toFixed(1)} s (load ${floorRun.load})`);
+    console.log(`floor ${i}/${repeat}: ${floorRun.seconds.toFixed(2)} s (read, hash and post the same members), ${cpuLine(floorRun, 'bench')} (load ${floorRun.load})`);
     floors.push(floorRun);
   }
 
@@ -281,7 +319,7 @@ try {
     const churned = await runSync(worker, sync.id, churn);
     console.log(
       `1% churn ${i}/${repeat}: ${churned.seconds.toFixed(2)} s, ${churned.membersPerSecond} members/s, ` +
-        `peak RSS ${churned.peakRssMb} MB, worker CPU ${churned.cpuSeconds!.toFixed(1)} s (load ${churned.load})`,
+        `peak RSS ${churned.peakRssMb} MB, ${cpuLine(churned, 'worker')} (load ${churned.load})`,
     );
     churns.push(churned);
   }
@@ -309,6 +347,8 @@ try {
     runs: runs.map((run) => Number(run.seconds.toFixed(2))),
     peakRssMb: Math.max(...runs.map((run) => run.peakRssMb!)),
     workerCpuSeconds: runs.map((run) => Number(run.cpuSeconds!.toFixed(2))),
+    databaseCpuSeconds: runs.map((run) => Number(run.databaseCpuSeconds!.toFixed(2))),
+    sinkCpuSeconds: runs.map((run) => Number(run.sinkCpuSeconds!.toFixed(2))),
     loads: runs.map((run) => run.load),
   });
   console.log(
@@ -321,6 +361,8 @@ try {
         seconds: Number(floorSeconds.toFixed(2)),
         runs: floors.map((run) => Number(run.seconds.toFixed(2))),
         cpuSeconds: floors.map((run) => Number(run.cpuSeconds!.toFixed(2))),
+        databaseCpuSeconds: floors.map((run) => Number(run.databaseCpuSeconds!.toFixed(2))),
+        sinkCpuSeconds: floors.map((run) => Number(run.sinkCpuSeconds!.toFixed(2))),
       },
       ratioToFloor: Number(ratio.toFixed(2)),
       churnShareOfFull: Number(churnShare.toFixed(3)),

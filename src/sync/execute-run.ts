@@ -360,22 +360,23 @@ async function upload<Row>(context: RunContext, steps: UploadSteps<Row>): Promis
   // The side's phase is shown as it starts, with the progress made so far.
   await fencedSql(context.fence, countersUpdate(context, {}, steps.phase));
   afterBatch(context);
-  // A batch is recorded only while no cancellation was asked for; `null` when one was.
-  const recordUnlessCancelled = (members: EncodedMember[]) =>
-    handled(cancelRequested(context.run.id).then((cancelled) => (cancelled ? null : record(members))));
   const batches = Math.max(1, Math.ceil(steps.total / batchSize));
   const platformName = PLATFORM_NAMES[context.connector.platform];
 
   await readAhead();
   let batch = pending.splice(0, batchSize);
-  let recording = batch.length > 0 ? recordUnlessCancelled(batch) : null;
+  let recording = batch.length > 0 ? handled(record(batch)) : null;
+  // Checked before each batch is sent, while it is recorded: a cancelled run stops once what it sent
+  // is confirmed. The batch recorded meanwhile stays in doubt unsent; the next run resolves it, as
+  // after a crash.
+  let cancelling = handled(cancelRequested(context.run.id));
   let sent = 0;
   let lastConfirmed = 0n;
   const confirming: Promise<void>[] = [];
   try {
     while (recording) {
-      const batchId = await recording;
-      if (batchId === null) {
+      const [batchId, cancelled] = await Promise.all([recording, cancelling]);
+      if (cancelled) {
         await drain(confirming);
         throw new RunCancelled(context.run.id);
       }
@@ -384,7 +385,7 @@ async function upload<Row>(context: RunContext, steps: UploadSteps<Row>): Promis
       const place = session.next(pending.length === 0);
       const sending = batch;
       batch = pending.splice(0, batchSize);
-      recording = batch.length > 0 ? recordUnlessCancelled(batch) : null;
+      recording = batch.length > 0 ? handled(record(batch)) : null;
       const what = `${steps.phase}: batch ${place.batchSeq} of ${Math.max(batches, place.batchSeq)} to ${platformName}`;
       const [outcome, reading] = await Promise.allSettled([
         callPlatform(context, context.options.retryPolicy, () => steps.send(sending, place), what),
@@ -413,17 +414,12 @@ async function upload<Row>(context: RunContext, steps: UploadSteps<Row>): Promis
       // shows as running (and may be found finished), all of its members are recorded.
       if (outcome.value.platformJob?.started) await drain(confirming);
       confirming.push(handled(confirmation()));
-      // Checked between batches: a cancelled run stops once what it sent is confirmed. The next
-      // batch, if already recorded, stays in doubt unsent; the next run resolves it, as after a crash.
-      if (recording && (await cancelRequested(context.run.id))) {
-        await drain(confirming);
-        throw new RunCancelled(context.run.id);
-      }
+      if (recording) cancelling = handled(cancelRequested(context.run.id));
     }
     await drain(confirming);
   } catch (error) {
     // The steps in flight when another one failed: let them end before the run is failed.
-    await Promise.allSettled([...confirming, recording]);
+    await Promise.allSettled([...confirming, recording, cancelling]);
     throw error;
   }
   if (total(unusable) > 0 || unchanged > 0) {
