@@ -339,7 +339,7 @@ test('with PERSISTED_OPERATIONS=only the console works: its operations are trust
   const sync = await webhookSync(receiver, EMAILS.slice(0, 2));
   const dataDir = await mkdtemp(join(tmpdir(), 'asg-console-only-'));
   // A second gateway on the same database, refusing every document that is not in its manifest.
-  const strict = runEntryPoint('src/server.ts', {
+  const strict = runEntryPoint('build/server.js', {
     DATABASE_URL: suite.gateway.databaseUrl,
     ROLES: 'gateway',
     PORT: '0',

@@ -1,9 +1,7 @@
-import { execFileSync } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, expect, test } from 'vitest';
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { print, type ExecutionResult } from 'graphql';
@@ -62,7 +60,7 @@ test('with no DATABASE_URL the gateway runs on an embedded PostgreSQL, makes a f
     EMBEDDED_JOBS_DATABASE_PORT: String(jobsPort),
   };
 
-  const first = runEntryPoint('src/server.ts', env);
+  const first = runEntryPoint('build/server.js', env);
   await first.waitFor(/Gateway listening/);
   // The embedded databases listen on the ports chosen: the data, migrated, and Agenda's jobs.
   expect(await queryEmbedded(databasePort, 'SELECT count(*)::int AS n FROM _prisma_migrations WHERE finished_at IS NOT NULL')).toBeGreaterThan(0);
@@ -78,18 +76,18 @@ test('with no DATABASE_URL the gateway runs on an embedded PostgreSQL, makes a f
   expect(await first.stop('SIGTERM')).toBe(0);
 
   // A restart keeps the data folder's database: no second key, and the first still works.
-  const second = runEntryPoint('src/server.ts', env);
+  const second = runEntryPoint('build/server.js', env);
   await second.waitFor(/Gateway listening/);
   expect(second.output()).not.toContain('asg_');
   expect(await queryDestinations(port, apiKey)).toEqual({ data: { destinations: { edges: [] } } });
   expect(await second.stop('SIGTERM')).toBe(0);
 }, 120_000);
 
+// build/ is what npm start's pre-script compiled, at the start of the test run (test/support/global-setup.ts).
 test('npm start’s command runs the JavaScript its pre-script compiles into build/, with no TypeScript loader', async () => {
-  execFileSync(process.execPath, ['scripts/build-server.mjs'], { cwd: fileURLToPath(new URL('../../', import.meta.url)) });
   const startDataDir = await mkdtemp(join(tmpdir(), 'asg-embedded-start-'));
   const port = await freePort();
-  const gateway = runEntryPoint('build/server.js', { DATA_DIR: startDataDir, PORT: String(port) }, [], { tsx: false });
+  const gateway = runEntryPoint('build/server.js', { DATA_DIR: startDataDir, PORT: String(port) });
   try {
     await gateway.waitFor(/Gateway listening/);
     const apiKey = (await readFile(join(startDataDir, 'api-key'), 'utf8')).trim();
@@ -110,7 +108,7 @@ test('on the embedded default a scheduled sync can be created and runs to its we
   const receiver = await startFakeWebhookReceiver({ signingSecret });
   const syncDataDir = await mkdtemp(join(tmpdir(), 'asg-embedded-sync-'));
   const port = await freePort();
-  const gateway = runEntryPoint('src/server.ts', {
+  const gateway = runEntryPoint('build/server.js', {
     DATA_DIR: syncDataDir,
     PORT: String(port),
     JOB_POLL_INTERVAL_MS: '200',
@@ -170,7 +168,7 @@ test('on the embedded default a scheduled sync can be created and runs to its we
 }, 120_000);
 
 test('a bad setting stops the process at start with a message naming the variable', async () => {
-  const bad = runEntryPoint('src/server.ts', { DATA_DIR: dataDir, PORT: 'eighty' });
+  const bad = runEntryPoint('build/server.js', { DATA_DIR: dataDir, PORT: 'eighty' });
   expect(await bad.exited()).toBe(1);
   expect(bad.output()).toMatch(/Invalid configuration — PORT: /);
   expect(bad.output()).not.toMatch(/\n\s+at /);

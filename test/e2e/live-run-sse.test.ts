@@ -3,7 +3,7 @@ import { AudienceSyncRunUpdated, SyncRunUpdated, TaskUpdated } from '../support/
 import { hashedEmails, heldEmails } from '../support/scenario.js';
 import { readUntil, subscribeOverSSE } from '../support/sse.js';
 import { useGatewaySuite } from '../support/suite.js';
-import { readSync, triggerSync } from '../support/sync-runs.js';
+import { readSync, triggerSync, whileNoWorkerTakesJobs } from '../support/sync-runs.js';
 
 const suite = useGatewaySuite();
 
@@ -14,9 +14,14 @@ test('a triggered run goes QUEUED → RUNNING → SUCCEEDED live over server-sen
   const { fake, sync } = await suite.metaSyncScenario(EMAILS);
   const stream = await subscribeOverSSE(suite.gateway, AudienceSyncRunUpdated, { syncId: sync.id });
 
-  const triggered = await triggerSync(suite.gateway, sync.id);
+  // The first event is read before any worker may take the run: it shows the run queued.
+  const { triggered, first } = await whileNoWorkerTakesJobs(async () => ({
+    triggered: await triggerSync(suite.gateway, sync.id),
+    first: await stream[Symbol.asyncIterator]().next(),
+  }));
   expect(triggered.syncRun.status).toBe('QUEUED');
-  const events = (await readUntil(stream, (data) => isFinished(data.audienceSyncRunUpdated))).map(
+  expect(first.value?.errors).toBeUndefined();
+  const events = [first.value!.data!, ...(await readUntil(stream, (data) => isFinished(data.audienceSyncRunUpdated)))].map(
     (data) => data.audienceSyncRunUpdated,
   );
 

@@ -15,7 +15,7 @@ import {
 } from '../support/scenario.js';
 import { readUntil, subscribeOverSSE } from '../support/sse.js';
 import { useGatewaySuite } from '../support/suite.js';
-import { triggerSync, waitForRunEnd } from '../support/sync-runs.js';
+import { triggerSync, waitForRunEnd, whileNoWorkerTakesJobs } from '../support/sync-runs.js';
 import { waitFor } from '../support/wait.js';
 
 const suite = useGatewaySuite();
@@ -108,8 +108,12 @@ test("syncRunsUpdated over graphql-ws streams every run of the workspace, and ne
   const myStream = await suite.gateway.subscribeOverWebSocket(SyncRunsUpdated, {});
   const theirStream = await suite.gateway.subscribeOverWebSocket(SyncRunsUpdated, {}, other.apiKey);
 
-  const first = await triggerSync(suite.gateway, mine.sync.id);
-  const mineSeen = (await readWhile(myStream, (seen) => seen.some((event) => isEnd(event.syncRunsUpdated)))).map(
+  // The first event is read before any worker may take the run: it shows the run queued.
+  const { first, queued } = await whileNoWorkerTakesJobs(async () => ({
+    first: await triggerSync(suite.gateway, mine.sync.id),
+    queued: await readWhile(myStream, (seen) => seen.length === 1),
+  }));
+  const mineSeen = [...queued, ...(await readWhile(myStream, (seen) => seen.some((event) => isEnd(event.syncRunsUpdated))))].map(
     (event) => event.syncRunsUpdated,
   );
   expect(mineSeen.every((run) => run.id === first.syncRun.id && run.sync.id === mine.sync.id)).toBe(true);

@@ -31,9 +31,9 @@ beforeAll(async () => {
   dataDir = await mkdtemp(join(tmpdir(), 'asg-scale-out-'));
   const shared = { DATABASE_URL: database.url, REDIS_URL, SECRETS_KEY, PORT: '0', DATA_DIR: dataDir, LOG_LEVEL: 'info', ...LOOPBACK_FAKES };
   processes = {
-    gatewayA: runEntryPoint('src/server.ts', { ...shared, ROLES: 'gateway' }),
-    gatewayB: runEntryPoint('src/server.ts', { ...shared, ROLES: 'gateway' }),
-    worker: runEntryPoint('src/worker.ts', { ...shared, JOB_POLL_INTERVAL_MS: '200' }),
+    gatewayA: runEntryPoint('build/server.js', { ...shared, ROLES: 'gateway' }),
+    gatewayB: runEntryPoint('build/server.js', { ...shared, ROLES: 'gateway' }),
+    worker: runEntryPoint('build/worker.js', { ...shared, JOB_POLL_INTERVAL_MS: '200' }),
   };
   const urlOf = async (gateway: RunningProcess) =>
     (JSON.parse(await gateway.waitFor(/Gateway listening/)) as { url: string }).url;

@@ -143,7 +143,7 @@ test('with two worker processes on one database, each occurrence fires exactly o
   // This process only serves the API: the two worker processes are the only ones running jobs.
   const gateway = await startTestGateway({ ...settings, ROLES: 'gateway' });
   const workerEnv = { ...settings, ...LOOPBACK_FAKES, DATA_DIR: dataDir, PORT: '0', JOB_POLL_INTERVAL_MS: '200', LOG_LEVEL: 'info' };
-  const workers = [runEntryPoint('src/worker.ts', workerEnv), runEntryPoint('src/worker.ts', workerEnv)];
+  const workers = [runEntryPoint('build/worker.js', workerEnv), runEntryPoint('build/worker.js', workerEnv)];
   try {
     await Promise.all(workers.map((worker) => worker.waitFor(/Worker listening/)));
     await withFakeMeta(async (fake) => {

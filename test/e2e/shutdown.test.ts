@@ -28,7 +28,7 @@ async function freePort(): Promise<number> {
 
 test('SIGTERM closes open subscriptions with 1001 (going away) and the process exits 0', async () => {
   const port = await freePort();
-  const gateway = runEntryPoint('src/server.ts', {
+  const gateway = runEntryPoint('build/server.js', {
     DATABASE_URL: database.url,
     SECRETS_KEY: randomBytes(32).toString('base64'),
     PORT: String(port),
@@ -62,7 +62,7 @@ test('a port already taken stops the process at start with one line saying so, a
   await new Promise<void>((resolve) => taken.listen(0, resolve));
   const { port } = taken.address() as { port: number };
   try {
-    const gateway = runEntryPoint('src/server.ts', {
+    const gateway = runEntryPoint('build/server.js', {
       DATABASE_URL: database.url,
       SECRETS_KEY: randomBytes(32).toString('base64'),
       PORT: String(port),

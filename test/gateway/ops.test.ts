@@ -71,7 +71,7 @@ test('a worker-only process serves the ops endpoints but no GraphQL, and exits 0
       probe.close(() => resolve(free));
     });
   });
-  const worker = runEntryPoint('src/worker.ts', {
+  const worker = runEntryPoint('build/worker.js', {
     DATABASE_URL: database.url,
     PORT: String(port),
     SECRETS_KEY: randomBytes(32).toString('base64'),

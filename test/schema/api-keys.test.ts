@@ -319,7 +319,7 @@ describe('a revoked key’s WebSockets', () => {
 
   test('are closed, its server-sent event streams ended and the key refused, when it is revoked through another gateway instance', async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'asg-second-gateway-'));
-    const second = runEntryPoint('src/server.ts', {
+    const second = runEntryPoint('build/server.js', {
       DATABASE_URL: gateway.databaseUrl,
       REDIS_URL,
       ADMIN_TOKEN,

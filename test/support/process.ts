@@ -16,16 +16,12 @@ export interface RunningProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** Runs one of the project's entry points (e.g. `src/server.ts`) as a real process: one node
- * process with tsx as its loader (unless `tsx: false`, for the JavaScript of build/), so that signals
- * (SIGKILL too) reach the app itself. */
-export function runEntryPoint(
-  entry: string,
-  env: Record<string, string>,
-  args: string[] = [],
-  options: { tsx?: boolean } = {},
-): RunningProcess {
-  const loader = options.tsx === false ? [] : ['--import', 'tsx'];
+/** Runs one of the project's entry points as a real process, so that signals (SIGKILL too) reach the app
+ * itself: the app as `npm start` and `npm run start:worker` run it, `build/server.js` or `build/worker.js`
+ * with plain node (the test run compiles src/ into build/ once, with their pre-script: see global-setup.ts),
+ * or a TypeScript script (`scripts/….ts`) with tsx as its loader, as npm runs those. */
+export function runEntryPoint(entry: string, env: Record<string, string>, args: string[] = []): RunningProcess {
+  const loader = entry.endsWith('.ts') ? ['--import', 'tsx'] : [];
   const child = spawn(process.execPath, [...loader, entry, ...args], {
     cwd: root,
     env: { PATH: process.env.PATH ?? '', ...env },

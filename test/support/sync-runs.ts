@@ -1,4 +1,5 @@
 import { expect } from 'vitest';
+import { scheduler } from '../../src/jobs/scheduler.js';
 import { graphql } from '../generated/gql.js';
 import type { RecordedRequest } from '../fakes/meta-server.js';
 import type { TestGateway } from './gateway.js';
@@ -56,6 +57,21 @@ export async function readTask(gateway: TestGateway, taskId: string) {
   const { task } = dataOf(await gateway.execute(TaskDetails, { id: taskId }));
   expect(task).not.toBeNull();
   return task!;
+}
+
+/**
+ * Runs `work` while the gateway's worker takes no job (Agenda stopped, then started again), as when every
+ * worker is busy: a run `work` triggers stays QUEUED until it returns. Subscribers load the record an
+ * event names when they get it, so without this a fast worker may have moved the run on before the
+ * first event is read.
+ */
+export async function whileNoWorkerTakesJobs<T>(work: () => Promise<T>): Promise<T> {
+  await scheduler().stop(false);
+  try {
+    return await work();
+  } finally {
+    await scheduler().start();
+  }
 }
 
 /** Polls the run through the API until it has ended; fails after `timeoutMs`. */

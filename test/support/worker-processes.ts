@@ -27,7 +27,7 @@ export function useWorkerProcessSuite(settings: Record<string, string> = {}) {
       return gateway;
     },
     startWorker(): RunningProcess {
-      const worker = runEntryPoint('src/worker.ts', {
+      const worker = runEntryPoint('build/worker.js', {
         DATABASE_URL: suite.gateway.databaseUrl,
         PORT: '0',
         JOB_POLL_INTERVAL_MS: '200',
