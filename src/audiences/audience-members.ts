@@ -26,6 +26,22 @@ export interface MemberFilter {
   bucketRange?: BucketRange | null;
   /** Leaves out the members of these audiences. */
   suppressions?: AudienceDefinition[];
+  /** Only the members whose contact id falls in this range. */
+  contactRange?: ContactRange;
+}
+
+/** Contact ids from `from` (inclusive) up to `below` (exclusive); an open end when omitted. */
+export interface ContactRange {
+  from?: bigint;
+  below?: bigint;
+}
+
+/** The conditions that keep `contactId` within `range`. */
+export function contactRangeConditions(contactId: Prisma.Sql, range: ContactRange | undefined): Prisma.Sql[] {
+  return [
+    ...(range?.from !== undefined ? [Prisma.sql`${contactId} >= ${range.from}`] : []),
+    ...(range?.below !== undefined ? [Prisma.sql`${contactId} < ${range.below}`] : []),
+  ];
 }
 
 /** The FROM and WHERE parts of an audience's member rows; `c` is the contact row when joined. */
@@ -69,11 +85,23 @@ export function audienceMembersSql(audience: AudienceDefinition, filter: MemberF
 
   if (audience.kind === 'SEGMENT') {
     const rows = memberRows(audience, true);
-    const conditions = [...rows.conditions, ...contactConditions, ...notSuppressed(rows.contactId)];
+    const conditions = [
+      ...rows.conditions,
+      ...contactRangeConditions(rows.contactId, filter.contactRange),
+      ...contactConditions,
+      ...notSuppressed(rows.contactId),
+    ];
     return Prisma.sql`SELECT c.id AS contact_id FROM contact c WHERE ${Prisma.join(conditions, ' AND ')}`;
   }
   const members = Prisma.sql`SELECT m.contact_id FROM audience_member m
-    WHERE ${Prisma.join([Prisma.sql`m.audience_id = ${audience.id}::uuid`, ...notSuppressed(Prisma.sql`m.contact_id`)], ' AND ')}`;
+    WHERE ${Prisma.join(
+      [
+        Prisma.sql`m.audience_id = ${audience.id}::uuid`,
+        ...contactRangeConditions(Prisma.sql`m.contact_id`, filter.contactRange),
+        ...notSuppressed(Prisma.sql`m.contact_id`),
+      ],
+      ' AND ',
+    )}`;
   if (contactConditions.length === 0) return members;
   // PostgreSQL cannot estimate how many rows the contact predicates keep (it guesses a handful),
   // and would then probe the suppressions row by row. OFFSET 0 plans the members apart, with an

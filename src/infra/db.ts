@@ -49,6 +49,12 @@ export async function disconnectDatabase(): Promise<void> {
   await pool?.end();
 }
 
+/** How many connections this process's pool may hold at once (1 on the embedded database, whose
+ * server is one session): work split over several connections needs at least two. */
+export function poolCapacity(): number {
+  return pool().options.max;
+}
+
 /** Runs one statement on a direct connection (see directTransaction); returns its rows. */
 export type DirectSql = <Row = Record<string, unknown>>(statement: Prisma.Sql) => Promise<Row[]>;
 

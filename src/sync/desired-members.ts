@@ -1,4 +1,9 @@
-import { audienceDefinition, audienceMembersSql, type AudienceDefinition } from '../audiences/audience-members.js';
+import {
+  audienceDefinition,
+  audienceMembersSql,
+  type AudienceDefinition,
+  type ContactRange,
+} from '../audiences/audience-members.js';
 import { bucketRanges, storedSplitGroups, type BucketRange } from '../audiences/split-groups.js';
 import { db } from '../infra/db.js';
 import type { Prisma } from '../generated/prisma/client.js';
@@ -45,8 +50,13 @@ export async function loadDesiredMembersSource(syncId: string): Promise<DesiredM
 /**
  * A SQL query yielding one `contact_id` column: every contact the sync should hold on its
  * destination. The engine anti-joins it against synced_member, so it must be set-based (no
- * per-row functions that defeat a hash join) and yield each contact once.
+ * per-row functions that defeat a hash join) and yield each contact once. With `contactRange`, only
+ * the contacts whose id falls in it.
  */
-export function desiredMembersSql(source: DesiredMembersSource): Prisma.Sql {
-  return audienceMembersSql(source.audience, { bucketRange: source.bucketRange, suppressions: source.suppressions });
+export function desiredMembersSql(source: DesiredMembersSource, contactRange?: ContactRange): Prisma.Sql {
+  return audienceMembersSql(source.audience, {
+    bucketRange: source.bucketRange,
+    suppressions: source.suppressions,
+    contactRange,
+  });
 }

@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { db } from '../infra/db.js';
 import {
   DestinationError,
   type BatchOutcome,
@@ -18,6 +17,7 @@ import {
   clearRunDiff,
   clearRunDiffRange,
   materializeRunDiff,
+  pagePlanFor,
   readContactsPage,
   readRemovesPage,
   type DiffCounts,
@@ -147,10 +147,12 @@ async function syncMembers(execution: Execution, options: RunOptions): Promise<D
   const mapping = sync.fieldMapping as unknown as FieldMapping[];
 
   await updateProgress(execution, { phase: 'computing' });
-  const desired = desiredMembersSql(await loadDesiredMembersSource(sync.id));
+  const source = await loadDesiredMembersSource(sync.id);
   const diffRun = { id: run.id, syncId: sync.id, mode: sync.mode };
-  const { takenAt, ...plan } = await materializeRunDiff(db(), diffRun, desired, (tx) =>
-    checkFence((statement) => tx.$queryRaw(statement), fence),
+  const { takenAt, ...plan } = await materializeRunDiff(
+    diffRun,
+    (range) => desiredMembersSql(source, range),
+    (sql) => checkFence(sql, fence),
   );
   await updateProgress(execution, {
     totalMembers: plan.desired,
@@ -201,7 +203,8 @@ function sendAdds(context: RunContext): Promise<void> {
     phase: 'adding',
     action: 'add',
     total: context.plan.toAdd,
-    readPage: (after) => readContactsPage(run, 'add', after, connector.maxBatchSize),
+    readPage: (after) =>
+      readContactsPage(run, 'add', after, connector.maxBatchSize, pagePlanFor(context.plan.toAdd, context.plan.desired)),
     keyOf: (row) => row.id,
     isRecorded: (row) => row.synced !== null,
     // A member in doubt is confirmed by sending again what its batch sent, so that the record keeps
@@ -224,7 +227,8 @@ async function sendUpdates(context: RunContext): Promise<void> {
     phase: 'updating',
     action: 'add',
     total: context.plan.toUpdate,
-    readPage: (after) => readContactsPage(run, 'update', after, connector.maxBatchSize),
+    readPage: (after) =>
+      readContactsPage(run, 'update', after, connector.maxBatchSize, pagePlanFor(context.plan.toUpdate, context.plan.desired)),
     keyOf: (row) => row.id,
     isRecorded: () => true,
     unusableReason: (row) => unusableReason(context, row),
@@ -262,7 +266,14 @@ function sendRemoves(context: RunContext): Promise<void> {
     phase: 'removing',
     action: 'remove',
     total: context.plan.toRemove,
-    readPage: (after) => readRemovesPage(run, after, connector.maxBatchSize),
+    // The members synced when the diff was taken: the removes, and the desired ones not added.
+    readPage: (after) =>
+      readRemovesPage(
+        run,
+        after,
+        connector.maxBatchSize,
+        pagePlanFor(context.plan.toRemove, context.plan.toRemove + context.plan.desired - context.plan.toAdd),
+      ),
     keyOf: (row) => row.contactId,
     encode: (row) => row,
     send: (members, session) => connector.removeMembers(context.platformAudienceId, members, session),

@@ -1,6 +1,7 @@
 import type { ContactIdentity, EncodedIdentifiers } from '../destinations/destination.js';
-import { sqlDirect } from '../infra/db.js';
-import { Prisma, type PrismaClient } from '../generated/prisma/client.js';
+import { contactRangeConditions, type ContactRange } from '../audiences/audience-members.js';
+import { directTransaction, poolCapacity, sqlDirect, type DirectSql } from '../infra/db.js';
+import { Prisma } from '../generated/prisma/client.js';
 import type { SyncMode } from '../generated/prisma/enums.js';
 import { batchesInDoubtOf, contactsInDoubt } from './batches-in-doubt.js';
 
@@ -31,67 +32,124 @@ export interface MaterializedDiff extends DiffCounts {
   takenAt: string;
 }
 
+/** A sync's synced_member contact ids spanning at least this many ids are diffed in two halves at
+ * once, on two connections: the merge join of a million members on each side takes about half a
+ * second of one core, and a run that changes 1% of them spends most of its time there. */
+const SPLIT_SPAN = 200_000n;
+
 /**
  * Replaces the run's run_diff rows with its diff: adds (unless REMOVE), removes (MIRROR and REMOVE),
- * and, for UPSERT, update candidates. `desired` is a query with one `contact_id` column. `beforeCommit`
- * runs last in the transaction (the engine checks there that the run is still its execution's).
+ * and, for UPSERT, update candidates. `desiredIn(range)` is a query with one `contact_id` column:
+ * the desired members whose contact id falls in `range`. A large sync is diffed in two contact
+ * ranges, each in a transaction of its own run at the same time (the diff of each member depends on
+ * that member's rows alone, so the halves are independent; see SPLIT_SPAN). `beforeCommit` runs last
+ * in each transaction (the engine checks there that the run is still its execution's): a half that
+ * commits while the other fails leaves rows that the next execution's diff replaces, and a run that
+ * fails clears.
  */
 export async function materializeRunDiff(
-  prisma: PrismaClient,
+  run: { id: string; syncId: string; mode: SyncMode },
+  desiredIn: (range: ContactRange) => Prisma.Sql,
+  beforeCommit: (sql: DirectSql) => Promise<void> = async () => undefined,
+  splitSpan = SPLIT_SPAN,
+): Promise<MaterializedDiff> {
+  const inDoubt = await directTransaction(async (sql) => {
+    const [resolved] = await sql<{ ids: string[] }>(batchesInDoubtOf(run.syncId));
+    await beforeCommit(sql);
+    return resolved!.ids.map(BigInt);
+  });
+  const ranges = await diffRanges(run.syncId, splitSpan);
+  const halves = await Promise.all(
+    ranges.map((range) =>
+      directTransaction(async (sql) => {
+        const diff = await diffRange(sql, run, desiredIn(range), range, inDoubt);
+        await beforeCommit(sql);
+        return diff;
+      }),
+    ),
+  );
+  return halves.reduce((sum, half) => ({
+    desired: sum.desired + half.desired,
+    toAdd: sum.toAdd + half.toAdd,
+    toRemove: sum.toRemove + half.toRemove,
+    toUpdate: sum.toUpdate + half.toUpdate,
+    // The earliest: a contact changed after either half's start is checked again next time.
+    takenAt: sum.takenAt < half.takenAt ? sum.takenAt : half.takenAt,
+  }));
+}
+
+/** The whole contact id space, or two halves of the sync's synced_member span when it is large and
+ * the pool has connections to spare (never on the embedded database, one session). Bounds come
+ * from the primary key's two ends. */
+export async function diffRanges(syncId: string, splitSpan: bigint): Promise<ContactRange[]> {
+  if (poolCapacity() < 2) return [{}];
+  const [bounds] = await sqlDirect<{ first: string | null; last: string | null }>(Prisma.sql`
+    SELECT min(contact_id) AS first, max(contact_id) AS last FROM synced_member WHERE sync_id = ${syncId}::uuid`);
+  const { first, last } = bounds![0]!;
+  if (first === null || last === null || BigInt(last) - BigInt(first) < splitSpan) return [{}];
+  const middle = (BigInt(first) + BigInt(last)) / 2n;
+  return [{ below: middle }, { from: middle }];
+}
+
+/** The diff of the contacts in `range`, inserted into run_diff in the caller's transaction. */
+async function diffRange(
+  sql: DirectSql,
   run: { id: string; syncId: string; mode: SyncMode },
   desired: Prisma.Sql,
-  beforeCommit: (tx: Prisma.TransactionClient) => Promise<void> = async () => undefined,
+  range: ContactRange,
+  doubt: bigint[],
 ): Promise<MaterializedDiff> {
   const adds = run.mode !== 'REMOVE';
   const removes = run.mode === 'MIRROR' || run.mode === 'REMOVE';
-  return prisma.$transaction(
-    async (tx) => {
-      await tx.$executeRaw`DELETE FROM run_diff WHERE run_id = ${run.id}::uuid`;
-      const [{ ids: doubt }] = (await tx.$queryRaw<{ ids: bigint[] }[]>(batchesInDoubtOf(run.syncId))) as [{ ids: bigint[] }];
-      // Room for the joins' sorts and hash tables in memory, instead of spilling to disk in batches.
-      await tx.$executeRaw`SET LOCAL work_mem = '64MB'`;
-      // One merge join of both sides in contact order finds the adds and the removes in one pass. It
-      // reads synced_member's contact ids from its primary key alone; the few members in doubt are
-      // a hashed set the matched members are checked against.
-      const [diff] = await tx.$queryRaw<{ desired: bigint; to_add: bigint; to_remove: bigint; taken_at: string }[]>`
-        WITH inserted AS (
-          INSERT INTO run_diff (run_id, action, contact_id)
-          SELECT ${run.id}::uuid, CASE WHEN d.contact_id IS NULL THEN 'remove' ELSE 'add' END,
-                 COALESCE(d.contact_id, s.contact_id)
-          FROM (SELECT contact_id FROM (${desired}) AS q ORDER BY contact_id) AS d
-          FULL JOIN (SELECT s.contact_id FROM synced_member s WHERE s.sync_id = ${run.syncId}::uuid ORDER BY s.contact_id) AS s
-            ON s.contact_id = d.contact_id
-          WHERE (d.contact_id IS NOT NULL AND ${adds}
-                 AND (s.contact_id IS NULL OR s.contact_id IN (${contactsInDoubt(run.syncId, doubt)})))
-             OR (d.contact_id IS NULL AND ${removes})
-          RETURNING action)
-        SELECT (SELECT count(*) FROM (${desired}) AS d) AS desired,
-               count(*) FILTER (WHERE action = 'add') AS to_add,
-               count(*) FILTER (WHERE action = 'remove') AS to_remove,
-               date_trunc('milliseconds', now()::timestamp)::text AS taken_at
-        FROM inserted`;
-      const toUpdate =
-        run.mode === 'UPSERT'
-          ? await tx.$executeRaw`
+  const inRange = (column: Prisma.Sql) => Prisma.join([Prisma.sql`TRUE`, ...contactRangeConditions(column, range)], ' AND ');
+  // Members in doubt are a hashed set the matched members are checked against; without any, no check.
+  const matchedInDoubt =
+    doubt.length > 0 ? Prisma.sql`s.contact_id IN (${contactsInDoubt(run.syncId, doubt)})` : Prisma.sql`FALSE`;
+  await sql(Prisma.sql`DELETE FROM run_diff WHERE run_id = ${run.id}::uuid AND ${inRange(Prisma.sql`contact_id`)}`);
+  // Room for the joins' sorts and hash tables in memory, instead of spilling to disk in batches.
+  await sql(Prisma.sql`SET LOCAL work_mem = '64MB'`);
+  // One merge join of both sides in contact order finds the adds and the removes in one pass. It
+  // reads synced_member's contact ids from its primary key alone.
+  const [diff] = await sql<{ desired: string; to_add: string; to_remove: string; taken_at: string }>(Prisma.sql`
+    WITH inserted AS (
+      INSERT INTO run_diff (run_id, action, contact_id)
+      SELECT ${run.id}::uuid, CASE WHEN d.contact_id IS NULL THEN 'remove' ELSE 'add' END,
+             COALESCE(d.contact_id, s.contact_id)
+      FROM (SELECT contact_id FROM (${desired}) AS q ORDER BY contact_id) AS d
+      FULL JOIN (SELECT s.contact_id FROM synced_member s
+                 WHERE s.sync_id = ${run.syncId}::uuid AND ${inRange(Prisma.sql`s.contact_id`)}
+                 ORDER BY s.contact_id) AS s
+        ON s.contact_id = d.contact_id
+      WHERE (d.contact_id IS NOT NULL AND ${adds} AND (s.contact_id IS NULL OR ${matchedInDoubt}))
+         OR (d.contact_id IS NULL AND ${removes})
+      RETURNING action)
+    SELECT (SELECT count(*) FROM (${desired}) AS d) AS desired,
+           count(*) FILTER (WHERE action = 'add') AS to_add,
+           count(*) FILTER (WHERE action = 'remove') AS to_remove,
+           date_trunc('milliseconds', now()::timestamp)::text AS taken_at
+    FROM inserted`);
+  const toUpdate =
+    run.mode === 'UPSERT'
+      ? (
+          await sql<{ count: string }>(Prisma.sql`
+            WITH inserted AS (
               INSERT INTO run_diff (run_id, action, contact_id)
               SELECT ${run.id}::uuid, 'update', s.contact_id
               FROM (${desired}) AS d
               JOIN synced_member s ON s.sync_id = ${run.syncId}::uuid AND s.contact_id = d.contact_id
               JOIN contact c ON c.id = d.contact_id
-              WHERE c.updated_at > s.synced_at AND s.contact_id NOT IN (${contactsInDoubt(run.syncId, doubt)})`
-          : 0;
-      await beforeCommit(tx);
-      return {
-        desired: Number(diff!.desired),
-        toAdd: Number(diff!.to_add),
-        toRemove: Number(diff!.to_remove),
-        toUpdate,
-        takenAt: diff!.taken_at,
-      };
-    },
-    // Large audiences take a while to diff; the run's lease is far longer than this anyway.
-    { timeout: 10 * 60_000 },
-  );
+              WHERE c.updated_at > s.synced_at AND NOT (${matchedInDoubt})
+              RETURNING 1)
+            SELECT count(*) FROM inserted`)
+        )[0]!.count
+      : 0;
+  return {
+    desired: Number(diff!.desired),
+    toAdd: Number(diff!.to_add),
+    toRemove: Number(diff!.to_remove),
+    toUpdate: Number(toUpdate),
+    takenAt: diff!.taken_at,
+  };
 }
 
 /** Drops what is left of a run's diff. */
@@ -114,19 +172,48 @@ export type DiffContact = ContactIdentity & { synced: EncodedIdentifiers | null 
 // by the page's start as well: PostgreSQL carries equalities across a join, not ranges, and without
 // the bound a merge join scans the contacts from the first one, a page costing more the further it is.
 
+/**
+ * How a page joins its tables, chosen from what the diff counted rather than left to the planner:
+ * the tables' statistics are those of before the run (run_diff, and on a first sync synced_member,
+ * empty), and with them it expects one row, probing each table 10,000 times (30-75 ms a page of a
+ * full sync instead of 7), or hashing whole tables, or starting parallel workers for one page.
+ * `dense` (a side holding a good share of the members, as in a full sync): merge joins walking each
+ * table's index from the page's start. Sparse (a few changes among many members): index probes, as a
+ * merge join would walk every contact between two changes.
+ * https://www.postgresql.org/docs/current/runtime-config-query.html#RUNTIME-CONFIG-QUERY-ENABLE
+ */
+export type PagePlan = 'dense' | 'sparse';
+
+function pagePlan(plan: PagePlan): Prisma.Sql {
+  const off = plan === 'dense' ? ['enable_nestloop', 'enable_hashjoin', 'enable_sort'] : ['enable_mergejoin', 'enable_hashjoin'];
+  return Prisma.sql`SELECT set_config('max_parallel_workers_per_gather', '0', true),
+                           ${Prisma.join(off.map((setting) => Prisma.sql`set_config(${setting}, 'off', true)`))}`;
+}
+
+/** Dense when a side's members are at least a quarter of those it is read among. */
+export function pagePlanFor(sideCount: number, amongCount: number): PagePlan {
+  return sideCount * 4 >= amongCount ? 'dense' : 'sparse';
+}
+
 /** The run's adds or update candidates after contact id `after`, with their contact data. */
 export async function readContactsPage(
   run: { id: string; syncId: string },
   action: 'add' | 'update',
   after: bigint,
   limit: number,
+  plan: PagePlan,
 ): Promise<DiffContact[]> {
-  const [rows] = await sqlDirect<Omit<DiffContact, 'id'> & { id: string }>(Prisma.sql`
+  // A merge join reads the sync's rows in key order only from a subquery: conditions on the
+  // nullable side of an outer join do not make the index's first column a constant for the planner.
+  const syncedInOrder = Prisma.sql`(
+    SELECT * FROM synced_member WHERE sync_id = ${run.syncId}::uuid AND contact_id > ${after} ORDER BY contact_id OFFSET 0)`;
+  const [, rows] = await sqlDirect<Omit<DiffContact, 'id'> & { id: string }>(pagePlan(plan), Prisma.sql`
     SELECT c.id, c.email, c.phone, c.first_name AS "firstName", c.last_name AS "lastName", c.country, c.zip,
            c.external_id AS "externalId", c.mobile_ad_id AS "mobileAdId", s.identifiers AS synced
     FROM run_diff r
     JOIN contact c ON c.id = r.contact_id AND c.id > ${after}
-    LEFT JOIN synced_member s ON s.sync_id = ${run.syncId}::uuid AND s.contact_id = r.contact_id AND s.contact_id > ${after}
+    LEFT JOIN ${plan === 'dense' ? syncedInOrder : Prisma.sql`synced_member`} s
+      ON s.sync_id = ${run.syncId}::uuid AND s.contact_id = r.contact_id AND s.contact_id > ${after}
     WHERE r.run_id = ${run.id}::uuid AND r.action = ${action} AND r.contact_id > ${after}
     ORDER BY r.contact_id
     LIMIT ${limit}`);
@@ -142,8 +229,13 @@ export interface SyncedRow {
 }
 
 /** The run's removes after contact id `after`, with the identifiers the destination holds. */
-export async function readRemovesPage(run: { id: string; syncId: string }, after: bigint, limit: number): Promise<SyncedRow[]> {
-  const [rows] = await sqlDirect<{ contactId: string; identifiers: EncodedIdentifiers }>(Prisma.sql`
+export async function readRemovesPage(
+  run: { id: string; syncId: string },
+  after: bigint,
+  limit: number,
+  plan: PagePlan,
+): Promise<SyncedRow[]> {
+  const [, rows] = await sqlDirect<{ contactId: string; identifiers: EncodedIdentifiers }>(pagePlan(plan), Prisma.sql`
     SELECT s.contact_id AS "contactId", s.identifiers
     FROM run_diff r
     JOIN synced_member s ON s.sync_id = ${run.syncId}::uuid AND s.contact_id = r.contact_id AND s.contact_id > ${after}
