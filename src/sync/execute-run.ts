@@ -16,6 +16,7 @@ import { loadDesiredMembersSource, desiredMembersSql } from './desired-members.j
 import {
   clearRunDiff,
   clearRunDiffRange,
+  countSyncedMembers,
   materializeRunDiff,
   pagePlanFor,
   readContactsPage,
@@ -32,7 +33,6 @@ import { publishRunUpdated, publishSyncUpdated, publishTaskUpdated } from '../in
 import {
   addsToRecord,
   confirmBatch,
-  contactsInDoubt,
   recordAddsInDoubt,
   recordRemovesInDoubt,
   type BatchAction,
@@ -656,6 +656,9 @@ async function finishRun(
   const { run } = execution;
   const finishedAt = new Date();
   const affectsSync = !run.dryRun && status !== 'CANCELLED';
+  // Members still in doubt (a refused batch's, or those no mode of this sync resolves) are not
+  // counted. Counted before the transaction: this execution writes no member after its last batch.
+  const syncedCount = affectsSync && status === 'SUCCEEDED' ? await countSyncedMembers(run.syncId) : null;
   // The run's tasks end in the same transaction: no one sees a finished run whose task still runs,
   // and a crash cannot leave tasks running after their run was recorded as finished.
   const tasks = await fencedTransaction(execution.fence, async (tx) => {
@@ -673,14 +676,10 @@ async function finishRun(
       },
     });
     await clearRunDiff(tx, run.id);
-    if (affectsSync && status === 'SUCCEEDED') {
-      // Members still in doubt (a refused batch's, or those no mode of this sync resolves) are not counted.
-      const [synced] = await tx.$queryRaw<{ count: number }[]>`
-        SELECT count(*)::int AS count FROM synced_member s
-        WHERE s.sync_id = ${run.syncId}::uuid AND s.contact_id NOT IN (${contactsInDoubt(run.syncId)})`;
+    if (syncedCount !== null) {
       await tx.audienceSync.update({
         where: { id: run.syncId },
-        data: { lastSyncedAt: finishedAt, lastSyncedCount: synced!.count, statusError: null },
+        data: { lastSyncedAt: finishedAt, lastSyncedCount: syncedCount, statusError: null },
       });
       // Checked now, not against the status the run started with: a pause made meanwhile stands.
       await tx.audienceSync.updateMany({ where: { id: run.syncId, status: 'ERROR' }, data: { status: 'ACTIVE' } });

@@ -91,6 +91,24 @@ export async function diffRanges(syncId: string, splitSpan: bigint): Promise<Con
   return [{ below: middle }, { from: middle }];
 }
 
+/** How many members the sync's destination holds for certain: its synced_member rows not in doubt.
+ * Counted as the diff is taken, in two halves at once on a large sync. */
+export async function countSyncedMembers(syncId: string, splitSpan = SPLIT_SPAN): Promise<number> {
+  const [batches] = await sqlDirect<{ ids: string[] }>(Prisma.sql`
+    SELECT COALESCE(array_agg(id), '{}') AS ids FROM batch_in_doubt WHERE sync_id = ${syncId}::uuid`);
+  const doubt = batches![0]!.ids.map(BigInt);
+  const notInDoubt = doubt.length > 0 ? Prisma.sql`AND s.contact_id NOT IN (${contactsInDoubt(syncId, doubt)})` : Prisma.empty;
+  const counts = await Promise.all(
+    (await diffRanges(syncId, splitSpan)).map(async (range) => {
+      const inRange = Prisma.join([Prisma.sql`TRUE`, ...contactRangeConditions(Prisma.sql`s.contact_id`, range)], ' AND ');
+      const [rows] = await sqlDirect<{ count: string }>(Prisma.sql`
+        SELECT count(*) AS count FROM synced_member s WHERE s.sync_id = ${syncId}::uuid AND ${inRange} ${notInDoubt}`);
+      return Number(rows![0]!.count);
+    }),
+  );
+  return counts.reduce((sum, count) => sum + count, 0);
+}
+
 /** The diff of the contacts in `range`, inserted into run_diff in the caller's transaction. */
 async function diffRange(
   sql: DirectSql,
