@@ -18,6 +18,7 @@ import { useConsole } from './console.js';
 import { renderLocalGraphiQL, useGraphiQLAssets } from './graphiql.js';
 import { useAdmission } from './load-shedding.js';
 import { useMultipartGuard } from './multipart-guard.js';
+import { useRequestBodyLimit } from './request-body-limit.js';
 import {
   openRateLimiter,
   operationLimitPlugins,
@@ -118,7 +119,8 @@ function createGraphQLHandler(options: GraphQLHandlerOptions) {
     // Yoga's landing page for other paths loads images from the internet; unknown paths answer 404.
     landingPage: false,
     logging: false,
-    maxRequestBodySize: options.limits.MAX_REQUEST_BODY_BYTES,
+    // Enforced by useRequestBodyLimit, without a counting stream on every request.
+    maxRequestBodySize: false,
     maskedErrors: { errorMessage: INTERNAL_ERROR_MESSAGE, maskError: maskInternalError },
     extraParamNames: options.limits.PERSISTED_OPERATIONS === 'off' ? [] : ['documentId'],
     plugins: [
@@ -152,6 +154,8 @@ function createGraphQLHandler(options: GraphQLHandlerOptions) {
           graphql_envelop_schema_change: false,
         },
       }),
+      // After every plugin that sets a request parser (the multipart guard): it wraps the final one.
+      useRequestBodyLimit(options.limits.MAX_REQUEST_BODY_BYTES),
       // Last: it replaces the subscribe function the plugins before it have set up.
       useSharedSubscriptions(),
     ],

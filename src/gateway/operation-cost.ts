@@ -5,12 +5,14 @@ import {
   isListType,
   isNonNullType,
   isObjectType,
+  type DocumentNode,
   type ExecutionArgs,
   type GraphQLCompositeType,
   type GraphQLOutputType,
 } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { getComplexity, type ComplexityEstimatorArgs } from 'graphql-query-complexity';
+import { LRUCache } from 'lru-cache';
 
 /** Items a connection returns without `first`/`last`, and at most (the schema's page sizes). */
 const DEFAULT_PAGE_SIZE = 20;
@@ -48,6 +50,62 @@ export function fieldCost({ type, field, args, childComplexity }: ComplexityEsti
   return 1 + childComplexity;
 }
 
+/** The cost of an operation (NaN when its variables do not fit it), computed once per document,
+ * operation and variables: yoga's parser cache hands out the same document object for the same query
+ * text, and a client sends the same few operations with the same few variables again and again. */
+function operationCost(args: ExecutionArgs): number {
+  const variables = (args.variableValues ?? {}) as Record<string, unknown>;
+  const serialized = smallJson(variables);
+  const key = serialized !== null ? `${args.operationName ?? ''}\u0000${serialized}` : null;
+  let costs = costsOf.get(args.document);
+  const known = key !== null ? costs?.get(key) : undefined;
+  if (known !== undefined) return known;
+  let cost: number;
+  try {
+    cost = getComplexity({
+      estimators: [fieldCost],
+      schema: args.schema,
+      query: args.document,
+      variables,
+      operationName: args.operationName ?? undefined,
+    });
+  } catch (error) {
+    // Beyond 10,000 evaluated fields (fragments spread over and over) the count stops.
+    cost = error instanceof GraphQLError && /maximum allowed number of nodes/.test(error.message) ? Number.POSITIVE_INFINITY : Number.NaN;
+  }
+  if (key !== null) {
+    if (!costs) costsOf.set(args.document, (costs = new LRUCache<string, number>({ max: 64 })));
+    costs.set(key, cost);
+  }
+  return cost;
+}
+
+/** Costs already computed, per document, by operation name and variables. */
+const costsOf = new WeakMap<DocumentNode, LRUCache<string, number>>();
+
+/** Variables with more values than this (members to add) are costed each time, not remembered. */
+const MAX_REMEMBERED_VALUES = 100;
+const NOT_REMEMBERED = new Error('not remembered');
+
+/** The variables as JSON when they are few plain JSON values; null otherwise. Stops at the first
+ * value that is not plain JSON (an uploaded file is never read into) or past the bound. */
+function smallJson(variables: Record<string, unknown>): string | null {
+  let values = 0;
+  try {
+    return JSON.stringify(variables, (_key, value: unknown) => {
+      if (++values > MAX_REMEMBERED_VALUES) throw NOT_REMEMBERED;
+      if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
+        const prototype = Object.getPrototypeOf(value);
+        if (prototype !== Object.prototype && prototype !== null) throw NOT_REMEMBERED;
+      }
+      return value;
+    });
+  } catch (error) {
+    if (error === NOT_REMEMBERED) return null;
+    throw error;
+  }
+}
+
 /**
  * Refuses an operation whose cost (see fieldCost) exceeds `maxCost`, once its variables are known:
  * just before it runs, over every transport. Fragments count where they are spread, `@skip` and
@@ -56,25 +114,9 @@ export function fieldCost({ type, field, args, childComplexity }: ComplexityEsti
  */
 export function useCostLimit(maxCost: number): Plugin {
   const refusal = (args: ExecutionArgs): GraphQLError | null => {
-    let cost: number;
-    try {
-      cost = getComplexity({
-        estimators: [fieldCost],
-        schema: args.schema,
-        query: args.document,
-        variables: (args.variableValues ?? {}) as Record<string, unknown>,
-        operationName: args.operationName ?? undefined,
-      });
-    } catch (error) {
-      // Beyond 10,000 evaluated fields (fragments spread over and over) the count stops.
-      if (error instanceof GraphQLError && /maximum allowed number of nodes/.test(error.message)) {
-        cost = Number.POSITIVE_INFINITY;
-      } else {
-        // Variables of the wrong type: execution refuses them with graphql-js's own message.
-        return null;
-      }
-    }
-    if (cost <= maxCost) return null;
+    const cost = operationCost(args);
+    // NaN: variables of the wrong type; execution refuses them with graphql-js's own message.
+    if (Number.isNaN(cost) || cost <= maxCost) return null;
     const found = Number.isFinite(cost) ? `, found ${cost}` : '';
     return new GraphQLError(
       `Query cost limit of ${maxCost} exceeded${found}: the cost counts the objects an operation can return (page sizes times each item's objects). Ask for smaller pages or split the operation.`,

@@ -276,27 +276,46 @@ const UUID_CURSOR = /^GPC:S:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9
 const BIGINT_CURSOR = /^GPC:I:[1-9][0-9]{0,17}$/;
 const BIGINT_CONNECTIONS = new Set(['contacts']);
 
-/** The `after`/`before` arguments of an operation that are not cursors this gateway handed out. */
-function forgedCursor(document: DocumentNode, variables: Record<string, unknown> | null | undefined): string | null {
-  let forged: string | null = null;
+/** An `after` or `before` argument of a document: its literal value or its variable's name. */
+interface CursorArgument {
+  name: string;
+  cursor: RegExp;
+  literal?: string;
+  variable?: string;
+}
+
+/** Each document's cursor arguments, found once: yoga's parser cache hands out the same document
+ * object for the same query text, so only the variables are looked at per request. */
+const cursorArgumentsOf = new WeakMap<DocumentNode, CursorArgument[]>();
+
+function cursorArguments(document: DocumentNode): CursorArgument[] {
+  let found = cursorArgumentsOf.get(document);
+  if (found) return found;
+  found = [];
+  const list = found;
   visit(document, {
     Field(field) {
       const cursor = BIGINT_CONNECTIONS.has(field.name.value) ? BIGINT_CURSOR : UUID_CURSOR;
       for (const node of field.arguments ?? []) {
-        if (forged || (node.name.value !== 'after' && node.name.value !== 'before')) continue;
-        const value =
-          node.value.kind === Kind.STRING
-            ? node.value.value
-            : node.value.kind === Kind.VARIABLE
-              ? variables?.[node.value.name.value]
-              : undefined;
-        if (typeof value === 'string' && !cursor.test(Buffer.from(value, 'base64').toString('utf8'))) {
-          forged = node.name.value;
-        }
+        if (node.name.value !== 'after' && node.name.value !== 'before') continue;
+        if (node.value.kind === Kind.STRING) list.push({ name: node.name.value, cursor, literal: node.value.value });
+        else if (node.value.kind === Kind.VARIABLE) list.push({ name: node.name.value, cursor, variable: node.value.name.value });
       }
     },
   });
-  return forged;
+  cursorArgumentsOf.set(document, list);
+  return list;
+}
+
+/** The `after`/`before` arguments of an operation that are not cursors this gateway handed out. */
+function forgedCursor(document: DocumentNode, variables: Record<string, unknown> | null | undefined): string | null {
+  for (const argument of cursorArguments(document)) {
+    const value = argument.variable !== undefined ? variables?.[argument.variable] : argument.literal;
+    if (typeof value === 'string' && !argument.cursor.test(Buffer.from(value, 'base64').toString('utf8'))) {
+      return argument.name;
+    }
+  }
+  return null;
 }
 
 /** Refuses cursors that were not handed out, which would otherwise reach the database. */

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { usePersistedOperations } from '@graphql-yoga/plugin-persisted-operations';
@@ -49,6 +50,19 @@ export function loadPersistedDocuments(file: string): PersistedDocuments {
 
 export const documentHash = (document: string) => createHash('sha256').update(document).digest('hex');
 
+/** The hashes of the query texts requests sent lately: a client sends the same few again and again. */
+const recentHashes = new LRUCache<string, string>({ max: 1_000, maxSize: 4_000_000, sizeCalculation: (_, query) => query.length + 1 });
+
+/** documentHash of a request's query text, remembered for the next requests that send it. */
+function requestDocumentHash(query: string): string {
+  let hash = recentHashes.get(query);
+  if (hash === undefined) {
+    hash = documentHash(query);
+    recentHashes.set(query, hash);
+  }
+  return hash;
+}
+
 const trusted = new WeakSet<object>();
 
 /** Whether the operation of this context runs a persisted document: the operation limits pass over it. */
@@ -98,7 +112,7 @@ export function resolveSocketDocument(
   context: object,
 ): { query: string } | { error: GraphQLError } {
   if (mode === 'off') return { query: params.query };
-  const id = params.query === '' ? persistedDocumentId(params) : documentHash(params.query);
+  const id = params.query === '' ? persistedDocumentId(params) : requestDocumentHash(params.query);
   const document = id === null ? undefined : documents.get(id);
   if (document !== undefined) {
     trusted.add(context);
@@ -137,7 +151,7 @@ export function usePersistedDocuments(mode: PersistedOperationsMode, documents: 
   const recognizeManifestText: Plugin = {
     onParams({ params, setParams, request }) {
       if (typeof params.query !== 'string') return;
-      const hash = documentHash(params.query);
+      const hash = requestDocumentHash(params.query);
       if (documents.has(hash)) setParams({ ...params, query: undefined, documentId: `sha256:${hash}` } as typeof params);
       else if (mode === 'only' && isIntrospectionOnly(params.query)) introspectionRequests.add(request);
     },

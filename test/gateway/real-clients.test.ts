@@ -214,6 +214,11 @@ describe('what the limits count', () => {
     expect(refused.errors![0]!.message).toContain('found 2030301');
     // Unset, a page is 20 items: 1 + 20 × (2 + 1 + 20 × (2 + 1 + 20 × 2)) = 17,261.
     expect(limitOf(await post(nested))).toEqual(['cost']);
+    // Costs are remembered per document and variables: each set is judged as itself, however often
+    // the document comes back.
+    expect((await post(nested, { a: 5, s: 5, r: 5 })).errors).toBeUndefined();
+    expect(limitOf(await post(nested, { a: 1000, s: 100, r: 100 }))).toEqual(['cost']);
+    expect((await post(nested, { r: 5, s: 5, a: 5 })).errors).toBeUndefined();
   });
 
   test('`@skip` and `@include` count as their variables say', async () => {
