@@ -84,6 +84,7 @@ export async function startApp(config: Config, options: { clock?: Clock } = {}):
       defineAudienceSyncJobs(agenda, {
         concurrency: WORKER_CONCURRENCY,
         leaseSeconds: config.RUN_LEASE_SECONDS,
+        diffSplitSpan: BigInt(config.DIFF_SPLIT_SPAN),
         clock,
         retryPolicy: {
           ...DEFAULT_RETRY_POLICY,

@@ -24,7 +24,7 @@ interface ScheduledJobData {
 /** Worker side: runs queued sync runs, and turns schedule occurrences into runs. */
 export function defineAudienceSyncJobs(
   agenda: Agenda,
-  options: { concurrency: number; retryPolicy: RetryPolicy; leaseSeconds: number; clock: Clock },
+  options: { concurrency: number; retryPolicy: RetryPolicy; leaseSeconds: number; diffSplitSpan: bigint; clock: Clock },
 ): void {
   agenda.define<RunJobData>(
     RUN_SYNC_JOB,
@@ -35,6 +35,7 @@ export function defineAudienceSyncJobs(
         executeSyncRun(job.attrs.data.runId, {
           retryPolicy: options.retryPolicy,
           leaseSeconds: options.leaseSeconds,
+          diffSplitSpan: options.diffSplitSpan,
           clock: options.clock,
         }),
       );

@@ -57,6 +57,8 @@ export interface RunOptions {
   clock: Clock;
   /** How long the run's claim lasts without a heartbeat before another worker may resume it. */
   leaseSeconds: number;
+  /** DIFF_SPLIT_SPAN: the record span from which the diff is taken in two halves at once. */
+  diffSplitSpan: bigint;
 }
 
 /** `busy`: another run of the same sync holds it; try again shortly. `lost`: this execution's lease
@@ -71,6 +73,7 @@ interface Execution {
   fence: RunFence;
   lease: RunLease;
   activity: RunActivity;
+  diffSplitSpan: bigint;
 }
 
 /**
@@ -90,6 +93,7 @@ export async function executeSyncRun(runId: string, options: RunOptions): Promis
     fence,
     lease: keepLease(fence, options.leaseSeconds),
     activity: trackRunActivity(fence, () => publishRunUpdated(run)),
+    diffSplitSpan: options.diffSplitSpan,
   };
   try {
     if (run.sync.deletedAt) {
@@ -152,6 +156,7 @@ async function syncMembers(execution: Execution, options: RunOptions): Promise<D
   const { takenAt, ...plan } = await materializeRunDiff(
     diffRun,
     (range) => desiredMembersSql(source, range),
+    execution.diffSplitSpan,
     (sql) => checkFence(sql, fence),
   );
   await updateProgress(execution, {
@@ -658,7 +663,7 @@ async function finishRun(
   const affectsSync = !run.dryRun && status !== 'CANCELLED';
   // Members still in doubt (a refused batch's, or those no mode of this sync resolves) are not
   // counted. Counted before the transaction: this execution writes no member after its last batch.
-  const syncedCount = affectsSync && status === 'SUCCEEDED' ? await countSyncedMembers(run.syncId) : null;
+  const syncedCount = affectsSync && status === 'SUCCEEDED' ? await countSyncedMembers(run.syncId, execution.diffSplitSpan) : null;
   // The run's tasks end in the same transaction: no one sees a finished run whose task still runs,
   // and a crash cannot leave tasks running after their run was recorded as finished.
   const tasks = await fencedTransaction(execution.fence, async (tx) => {

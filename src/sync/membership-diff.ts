@@ -32,17 +32,13 @@ export interface MaterializedDiff extends DiffCounts {
   takenAt: string;
 }
 
-/** A sync's synced_member contact ids spanning at least this many ids are diffed in two halves at
- * once, on two connections: the merge join of a million members on each side takes about half a
- * second of one core, and a run that changes 1% of them spends most of its time there. */
-const SPLIT_SPAN = 200_000n;
-
 /**
  * Replaces the run's run_diff rows with its diff: adds (unless REMOVE), removes (MIRROR and REMOVE),
  * and, for UPSERT, update candidates. `desiredIn(range)` is a query with one `contact_id` column:
- * the desired members whose contact id falls in `range`. A large sync is diffed in two contact
- * ranges, each in a transaction of its own run at the same time (the diff of each member depends on
- * that member's rows alone, so the halves are independent; see SPLIT_SPAN). `beforeCommit` runs last
+ * the desired members whose contact id falls in `range`. A sync whose record spans `splitSpan`
+ * contact ids or more is diffed in two contact ranges, each in a transaction of its own run at the
+ * same time (the diff of each member depends on that member's rows alone, so the halves are
+ * independent). `beforeCommit` runs last
  * in each transaction (the engine checks there that the run is still its execution's): a half that
  * commits while the other fails leaves rows that the next execution's diff replaces, and a run that
  * fails clears.
@@ -50,8 +46,8 @@ const SPLIT_SPAN = 200_000n;
 export async function materializeRunDiff(
   run: { id: string; syncId: string; mode: SyncMode },
   desiredIn: (range: ContactRange) => Prisma.Sql,
+  splitSpan: bigint,
   beforeCommit: (sql: DirectSql) => Promise<void> = async () => undefined,
-  splitSpan = SPLIT_SPAN,
 ): Promise<MaterializedDiff> {
   const inDoubt = await directTransaction(async (sql) => {
     const [resolved] = await sql<{ ids: string[] }>(batchesInDoubtOf(run.syncId));
@@ -93,7 +89,7 @@ export async function diffRanges(syncId: string, splitSpan: bigint): Promise<Con
 
 /** How many members the sync's destination holds for certain: its synced_member rows not in doubt.
  * Counted as the diff is taken, in two halves at once on a large sync. */
-export async function countSyncedMembers(syncId: string, splitSpan = SPLIT_SPAN): Promise<number> {
+export async function countSyncedMembers(syncId: string, splitSpan: bigint): Promise<number> {
   const [batches] = await sqlDirect<{ ids: string[] }>(Prisma.sql`
     SELECT COALESCE(array_agg(id), '{}') AS ids FROM batch_in_doubt WHERE sync_id = ${syncId}::uuid`);
   const doubt = batches![0]!.ids.map(BigInt);

@@ -29,7 +29,14 @@ const BATCH_SIZE = 250;
 const INITIAL_MEMBERS = 1_500;
 
 // The trials poll their runs often (every 50 ms), more than a key's default rate limit allows over several trials.
-const suite = useWorkerProcessSuite({ PLATFORM_RETRY_MIN_MS: '20', ALLOW_PRIVATE_WEBHOOK_URLS: 'true', RATE_LIMIT_POINTS: '0' });
+// DIFF_SPLIT_SPAN: every diff of these syncs (30,000 members) is taken in two halves at once, as a
+// large sync's is, so that kills land in a split diff too.
+const suite = useWorkerProcessSuite({
+  PLATFORM_RETRY_MIN_MS: '20',
+  ALLOW_PRIVATE_WEBHOOK_URLS: 'true',
+  RATE_LIMIT_POINTS: '0',
+  DIFF_SPLIT_SPAN: '1000',
+});
 
 type Mode = 'MIRROR' | 'ADD' | 'UPSERT' | 'REMOVE';
 type KillPoint =

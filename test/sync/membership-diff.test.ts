@@ -3,7 +3,13 @@ import { decodeGlobalID } from '@pothos/plugin-relay';
 import { describe, expect, test } from 'vitest';
 import { db } from '../../src/infra/db.js';
 import { desiredMembersSql, loadDesiredMembersSource } from '../../src/sync/desired-members.js';
-import { diffRanges, materializeRunDiff, readContactsPage, readRemovesPage } from '../../src/sync/membership-diff.js';
+import {
+  countSyncedMembers,
+  diffRanges,
+  materializeRunDiff,
+  readContactsPage,
+  readRemovesPage,
+} from '../../src/sync/membership-diff.js';
 import { Random } from '../support/hostile-inputs.js';
 import { createAudienceWith, createMetaDestination, createSync } from '../support/scenario.js';
 import { useGatewaySuite } from '../support/suite.js';
@@ -82,13 +88,21 @@ describe(`diff of a sync split in two contact ranges (DIFF_SEED=${SEED} replays 
     const desiredIn = (range: Parameters<typeof desiredMembersSql>[1]) => desiredMembersSql(source, range);
     const whole = { id: randomUUID(), syncId: state.syncId, mode };
     const split = { id: randomUUID(), syncId: state.syncId, mode };
-    const wholeDiff = await materializeRunDiff(whole, desiredIn, undefined, 10n ** 18n);
-    const splitDiff = await materializeRunDiff(split, desiredIn, undefined, 1n);
+    const wholeDiff = await materializeRunDiff(whole, desiredIn, 10n ** 18n);
+    const splitDiff = await materializeRunDiff(split, desiredIn, 1n);
     const { takenAt: _whole, ...wholeCounts } = wholeDiff;
     const { takenAt: _split, ...splitCounts } = splitDiff;
     expect(splitCounts).toEqual(wholeCounts);
     expect(wholeCounts.toAdd + wholeCounts.toRemove + wholeCounts.toUpdate).toBeGreaterThan(0);
     expect(await diffRows(split.id)).toEqual(await diffRows(whole.id));
+  });
+
+  test('the synced count, taken in halves, is that of the whole record without its members in doubt', async () => {
+    const state = await seedSync();
+    const [expected] = await db().$queryRaw<{ count: bigint }[]>`
+      SELECT count(*) AS count FROM synced_member WHERE sync_id = ${state.syncId}::uuid AND batch_id IS NULL`;
+    expect(await countSyncedMembers(state.syncId, 1n)).toBe(Number(expected!.count));
+    expect(await countSyncedMembers(state.syncId, 10n ** 18n)).toBe(Number(expected!.count));
   });
 });
 
@@ -97,7 +111,7 @@ describe(`pages of a diff read with either join plan (DIFF_SEED=${SEED} replays 
     const state = await seedSync();
     const source = await loadDesiredMembersSource(state.syncId);
     const run = { id: randomUUID(), syncId: state.syncId, mode };
-    await materializeRunDiff(run, (range) => desiredMembersSql(source, range));
+    await materializeRunDiff(run, (range) => desiredMembersSql(source, range), 1n);
     const random = new Random(SEED + 1);
     const sides = mode === 'UPSERT' ? (['add', 'update'] as const) : mode === 'REMOVE' ? ([] as const) : (['add'] as const);
     for (const action of [...sides, 'remove' as const]) {
