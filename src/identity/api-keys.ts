@@ -1,5 +1,5 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { Prisma } from '../generated/prisma/client.js';
+import type { Prisma, Workspace } from '../generated/prisma/client.js';
 import type { ApiKeyRole } from '../generated/prisma/enums.js';
 import { db } from '../infra/db.js';
 import { eventBus } from '../infra/pubsub.js';
@@ -9,6 +9,9 @@ export interface Viewer {
   workspaceId: string;
   apiKeyId: string;
   role: ApiKeyRole;
+  /** The key's workspace, read with it: a workspace never changes once created, so `viewer.workspace`
+   * needs no read of its own (it was a quarter of the gateway's CPU for that query). */
+  workspace: Workspace;
 }
 
 const KEY_PREFIX = 'asg_';
@@ -69,12 +72,12 @@ export async function authenticateApiKey(authorization: string | null | undefine
     const revocationsBefore = revocations;
     const apiKey = await db().apiKey.findUnique({
       where: { keyHash },
-      select: { id: true, workspaceId: true, role: true, lastUsedAt: true, revokedAt: true },
+      select: { id: true, workspaceId: true, role: true, lastUsedAt: true, revokedAt: true, workspace: true },
     });
     verifiedKeys.delete(keyHash);
     if (!apiKey || apiKey.revokedAt) return null;
     verified = {
-      viewer: { workspaceId: apiKey.workspaceId, apiKeyId: apiKey.id, role: apiKey.role },
+      viewer: { workspaceId: apiKey.workspaceId, apiKeyId: apiKey.id, role: apiKey.role, workspace: apiKey.workspace },
       verifiedAt: Date.now(),
       lastUsedAt: apiKey.lastUsedAt?.getTime() ?? 0,
     };

@@ -1,3 +1,4 @@
+import type { Workspace } from '../generated/prisma/client.js';
 import type { ApiKeyRole } from '../generated/prisma/enums.js';
 import { db } from '../infra/db.js';
 import { ApiKeyRoleEnum } from './api-key.js';
@@ -6,6 +7,8 @@ import { builder } from './builder.js';
 interface ViewerShape {
   admin: boolean;
   workspaceId: string | null;
+  /** Read with the API key (see Viewer.workspace). */
+  workspace: Workspace | null;
   apiKeyId: string | null;
   role: ApiKeyRole | null;
 }
@@ -18,8 +21,8 @@ const ViewerRef = builder.objectRef<ViewerShape>('Viewer').implement({
       type: 'Workspace',
       nullable: true,
       description: 'The workspace of the API key; null for the admin token.',
-      resolve: (query, viewer) =>
-        viewer.workspaceId ? db().workspace.findUnique({ ...query, where: { id: viewer.workspaceId } }) : null,
+      // The row read with the API key: the Workspace type shows only its own columns, which never change.
+      resolve: (_query, viewer) => viewer.workspace,
     }),
     apiKey: t.prismaField({
       type: 'ApiKey',
@@ -44,6 +47,7 @@ builder.queryField('viewer', (t) =>
     resolve: (_root, _args, { viewer, admin }) => ({
       admin,
       workspaceId: viewer?.workspaceId ?? null,
+      workspace: viewer?.workspace ?? null,
       apiKeyId: viewer?.apiKeyId ?? null,
       role: viewer?.role ?? null,
     }),

@@ -68,6 +68,9 @@ describe('createApiKey', () => {
     expect(reader.apiKey.role).toBe('READ');
     const { viewer } = dataOf(await gateway.execute(WhoAmI, {}, { apiKey: reader.key }));
     expect(viewer).toMatchObject({ admin: false, role: 'READ', apiKey: { id: reader.apiKey.id } });
+    // The workspace comes with the key's verification, as stored.
+    const stored = await db().workspace.findUniqueOrThrow({ where: { id: gateway.workspaceId } });
+    expect(viewer.workspace).toEqual({ id: workspaceGlobalId(gateway.workspaceId), name: stored.name });
   });
 
   test('stores only the hash and the prefix; the key is never returned again', async () => {
