@@ -44,6 +44,11 @@ export function contactRangeConditions(contactId: Prisma.Sql, range: ContactRang
   ];
 }
 
+/** One condition that keeps `contactId` within `range` (TRUE for the whole contact id space). */
+export function inContactRange(contactId: Prisma.Sql, range: ContactRange): Prisma.Sql {
+  return Prisma.join([Prisma.sql`TRUE`, ...contactRangeConditions(contactId, range)], ' AND ');
+}
+
 /** The FROM and WHERE parts of an audience's member rows; `c` is the contact row when joined. */
 function memberRows(audience: AudienceDefinition, withContact: boolean) {
   if (audience.kind === 'SEGMENT') {

@@ -289,10 +289,9 @@ interface CursorArgument {
 const cursorArgumentsOf = new WeakMap<DocumentNode, CursorArgument[]>();
 
 function cursorArguments(document: DocumentNode): CursorArgument[] {
-  let found = cursorArgumentsOf.get(document);
-  if (found) return found;
-  found = [];
-  const list = found;
+  const known = cursorArgumentsOf.get(document);
+  if (known) return known;
+  const list: CursorArgument[] = [];
   visit(document, {
     Field(field) {
       const cursor = BIGINT_CONNECTIONS.has(field.name.value) ? BIGINT_CURSOR : UUID_CURSOR;

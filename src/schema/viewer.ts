@@ -6,7 +6,6 @@ import { builder } from './builder.js';
 
 interface ViewerShape {
   admin: boolean;
-  workspaceId: string | null;
   /** Read with the API key (see Viewer.workspace). */
   workspace: Workspace | null;
   apiKeyId: string | null;
@@ -46,7 +45,6 @@ builder.queryField('viewer', (t) =>
     authScopes: { $any: { workspace: true, admin: true } },
     resolve: (_root, _args, { viewer, admin }) => ({
       admin,
-      workspaceId: viewer?.workspaceId ?? null,
       workspace: viewer?.workspace ?? null,
       apiKeyId: viewer?.apiKeyId ?? null,
       role: viewer?.role ?? null,

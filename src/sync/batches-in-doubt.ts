@@ -130,6 +130,12 @@ export function batchesInDoubtOf(syncId: string): Prisma.Sql {
     FROM batch_in_doubt WHERE sync_id = ${syncId}::uuid AND id NOT IN (SELECT id FROM resolved)`;
 }
 
+/** Whether `contactId` is a member in doubt of the batches `batchIds`; FALSE, with no lookup, when
+ * there are none (the common case). */
+export function inDoubtAmong(syncId: string, batchIds: bigint[], contactId: Prisma.Sql): Prisma.Sql {
+  return batchIds.length > 0 ? Prisma.sql`${contactId} IN (${contactsInDoubt(syncId, batchIds)})` : Prisma.sql`FALSE`;
+}
+
 /**
  * The contact ids of the sync's members in doubt: those of the batches `batchIds` (all of the sync's
  * batches in doubt when omitted). Each batch's members are looked for within its contact range, by

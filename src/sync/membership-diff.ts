@@ -1,9 +1,9 @@
 import type { ContactIdentity, EncodedIdentifiers } from '../destinations/destination.js';
-import { contactRangeConditions, type ContactRange } from '../audiences/audience-members.js';
+import { inContactRange, type ContactRange } from '../audiences/audience-members.js';
 import { directTransaction, poolCapacity, sqlDirect, type DirectSql } from '../infra/db.js';
 import { Prisma } from '../generated/prisma/client.js';
 import type { SyncMode } from '../generated/prisma/enums.js';
-import { batchesInDoubtOf, contactsInDoubt } from './batches-in-doubt.js';
+import { batchesInDoubtOf, inDoubtAmong } from './batches-in-doubt.js';
 
 /**
  * A run's diff between what the sync should hold (desired) and what its destination holds
@@ -92,13 +92,12 @@ export async function diffRanges(syncId: string, splitSpan: bigint): Promise<Con
 export async function countSyncedMembers(syncId: string, splitSpan: bigint): Promise<number> {
   const [batches] = await sqlDirect<{ ids: string[] }>(Prisma.sql`
     SELECT COALESCE(array_agg(id), '{}') AS ids FROM batch_in_doubt WHERE sync_id = ${syncId}::uuid`);
-  const doubt = batches![0]!.ids.map(BigInt);
-  const notInDoubt = doubt.length > 0 ? Prisma.sql`AND s.contact_id NOT IN (${contactsInDoubt(syncId, doubt)})` : Prisma.empty;
+  const inDoubt = inDoubtAmong(syncId, batches![0]!.ids.map(BigInt), Prisma.sql`s.contact_id`);
   const counts = await Promise.all(
     (await diffRanges(syncId, splitSpan)).map(async (range) => {
-      const inRange = Prisma.join([Prisma.sql`TRUE`, ...contactRangeConditions(Prisma.sql`s.contact_id`, range)], ' AND ');
       const [rows] = await sqlDirect<{ count: string }>(Prisma.sql`
-        SELECT count(*) AS count FROM synced_member s WHERE s.sync_id = ${syncId}::uuid AND ${inRange} ${notInDoubt}`);
+        SELECT count(*) AS count FROM synced_member s
+        WHERE s.sync_id = ${syncId}::uuid AND ${inContactRange(Prisma.sql`s.contact_id`, range)} AND NOT (${inDoubt})`);
       return Number(rows![0]!.count);
     }),
   );
@@ -115,11 +114,9 @@ async function diffRange(
 ): Promise<MaterializedDiff> {
   const adds = run.mode !== 'REMOVE';
   const removes = run.mode === 'MIRROR' || run.mode === 'REMOVE';
-  const inRange = (column: Prisma.Sql) => Prisma.join([Prisma.sql`TRUE`, ...contactRangeConditions(column, range)], ' AND ');
-  // Members in doubt are a hashed set the matched members are checked against; without any, no check.
-  const matchedInDoubt =
-    doubt.length > 0 ? Prisma.sql`s.contact_id IN (${contactsInDoubt(run.syncId, doubt)})` : Prisma.sql`FALSE`;
-  await sql(Prisma.sql`DELETE FROM run_diff WHERE run_id = ${run.id}::uuid AND ${inRange(Prisma.sql`contact_id`)}`);
+  // Members in doubt are a hashed set the matched members are checked against.
+  const matchedInDoubt = inDoubtAmong(run.syncId, doubt, Prisma.sql`s.contact_id`);
+  await sql(Prisma.sql`DELETE FROM run_diff WHERE run_id = ${run.id}::uuid AND ${inContactRange(Prisma.sql`contact_id`, range)}`);
   // Room for the joins' sorts and hash tables in memory, instead of spilling to disk in batches.
   await sql(Prisma.sql`SET LOCAL work_mem = '64MB'`);
   // One merge join of both sides in contact order finds the adds and the removes in one pass. It
@@ -131,7 +128,7 @@ async function diffRange(
              COALESCE(d.contact_id, s.contact_id)
       FROM (SELECT contact_id FROM (${desired}) AS q ORDER BY contact_id) AS d
       FULL JOIN (SELECT s.contact_id FROM synced_member s
-                 WHERE s.sync_id = ${run.syncId}::uuid AND ${inRange(Prisma.sql`s.contact_id`)}
+                 WHERE s.sync_id = ${run.syncId}::uuid AND ${inContactRange(Prisma.sql`s.contact_id`, range)}
                  ORDER BY s.contact_id) AS s
         ON s.contact_id = d.contact_id
       WHERE (d.contact_id IS NOT NULL AND ${adds} AND (s.contact_id IS NULL OR ${matchedInDoubt}))
