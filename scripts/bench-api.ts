@@ -7,9 +7,12 @@
 // and 5 runs. autocannon, in this process, drives at each connection count:
 //   floor      `{ hello }` on the bare server;
 //   viewer     `viewer { workspace { id } role }` with an API key (an authenticated trivial query);
-//   dashboard  the first 50 syncs with destination, audience, last run and 5 runs each.
-// Then, at 10 connections, the dashboard as the run history grows to 100,000 runs (latency should stay
-// flat) and as the page grows from 10 to 100 syncs (no worse than linear). Every response's body is
+//   dashboard  the first 50 syncs with destination, audience, last run and 5 runs each, answered from the
+//              gateway's response cache once it has run (nothing changes meanwhile);
+//   executed   the same dashboard on a second gateway whose response cache is off (RESPONSE_CACHE_ENTRIES=0):
+//              every request executed.
+// Then, at 10 connections on the gateway without a cache, the dashboard as the run history grows to
+// 100,000 runs (latency should stay flat) and as the page grows from 10 to 100 syncs (no worse than linear). Every response's body is
 // checked for GraphQL errors (`mismatches`); shed requests (429/503 with Retry-After) count as `shed`.
 // `--node-flags` replaces start:gateway's node flags (e.g. "" for Node's defaults); `--cpu-prof DIR`
 // writes the gateway's CPU profile there when it stops. Prints one line per measurement; the last line
@@ -33,7 +36,7 @@ const { values } = parseArgs({
     connections: { type: 'string', default: '10,50,200' },
     'node-flags': { type: 'string' },
     'cpu-prof': { type: 'string' },
-    only: { type: 'string', default: 'floor,viewer,dashboard,history,pages' },
+    only: { type: 'string', default: 'floor,viewer,dashboard,executed,history,pages' },
   },
 });
 const seconds = Number(values.seconds);
@@ -250,18 +253,26 @@ async function measure(target: Target, connections: number, duration = seconds):
   };
 }
 
+/** The gateway's response cache reads so far, by outcome, from its /metrics. */
+async function cacheReadsOf(graphqlUrl: string): Promise<Record<string, number>> {
+  const text = await (await fetch(new URL('/metrics', graphqlUrl))).text();
+  const reads = [...text.matchAll(/^graphql_response_cache_reads_total\{outcome="(\w+)"\} (\d+)/gm)];
+  return Object.fromEntries(reads.map(([, outcome, count]) => [outcome!, Number(count)]));
+}
+
 const print = (what: string, measurement: Measurement, extra: Record<string, unknown> = {}) =>
   console.log(`${what}: ${JSON.stringify({ ...measurement, ...extra })}`);
 
 await onServer(`CREATE DATABASE ${databaseName}`);
 let floor: Awaited<ReturnType<typeof startFloor>> | undefined;
 let gateway: Awaited<ReturnType<typeof startGateway>> | undefined;
+let executing: Awaited<ReturnType<typeof startGateway>> | undefined;
 try {
   await applyMigrations(databaseUrl);
   connectDatabase(databaseUrl, { poolSize: 2 });
   const apiKey = await seed();
   floor = await startFloor();
-  gateway = await startGateway({
+  const settings = {
     DATABASE_URL: databaseUrl,
     PORT: '0',
     ROLES: 'gateway',
@@ -270,9 +281,14 @@ try {
     LOG_LEVEL: 'info',
     SECRETS_KEY: randomBytes(32).toString('base64'),
     DATA_DIR: `/tmp/${databaseName}`,
-  });
+  };
+  gateway = await startGateway(settings);
+  executing = await startGateway({ ...settings, RESPONSE_CACHE_ENTRIES: '0' });
   const gatewayPid = gateway.process.pid!;
-  console.log(`floor ${floor.url}, gateway ${gateway.url} (pid ${gatewayPid}, RSS ${residentMb(gatewayPid, 'VmRSS')} MB), load ${loadavg()[0]!.toFixed(2)}`);
+  console.log(
+    `floor ${floor.url}, gateway ${gateway.url} (pid ${gatewayPid}, RSS ${residentMb(gatewayPid, 'VmRSS')} MB), ` +
+      `without a cache ${executing.url}, load ${loadavg()[0]!.toFixed(2)}`,
+  );
 
   const headers = { 'content-type': 'application/json', authorization: `Bearer ${apiKey}` };
   const floorTarget: Target = {
@@ -291,8 +307,8 @@ try {
       if (data.viewer.role !== 'READ' || !data.viewer.workspace) throw new Error('viewer is not the bench key');
     },
   };
-  const dashboard = (first: number): Target => ({
-    url: gateway!.url,
+  const dashboard = (first: number, on = gateway!): Target => ({
+    url: on.url,
     body: graphqlBody(DASHBOARD, { first }),
     headers,
     check: (data) => {
@@ -305,7 +321,7 @@ try {
   });
 
   const report: Record<string, unknown> = { seconds, syncs: SYNCS };
-  const rows: Record<string, Measurement[]> = { floor: [], viewer: [], dashboard: [] };
+  const rows: Record<string, Measurement[]> = { floor: [], viewer: [], dashboard: [], executed: [] };
   for (const connections of connectionCounts) {
     if (parts.has('floor')) {
       rows.floor!.push(await measure(floorTarget, connections));
@@ -319,6 +335,10 @@ try {
       rows.dashboard!.push(await measure(dashboard(DASHBOARD_PAGE), connections));
       print(`dashboard ${connections}`, rows.dashboard!.at(-1)!);
     }
+    if (parts.has('executed')) {
+      rows.executed!.push(await measure(dashboard(DASHBOARD_PAGE, executing), connections));
+      print(`dashboard executed ${connections}`, rows.executed!.at(-1)!);
+    }
   }
   const ratio = (row: Measurement | undefined, index: number) => {
     const base = rows.floor![index];
@@ -327,19 +347,21 @@ try {
   report.floor = rows.floor;
   report.viewer = rows.viewer!.map((row, index) => ({ ...row, toFloor: ratio(row, index) }));
   report.dashboard = rows.dashboard!.map((row, index) => ({ ...row, toFloor: ratio(row, index) }));
+  report.dashboardExecuted = rows.executed!.map((row, index) => ({ ...row, toFloor: ratio(row, index) }));
+  report.cacheReads = await cacheReadsOf(gateway.url);
   report.dashboardBytes = (await answerOf(dashboard(DASHBOARD_PAGE))).bytes;
   report.gatewayRssMb = residentMb(gatewayPid, 'VmRSS');
 
   if (parts.has('history')) {
     const history: (Measurement & { runs: number })[] = [];
     let runs = SYNCS * RUNS_PER_SYNC;
-    history.push({ ...(await measure(dashboard(DASHBOARD_PAGE), 10)), runs });
+    history.push({ ...(await measure(dashboard(DASHBOARD_PAGE, executing), 10)), runs });
     print(`history ${runs} runs`, history.at(-1)!);
     for (const total of HISTORY_STEPS) {
       const perSync = Math.round((total - runs) / SYNCS);
       await addRuns(perSync, runs / SYNCS);
       runs += perSync * SYNCS;
-      history.push({ ...(await measure(dashboard(DASHBOARD_PAGE), 10)), runs });
+      history.push({ ...(await measure(dashboard(DASHBOARD_PAGE, executing), 10)), runs });
       print(`history ${runs} runs`, history.at(-1)!);
     }
     report.history = history;
@@ -348,8 +370,8 @@ try {
   if (parts.has('pages')) {
     const pages: (Measurement & { first: number; bytes: number })[] = [];
     for (const first of PAGE_SIZES) {
-      const { bytes } = await answerOf(dashboard(first));
-      pages.push({ ...(await measure(dashboard(first), 10)), first, bytes });
+      const { bytes } = await answerOf(dashboard(first, executing));
+      pages.push({ ...(await measure(dashboard(first, executing), 10)), first, bytes });
       print(`page of ${first}`, pages.at(-1)!);
     }
     report.pages = pages;
@@ -361,6 +383,7 @@ try {
   console.log(JSON.stringify(report));
 } finally {
   if (gateway) await stopProcess(gateway.process);
+  if (executing) await stopProcess(executing.process);
   if (floor) await stopProcess(floor.process);
   await disconnectDatabase();
   await onServer(`DROP DATABASE IF EXISTS ${databaseName} WITH (FORCE)`);

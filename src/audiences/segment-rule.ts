@@ -259,6 +259,14 @@ export function storedSegmentRule(json: unknown): SegmentRule {
   return parsed.data;
 }
 
+/** Whether what a rule matches moves with the clock (WITHIN_LAST_DAYS), with no data changing. */
+export function ruleReadsTheClock(rule: SegmentRule): boolean {
+  if ('and' in rule) return rule.and.some(ruleReadsTheClock);
+  if ('or' in rule) return rule.or.some(ruleReadsTheClock);
+  if ('not' in rule) return ruleReadsTheClock(rule.not);
+  return rule.operator === 'WITHIN_LAST_DAYS';
+}
+
 const UTC_TIMESTAMP = (parameter: Prisma.Sql) => Prisma.sql`(${parameter}::timestamptz AT TIME ZONE 'UTC')`;
 
 /** The attribute as a timestamptz when it is a string in an ISO 8601 format, else NULL (never an

@@ -6,6 +6,7 @@ import { createYoga, type Plugin } from 'graphql-yoga';
 import type { RateLimiterAbstract } from 'rate-limiter-flexible';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
+import { listenForChanges, type ChangeNotifications } from '../infra/change-notifications.js';
 import { authenticateApiKey, forgetRevokedKeys, isAdminToken, type Viewer } from '../identity/api-keys.js';
 import { systemClock, type Clock } from '../infra/clock.js';
 import type { Config } from '../infra/config.js';
@@ -34,6 +35,7 @@ import {
   type PersistedDocuments,
   type PersistedOperationsMode,
 } from './persisted-documents.js';
+import { createResponseCache, type ResponseCache } from './response-cache.js';
 import { INTERNAL_ERROR_MESSAGE, maskInternalError, requestIdOf, useRequestIds, withRequestId } from './request-ids.js';
 import { useRevokedKeyStreams } from './revoked-key-streams.js';
 import { useSharedSubscriptions } from './shared-subscriptions.js';
@@ -58,11 +60,21 @@ export async function openGateway(config: Config, clock: Clock): Promise<Gateway
     config.PERSISTED_OPERATIONS !== 'off'
       ? loadPersistedDocuments(config.PERSISTED_DOCUMENTS_FILE ?? DEFAULT_PERSISTED_DOCUMENTS_FILE)
       : new Map<string, string>();
+  // The embedded database is one session, whose notifications reach whichever connection commits:
+  // there, every query is answered fresh.
+  let changes: ChangeNotifications | null = null;
+  const responseCache = createResponseCache({ entries: config.RESPONSE_CACHE_ENTRIES, changes: () => changes });
+  if (config.DATABASE_URL && config.RESPONSE_CACHE_ENTRIES > 0) {
+    const heard = listenForChanges(config.DATABASE_URL, responseCache.changed);
+    changes = heard;
+    stops.push(() => heard.stop());
+  }
   const yoga = createGraphQLHandler({
     adminToken: config.ADMIN_TOKEN,
     limits: config,
     persistedDocuments,
     rateLimiter: rateLimiter?.limiter ?? null,
+    responseCache,
     clock,
   });
   return {
@@ -98,6 +110,7 @@ export interface GraphQLHandlerOptions {
   persistedDocuments: PersistedDocuments;
   /** Counts operations per API key; null: no rate limit. */
   rateLimiter: RateLimiterAbstract | null;
+  responseCache: ResponseCache;
   clock?: Clock;
 }
 
@@ -134,6 +147,8 @@ function createGraphQLHandler(options: GraphQLHandlerOptions) {
       ...operationLimitPlugins(options.limits),
       useRevokedKeyStreams(),
       ...(options.rateLimiter ? [useRateLimit(options.rateLimiter)] : []),
+      // After every check that an operation must pass, cached or not.
+      ...options.responseCache.plugins,
       usePrometheus({
         registry: metrics,
         endpoint: false,

@@ -73,6 +73,9 @@ const configSchema = z.object({
    * MAX_QUEUE_WAIT_MS is answered 503 OVERLOADED with Retry-After (server-sent event streams not counted). */
   MAX_CONCURRENT_REQUESTS: z.coerce.number().int().min(1).default(8),
   MAX_QUEUE_WAIT_MS: z.coerce.number().int().min(0).max(60_000).default(1000),
+  /** Query answers a gateway keeps (per API key, document and variables) until what they read changes, as
+   * PostgreSQL notifies it; 0 turns the cache off. Not on the embedded database, which answers every query fresh. */
+  RESPONSE_CACHE_ENTRIES: z.coerce.number().int().min(0).default(500),
   /** Trusted documents: `allow` runs the persisted documents of the manifest by id (`documentId` or
    * `extensions.persistedQuery`), exempt from the operation limits, and any other document within them;
    * `only` runs the persisted documents alone; `off` understands no ids. */

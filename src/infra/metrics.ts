@@ -59,6 +59,13 @@ export const requestsShed = new Counter({
   registers: [metrics],
 });
 
+export const responseCacheReads = new Counter({
+  name: 'graphql_response_cache_reads_total',
+  help: 'Queries looked up in the response cache, by outcome (hit: answered from the cache; miss: executed).',
+  labelNames: ['outcome'] as const,
+  registers: [metrics],
+});
+
 /** Counts a subscription as active until its stream ends or the client leaves. The wrapper passes
  * `return()` straight through (an async generator would hold it until the next event, leaving a
  * quiet subscription registered forever). */

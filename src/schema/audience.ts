@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import { normalizeContact, type NormalizedContact } from '../audiences/contact-input.js';
 import { addMembers, lockLiveAudience, removeMembers } from '../audiences/membership.js';
-import { audienceDefinition, countAudienceMembers } from '../audiences/audience-members.js';
-import { segmentRuleSchema } from '../audiences/segment-rule.js';
+import { audienceDefinition, countAudienceMembers, type AudienceDefinition } from '../audiences/audience-members.js';
+import { ruleReadsTheClock, segmentRuleSchema } from '../audiences/segment-rule.js';
 import { SEGMENT_TEMPLATES, SEGMENT_TEMPLATE_KEYS } from '../audiences/segment-templates.js';
 import { splitGroupsSchema } from '../audiences/split-groups.js';
 import { deleteAudiences } from '../workflows/delete-audiences.js';
@@ -39,6 +39,9 @@ export const AudienceKindEnum = builder.enumType(AudienceKind, {
   },
 });
 
+const segmentReadsTheClock = (definition: AudienceDefinition) =>
+  definition.kind === 'SEGMENT' && ruleReadsTheClock(definition.rule);
+
 export const AudienceRef = builder.prismaNode('Audience', {
   description: 'A list of contacts to send to destinations.',
   id: { field: 'id' },
@@ -67,14 +70,21 @@ export const AudienceRef = builder.prismaNode('Audience', {
     memberCount: t.int({
       description: 'How many contacts the audience holds now (for a SEGMENT audience: how many match its rule).',
       select: { id: true, workspaceId: true, kind: true, segmentRule: true, _count: { select: { members: true } } },
-      resolve: (audience) =>
-        audience.kind === 'SEGMENT' ? countAudienceMembers(db(), audienceDefinition(audience)) : audience._count.members,
+      resolve: (audience, _args, context) => {
+        if (audience.kind !== 'SEGMENT') return audience._count.members;
+        const definition = audienceDefinition(audience);
+        if (segmentReadsTheClock(definition)) context.readsTheClock = true;
+        return countAudienceMembers(db(), definition);
+      },
     }),
     splitGroups: t.field({
       type: [SplitGroupRef],
       description: 'The split groups dividing the members, in order; empty when the audience is not split.',
       select: { id: true, workspaceId: true, kind: true, segmentRule: true, splitGroups: true },
-      resolve: (audience) => splitGroupsWithCounts(audience),
+      resolve: (audience, _args, context) => {
+        if (segmentReadsTheClock(audienceDefinition(audience))) context.readsTheClock = true;
+        return splitGroupsWithCounts(audience);
+      },
     }),
     syncs: t.relatedConnection('syncs', {
       cursor: 'id',

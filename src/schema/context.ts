@@ -11,4 +11,7 @@ export interface Context {
   requestId: string;
   /** Today, for what depends on the calendar (platform API versions' sunsets). */
   clock: Clock;
+  /** Set by a resolver whose answer moves with the clock alone (a count over "the last N days", an
+   * API version's sunset): the gateway does not keep such an answer (src/gateway/response-cache.ts). */
+  readsTheClock?: boolean;
 }

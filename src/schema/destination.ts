@@ -49,7 +49,10 @@ export const DestinationRef = builder.prismaNode('Destination', {
         'What needs attention before it stops working, e.g. "Meta API v25.0 is switched off on 2027-02-23: set ' +
         'apiVersion to v27.0" from 60 days before a platform switches off the API version the config uses.',
       select: { platform: true, config: true },
-      resolve: (destination, _args, context) => apiVersionWarnings(destination, context.clock.now()),
+      resolve: (destination, _args, context) => {
+        context.readsTheClock = true;
+        return apiVersionWarnings(destination, context.clock.now());
+      },
     }),
     credentialsHint: t.exposeString('credentialsHint', {
       nullable: true,

@@ -5,6 +5,7 @@ import {
   MAX_RULE_DEPTH,
   SEGMENT_FIELDS_HELP,
   SEGMENT_OPERATORS,
+  ruleReadsTheClock,
   segmentRuleSchema,
   type SegmentOperator,
 } from '../audiences/segment-rule.js';
@@ -94,6 +95,7 @@ builder.queryField('previewSegment', (t) =>
     args: { rule: t.arg({ type: SegmentRuleInput, required: true, description: 'The rule to try.' }) },
     resolve: (_root, args, context) => {
       const rule = parseInput(segmentRuleSchema, args.rule, 'rule');
+      if (ruleReadsTheClock(rule)) context.readsTheClock = true;
       // An unsaved segment: its id would only matter to split buckets, which a count does not use.
       return countAudienceMembers(db(), { id: '', workspaceId: context.viewer!.workspaceId, kind: 'SEGMENT', rule });
     },
