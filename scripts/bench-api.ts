@@ -11,6 +11,8 @@
 //              gateway's response cache once it has run (nothing changes meanwhile);
 //   executed   the same dashboard on a second gateway whose response cache is off (RESPONSE_CACHE_ENTRIES=0):
 //              every request executed.
+// Then, at 10 connections, the cached dashboard while a run of the workspace changes every 100 ms (as a
+// run in progress does: each change drops the workspace's answers; cache hits and misses printed).
 // Then, at 10 connections on the gateway without a cache, the dashboard as the run history grows to
 // 100,000 runs (latency should stay flat) and as the page grows from 10 to 100 syncs (no worse than linear). Every response's body is
 // checked for GraphQL errors (`mismatches`); shed requests (429/503 with Retry-After) count as `shed`.
@@ -36,7 +38,7 @@ const { values } = parseArgs({
     connections: { type: 'string', default: '10,50,200' },
     'node-flags': { type: 'string' },
     'cpu-prof': { type: 'string' },
-    only: { type: 'string', default: 'floor,viewer,dashboard,executed,history,pages' },
+    only: { type: 'string', default: 'floor,viewer,dashboard,executed,changing,history,pages' },
   },
 });
 const seconds = Number(values.seconds);
@@ -52,6 +54,7 @@ const DASHBOARD_PAGE = 50;
 const HISTORY_STEPS = [10_000, 50_000, 100_000];
 const PAGE_SIZES = [10, 25, 50, 100];
 const WARM_UP_SECONDS = 2;
+const CHANGE_EVERY_MS = 100;
 
 const serverUrl = process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
 const databaseName = `asg_bench_api_${process.pid}`;
@@ -351,6 +354,26 @@ try {
   report.cacheReads = await cacheReadsOf(gateway.url);
   report.dashboardBytes = (await answerOf(dashboard(DASHBOARD_PAGE))).bytes;
   report.gatewayRssMb = residentMb(gatewayPid, 'VmRSS');
+
+  if (parts.has('changing')) {
+    const before = await cacheReadsOf(gateway.url);
+    let changes = 0;
+    let failed: unknown;
+    const changing = setInterval(() => {
+      // A Prisma query runs once awaited.
+      db()
+        .$executeRaw`UPDATE sync_run SET progress = random() WHERE id = (SELECT last_run_id FROM audience_sync ORDER BY random() LIMIT 1)`.then(
+          () => changes++,
+          (error: unknown) => (failed = error),
+        );
+    }, CHANGE_EVERY_MS);
+    const row = await measure(dashboard(DASHBOARD_PAGE), 10).finally(() => clearInterval(changing));
+    if (failed) throw failed;
+    const after = await cacheReadsOf(gateway.url);
+    const reads = { changes, hits: (after.hit ?? 0) - (before.hit ?? 0), misses: (after.miss ?? 0) - (before.miss ?? 0) };
+    report.dashboardChanging = { ...row, ...reads };
+    print(`dashboard while a run changes every ${CHANGE_EVERY_MS} ms`, row, reads);
+  }
 
   if (parts.has('history')) {
     const history: (Measurement & { runs: number })[] = [];

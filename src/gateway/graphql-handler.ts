@@ -6,7 +6,7 @@ import { createYoga, type Plugin } from 'graphql-yoga';
 import type { RateLimiterAbstract } from 'rate-limiter-flexible';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
-import { listenForChanges, type ChangeNotifications } from '../infra/change-notifications.js';
+import { listenForChanges } from '../infra/change-notifications.js';
 import { authenticateApiKey, forgetRevokedKeys, isAdminToken, type Viewer } from '../identity/api-keys.js';
 import { systemClock, type Clock } from '../infra/clock.js';
 import type { Config } from '../infra/config.js';
@@ -62,12 +62,12 @@ export async function openGateway(config: Config, clock: Clock): Promise<Gateway
       : new Map<string, string>();
   // The embedded database is one session, whose notifications reach whichever connection commits:
   // there, every query is answered fresh.
-  let changes: ChangeNotifications | null = null;
-  const responseCache = createResponseCache({ entries: config.RESPONSE_CACHE_ENTRIES, changes: () => changes });
+  let responseCache: ResponseCache | null = null;
   if (config.DATABASE_URL && config.RESPONSE_CACHE_ENTRIES > 0) {
-    const heard = listenForChanges(config.DATABASE_URL, responseCache.changed);
-    changes = heard;
-    stops.push(() => heard.stop());
+    const cache = createResponseCache({ entries: config.RESPONSE_CACHE_ENTRIES, changes: () => changes });
+    const changes = listenForChanges(config.DATABASE_URL, cache.changed);
+    stops.push(() => changes.stop());
+    responseCache = cache;
   }
   const yoga = createGraphQLHandler({
     adminToken: config.ADMIN_TOKEN,
@@ -110,7 +110,8 @@ export interface GraphQLHandlerOptions {
   persistedDocuments: PersistedDocuments;
   /** Counts operations per API key; null: no rate limit. */
   rateLimiter: RateLimiterAbstract | null;
-  responseCache: ResponseCache;
+  /** Null: every query is executed. */
+  responseCache: ResponseCache | null;
   clock?: Clock;
 }
 
@@ -148,7 +149,7 @@ function createGraphQLHandler(options: GraphQLHandlerOptions) {
       useRevokedKeyStreams(),
       ...(options.rateLimiter ? [useRateLimit(options.rateLimiter)] : []),
       // After every check that an operation must pass, cached or not.
-      ...options.responseCache.plugins,
+      ...(options.responseCache?.plugins ?? []),
       usePrometheus({
         registry: metrics,
         endpoint: false,

@@ -9,6 +9,8 @@ import type { Context } from '../schema/context.js';
 
 /** A kept answer is dropped after this long even if nothing was heard to change it. */
 const TTL_MS = 60_000;
+/** How long a query waits for the same query already running to keep its answer before it runs itself. */
+const SHARED_WAIT_MS = 2_000;
 
 export interface ResponseCache {
   plugins: Plugin<Context>[];
@@ -25,7 +27,9 @@ export interface ResponseCache {
  * round trip, shared by the queries arriving meanwhile), then looks under its workspace's version as
  * it is then: an answer is never older than the query, whichever process made the change. A change
  * heard while a query runs moves the version on, so what it read is kept under a version no later
- * query asks for. Nothing is kept or served while changes are not heard, nor an answer with errors,
+ * query asks for. A query whose key is being answered by a query running now waits for that answer
+ * instead of running too (after a change, the first query runs and the others arriving meanwhile
+ * share its answer): having the same key, it was asked after no change that query could miss. Nothing is kept or served while changes are not heard, nor an answer with errors,
  * nor one that moves with the clock alone (`context.readsTheClock`; `nextRunAt`, which the job
  * scheduler keeps). Authentication, validation, the operation limits and the rate limit run first, as
  * for any query. Built on @envelop/response-cache:
@@ -36,15 +40,29 @@ export function createResponseCache({
   changes,
 }: {
   entries: number;
-  /** Where changes are heard from; null: nowhere, so nothing is kept. */
-  changes: () => Pick<ChangeNotifications, 'listening' | 'heardUpToNow'> | null;
+  /** Where changes are heard from. */
+  changes: () => Pick<ChangeNotifications, 'listening' | 'heardUpToNow'>;
 }): ResponseCache {
   let epoch = 0;
   const versions = new Map<string, number>();
-  const kept = new LRUCache<string, ExecutionResult>({
-    max: Math.max(entries, 1),
-    ttl: TTL_MS,
-  });
+  const kept = new LRUCache<string, ExecutionResult>({ max: entries, ttl: TTL_MS });
+  // The keys being answered now: by which query's context, and the queries waiting for the answer.
+  const running = new Map<string, { by: object; waiting: (() => void)[] }>();
+  const runningKeyOf = new WeakMap<object, string>();
+  const settle = (key: string) => {
+    const waiting = running.get(key)?.waiting ?? [];
+    running.delete(key);
+    for (const resume of waiting) resume();
+  };
+  /** Resolves once the query answering `key` has finished (or after SHARED_WAIT_MS). */
+  const answered = (key: string) =>
+    new Promise<void>((resume) => {
+      const timer = setTimeout(resume, SHARED_WAIT_MS);
+      running.get(key)!.waiting.push(() => {
+        clearTimeout(timer);
+        resume();
+      });
+    });
   const changed = (workspaceId: string | null) => {
     if (workspaceId === null) {
       epoch++;
@@ -60,7 +78,10 @@ export function createResponseCache({
       responseCacheReads.inc({ outcome: answer ? 'hit' : 'miss' });
       return answer ?? null;
     },
-    set: (key, answer) => void kept.set(key, answer),
+    set: (key, answer) => {
+      kept.set(key, answer);
+      settle(key);
+    },
     // Answers are dropped by workspace version (`changed`), not by the entities in them.
     invalidate: () => {},
   };
@@ -74,22 +95,26 @@ export function createResponseCache({
   const caching = useResponseCache<Context>({
     cache,
     ttl: TTL_MS,
-    enabled: (context) => entries > 0 && context.viewer !== null && changes()?.listening === true,
+    enabled: (context) => context.viewer !== null && changes().listening,
     session: (context) => context.viewer?.apiKeyId,
     // Before any resolver runs: the key holds the workspace's version once every earlier change is heard.
     buildResponseCacheKey: async ({ sessionId, context, ...operation }) => {
       const workspaceId = (context as Context).viewer!.workspaceId;
-      const version = await changes()!
+      const version = await changes()
         .heardUpToNow()
         .then(
           () => `${epoch}.${versions.get(workspaceId) ?? 0}`,
           // Changes are not heard (the connection was just lost): a key no answer is kept under.
           () => `unheard.${randomUUID()}`,
         );
-      return defaultBuildResponseCacheKey({
-        ...operation,
-        sessionId: `${sessionId}@${version}`,
-      });
+      const key = await defaultBuildResponseCacheKey({ ...operation, sessionId: `${sessionId}@${version}` });
+      if (running.has(key)) {
+        await answered(key);
+      } else if (!kept.has(key)) {
+        running.set(key, { by: context as object, waiting: [] });
+        runningKeyOf.set(context as object, key);
+      }
+      return key;
     },
     getDocumentString: (args) =>
       documentText(args.document, (args.contextValue as { params?: { query?: string } }).params?.query),
@@ -99,5 +124,14 @@ export function createResponseCache({
     shouldCacheResult: ({ result }) => !result.errors?.length,
     includeExtensionMetadata: false,
   });
-  return { plugins: [caching as Plugin<Context>], changed };
+  // After the cache's own hooks: an answer not kept (errors, the clock) lets the waiting queries run.
+  const answeredOrNot: Plugin<Context> = {
+    onExecute: ({ args }) => ({
+      onExecuteDone: () => {
+        const key = runningKeyOf.get(args.contextValue);
+        if (key !== undefined && running.get(key)?.by === args.contextValue) settle(key);
+      },
+    }),
+  };
+  return { plugins: [caching as Plugin<Context>, answeredOrNot], changed };
 }

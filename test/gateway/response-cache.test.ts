@@ -223,6 +223,30 @@ describe(`response cache (RESPONSE_CACHE_SEED=${SEED} replays it)`, () => {
     expect(hitsExpected).toBeLessThan(ROUNDS - 5);
   });
 
+  test('after a change, identical queries arriving together run once and share the answer', async () => {
+    await writer.query(`UPDATE audience_sync SET name = 'Shared answer' WHERE workspace_id = '${gateway.workspaceId}'`);
+    const [hitsBefore, missesBefore] = [await cacheReads('hit'), await cacheReads('miss')];
+    const answers = await Promise.all(Array.from({ length: 8 }, () => gateway.execute(OverviewQuery, CACHED)));
+    expect(await cacheReads('miss')).toBe(missesBefore + 1);
+    expect(await cacheReads('hit')).toBe(hitsBefore + 7);
+    const truth = dataOf(await gateway.execute(OverviewQuery, fresh(3000)));
+    for (const answer of answers) expect(dataOf(answer)).toEqual(truth);
+  });
+
+  test('a query asked after a change commits sees it, whatever queries were running meanwhile', async () => {
+    const names = (answer: Overview) => answer.audienceSyncs.edges.map((edge) => (edge.node as { name?: string }).name);
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const running = Array.from({ length: 4 }, () => gateway.execute(OverviewQuery, CACHED));
+      await writer.query(`UPDATE audience_sync SET name = $1 WHERE workspace_id = $2`, [
+        `Concurrent ${attempt}`,
+        gateway.workspaceId,
+      ]);
+      const after = dataOf(await gateway.execute(OverviewQuery, CACHED));
+      expect(names(after), `attempt ${attempt}`).toEqual(names(after).map(() => `Concurrent ${attempt}`));
+      await Promise.all(running);
+    }
+  });
+
   test("every table the API can read notifies its changes; only the engine's own tables do not", async () => {
     const { rows } = await writer.query<{ table: string; triggers: number }>(`
       SELECT c.relname AS table, count(t.tgname)::int AS triggers
