@@ -14,8 +14,9 @@
 // Then, at 10 connections, the cached dashboard while a run of the workspace changes every 100 ms (as a
 // run in progress does: each change drops the workspace's answers; cache hits and misses printed).
 // Then, at 10 connections on the gateway without a cache, the dashboard as the run history grows to
-// 100,000 runs (latency should stay flat) and as the page grows from 10 to 100 syncs (no worse than linear). Every response's body is
-// checked for GraphQL errors (`mismatches`); shed requests (429/503 with Retry-After) count as `shed`.
+// 100,000 runs (latency should stay flat) and as the page grows from 10 to 100 syncs (no worse than
+// linear). Every response's body is checked for GraphQL errors (`mismatches`); shed requests (429/503
+// with Retry-After) count as `shed`.
 // `--node-flags` replaces start:gateway's node flags (e.g. "" for Node's defaults); `--cpu-prof DIR`
 // writes the gateway's CPU profile there when it stops. Prints one line per measurement; the last line
 // is one JSON object. Traffic goes to loopback only, and each measurement is bounded in time.

@@ -64,10 +64,10 @@ export async function openGateway(config: Config, clock: Clock): Promise<Gateway
   // there, every query is answered fresh.
   let responseCache: ResponseCache | null = null;
   if (config.DATABASE_URL && config.RESPONSE_CACHE_ENTRIES > 0) {
-    const cache = createResponseCache({ entries: config.RESPONSE_CACHE_ENTRIES, changes: () => changes });
-    const changes = listenForChanges(config.DATABASE_URL, cache.changed);
+    // Changes are first heard once connected, after the cache exists.
+    const changes = listenForChanges(config.DATABASE_URL, (workspaceId) => responseCache!.changed(workspaceId));
     stops.push(() => changes.stop());
-    responseCache = cache;
+    responseCache = createResponseCache({ entries: config.RESPONSE_CACHE_ENTRIES, changes });
   }
   const yoga = createGraphQLHandler({
     adminToken: config.ADMIN_TOKEN,

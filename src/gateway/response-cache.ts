@@ -29,8 +29,9 @@ export interface ResponseCache {
  * heard while a query runs moves the version on, so what it read is kept under a version no later
  * query asks for. A query whose key is being answered by a query running now waits for that answer
  * instead of running too (after a change, the first query runs and the others arriving meanwhile
- * share its answer): having the same key, it was asked after no change that query could miss. Nothing is kept or served while changes are not heard, nor an answer with errors,
- * nor one that moves with the clock alone (`context.readsTheClock`; `nextRunAt`, which the job
+ * share its answer): having the same key, it was asked after no change that query could miss.
+ * Nothing is kept or served while changes are not heard, nor an answer with errors, nor one that
+ * moves with the clock alone (`context.readsTheClock`; `nextRunAt`, which the job
  * scheduler keeps). Authentication, validation, the operation limits and the rate limit run first, as
  * for any query. Built on @envelop/response-cache:
  * https://the-guild.dev/graphql/envelop/plugins/use-response-cache
@@ -41,7 +42,7 @@ export function createResponseCache({
 }: {
   entries: number;
   /** Where changes are heard from. */
-  changes: () => Pick<ChangeNotifications, 'listening' | 'heardUpToNow'>;
+  changes: Pick<ChangeNotifications, 'listening' | 'heardUpToNow'>;
 }): ResponseCache {
   let epoch = 0;
   const versions = new Map<string, number>();
@@ -95,18 +96,16 @@ export function createResponseCache({
   const caching = useResponseCache<Context>({
     cache,
     ttl: TTL_MS,
-    enabled: (context) => context.viewer !== null && changes().listening,
+    enabled: (context) => context.viewer !== null && changes.listening,
     session: (context) => context.viewer?.apiKeyId,
     // Before any resolver runs: the key holds the workspace's version once every earlier change is heard.
     buildResponseCacheKey: async ({ sessionId, context, ...operation }) => {
       const workspaceId = (context as Context).viewer!.workspaceId;
-      const version = await changes()
-        .heardUpToNow()
-        .then(
-          () => `${epoch}.${versions.get(workspaceId) ?? 0}`,
-          // Changes are not heard (the connection was just lost): a key no answer is kept under.
-          () => `unheard.${randomUUID()}`,
-        );
+      const version = await changes.heardUpToNow().then(
+        () => `${epoch}.${versions.get(workspaceId) ?? 0}`,
+        // Changes are not heard (the connection was just lost): a key no answer is kept under.
+        () => `unheard.${randomUUID()}`,
+      );
       const key = await defaultBuildResponseCacheKey({ ...operation, sessionId: `${sessionId}@${version}` });
       if (running.has(key)) {
         await answered(key);
@@ -123,6 +122,8 @@ export function createResponseCache({
     // The plugin's default says so on the console each time.
     shouldCacheResult: ({ result }) => !result.errors?.length,
     includeExtensionMetadata: false,
+    // Left on although `invalidate` does nothing: off, the plugin would keep mutations' answers too.
+    invalidateViaMutation: true,
   });
   // After the cache's own hooks: an answer not kept (errors, the clock) lets the waiting queries run.
   const answeredOrNot: Plugin<Context> = {
