@@ -34,7 +34,7 @@ const configSchema = z.object({
   /** A sync whose record spans at least this many contact ids is diffed in two halves at once, on two
    * connections (never on the embedded database): the merge join of a million members on each side
    * takes about half a second of one core, most of a 1%-churn run's time. */
-  DIFF_SPLIT_SPAN: z.coerce.number().int().min(1).default(200_000),
+  DIFF_SPLIT_SPAN: z.coerce.number().int().min(1).default(100_000),
   /** Retries of a throttled or transiently failing platform call, and the first backoff delay (it doubles). */
   PLATFORM_RETRIES: z.coerce.number().int().min(0).max(20).default(6),
   PLATFORM_RETRY_MIN_MS: z.coerce.number().int().min(1).max(60_000).default(1000),

@@ -6,7 +6,8 @@ import {
 } from '../audiences/audience-members.js';
 import { bucketRanges, storedSplitGroups, type BucketRange } from '../audiences/split-groups.js';
 import { db } from '../infra/db.js';
-import type { Prisma } from '../generated/prisma/client.js';
+import { Prisma } from '../generated/prisma/client.js';
+import type { DesiredSide } from './membership-diff.js';
 
 /** What decides which contacts a sync should hold on its destination: the audience's members
  * (rows of a static audience, matching contacts of a segment), only those of the sync's split
@@ -59,4 +60,20 @@ export function desiredMembersSql(source: DesiredMembersSource, contactRange?: C
     suppressions: source.suppressions,
     contactRange,
   });
+}
+
+/**
+ * A query of one row (`first`, `last`) between whose contact ids the sync's desired members lie, read
+ * from a primary key's two ends: a static audience's members, or a segment's possible contacts (all
+ * contacts: the diff only splits its work at the middle, where an uneven split does less at once).
+ */
+export function desiredBoundsSql(source: DesiredMembersSource): Prisma.Sql {
+  return source.audience.kind === 'STATIC'
+    ? Prisma.sql`SELECT min(contact_id) AS first, max(contact_id) AS last FROM audience_member WHERE audience_id = ${source.audienceId}::uuid`
+    : Prisma.sql`SELECT min(id) AS first, max(id) AS last FROM contact`;
+}
+
+/** The sync's desired side, as the diff reads it. */
+export function desiredSide(source: DesiredMembersSource): DesiredSide {
+  return { membersIn: (range) => desiredMembersSql(source, range), bounds: desiredBoundsSql(source) };
 }

@@ -12,7 +12,7 @@ import { MissingCredentialsError, checkApiVersion, connectorFor } from '../desti
 import { Prisma, type SyncRun } from '../generated/prisma/client.js';
 import { logger } from '../infra/logger.js';
 import { membersSent, platformErrors, syncRunsFinished } from '../infra/metrics.js';
-import { loadDesiredMembersSource, desiredMembersSql } from './desired-members.js';
+import { desiredSide, loadDesiredMembersSource } from './desired-members.js';
 import {
   clearRunDiff,
   clearRunDiffRange,
@@ -155,7 +155,7 @@ async function syncMembers(execution: Execution, options: RunOptions): Promise<D
   const diffRun = { id: run.id, syncId: sync.id, mode: sync.mode };
   const { takenAt, ...plan } = await materializeRunDiff(
     diffRun,
-    (range) => desiredMembersSql(source, range),
+    desiredSide(source),
     execution.diffSplitSpan,
     (sql) => checkFence(sql, fence),
   );

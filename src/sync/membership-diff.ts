@@ -32,20 +32,26 @@ export interface MaterializedDiff extends DiffCounts {
   takenAt: string;
 }
 
+/** What the sync should hold, as queries. */
+export interface DesiredSide {
+  /** A query with one `contact_id` column: the desired members whose contact id falls in `range`. */
+  membersIn(range: ContactRange): Prisma.Sql;
+  /** A cheap query of one row (`first`, `last`): contact ids between which all desired members lie. */
+  bounds: Prisma.Sql;
+}
+
 /**
  * Replaces the run's run_diff rows with its diff: adds (unless REMOVE), removes (MIRROR and REMOVE),
- * and, for UPSERT, update candidates. `desiredIn(range)` is a query with one `contact_id` column:
- * the desired members whose contact id falls in `range`. A sync whose record spans `splitSpan`
- * contact ids or more is diffed in two contact ranges, each in a transaction of its own run at the
- * same time (the diff of each member depends on that member's rows alone, so the halves are
- * independent). `beforeCommit` runs last
- * in each transaction (the engine checks there that the run is still its execution's): a half that
- * commits while the other fails leaves rows that the next execution's diff replaces, and a run that
- * fails clears.
+ * and, for UPSERT, update candidates. A sync whose record (or, never synced, whose desired side)
+ * spans `splitSpan` contact ids or more is diffed in two contact ranges, each in a transaction of its
+ * own run at the same time (the diff of each member depends on that member's rows alone, so the
+ * halves are independent). `beforeCommit` runs last in each transaction (the engine checks there
+ * that the run is still its execution's): a half that commits while the other fails leaves rows that
+ * the next execution's diff replaces, and a run that fails clears.
  */
 export async function materializeRunDiff(
   run: { id: string; syncId: string; mode: SyncMode },
-  desiredIn: (range: ContactRange) => Prisma.Sql,
+  desired: DesiredSide,
   splitSpan: bigint,
   beforeCommit: (sql: DirectSql) => Promise<void> = async () => undefined,
 ): Promise<MaterializedDiff> {
@@ -54,11 +60,11 @@ export async function materializeRunDiff(
     await beforeCommit(sql);
     return resolved!.ids.map(BigInt);
   });
-  const ranges = await diffRanges(run.syncId, splitSpan);
+  const ranges = await diffRanges(run.syncId, splitSpan, desired.bounds);
   const halves = await Promise.all(
     ranges.map((range) =>
       directTransaction(async (sql) => {
-        const diff = await diffRange(sql, run, desiredIn(range), range, inDoubt);
+        const diff = await diffRange(sql, run, desired.membersIn(range), range, inDoubt);
         await beforeCommit(sql);
         return diff;
       }),
@@ -76,11 +82,14 @@ export async function materializeRunDiff(
 
 /** The whole contact id space, or two halves of the sync's synced_member span when it is large and
  * the pool has connections to spare (never on the embedded database, one session). Bounds come
- * from the primary key's two ends. */
-export async function diffRanges(syncId: string, splitSpan: bigint): Promise<ContactRange[]> {
+ * from the primary key's two ends; for a sync never synced, from `desiredBounds` when given (a
+ * first sync's diff is all adds, and it is the run's longest step done alone). */
+export async function diffRanges(syncId: string, splitSpan: bigint, desiredBounds?: Prisma.Sql): Promise<ContactRange[]> {
   if (poolCapacity() < 2) return [{}];
-  const [bounds] = await sqlDirect<{ first: string | null; last: string | null }>(Prisma.sql`
+  type Bounds = { first: string | null; last: string | null };
+  let [bounds] = await sqlDirect<Bounds>(Prisma.sql`
     SELECT min(contact_id) AS first, max(contact_id) AS last FROM synced_member WHERE sync_id = ${syncId}::uuid`);
+  if (bounds![0]!.first === null && desiredBounds) [bounds] = await sqlDirect<Bounds>(desiredBounds);
   const { first, last } = bounds![0]!;
   if (first === null || last === null || BigInt(last) - BigInt(first) < splitSpan) return [{}];
   const middle = (BigInt(first) + BigInt(last)) / 2n;
@@ -95,9 +104,14 @@ export async function countSyncedMembers(syncId: string, splitSpan: bigint): Pro
   const inDoubt = inDoubtAmong(syncId, batches![0]!.ids.map(BigInt), Prisma.sql`s.contact_id`);
   const counts = await Promise.all(
     (await diffRanges(syncId, splitSpan)).map(async (range) => {
-      const [rows] = await sqlDirect<{ count: string }>(Prisma.sql`
-        SELECT count(*) AS count FROM synced_member s
-        WHERE s.sync_id = ${syncId}::uuid AND ${inContactRange(Prisma.sql`s.contact_id`, range)} AND NOT (${inDoubt})`);
+      // Without parallel workers: starting them took 40 ms of a 60 ms count of 200,000 members,
+      // which one process counts in 17 ms.
+      const [, rows] = await sqlDirect<{ count: string }>(
+        Prisma.sql`SELECT set_config('max_parallel_workers_per_gather', '0', true)`,
+        Prisma.sql`
+          SELECT count(*) AS count FROM synced_member s
+          WHERE s.sync_id = ${syncId}::uuid AND ${inContactRange(Prisma.sql`s.contact_id`, range)} AND NOT (${inDoubt})`,
+      );
       return Number(rows![0]!.count);
     }),
   );

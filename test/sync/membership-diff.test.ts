@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { decodeGlobalID } from '@pothos/plugin-relay';
 import { describe, expect, test } from 'vitest';
 import { db } from '../../src/infra/db.js';
-import { desiredMembersSql, loadDesiredMembersSource } from '../../src/sync/desired-members.js';
+import { desiredBoundsSql, desiredSide, loadDesiredMembersSource } from '../../src/sync/desired-members.js';
 import {
   countSyncedMembers,
   diffRanges,
@@ -72,24 +72,34 @@ async function diffRows(runId: string) {
 }
 
 describe(`diff of a sync split in two contact ranges (DIFF_SEED=${SEED} replays it)`, () => {
-  test('a large sync is split at the middle of its synced span; a small one, or one never synced, is not', async () => {
+  test('a large sync is split at the middle of its synced span, one never synced at that of its desired side; a small one is not', async () => {
     const state = await seedSync();
+    const source = await loadDesiredMembersSource(state.syncId);
     const [bounds] = await db().$queryRaw<{ first: bigint; last: bigint }[]>`
       SELECT min(contact_id) AS first, max(contact_id) AS last FROM synced_member WHERE sync_id = ${state.syncId}::uuid`;
     const middle = (bounds!.first + bounds!.last) / 2n;
-    expect(await diffRanges(state.syncId, 1n)).toEqual([{ below: middle }, { from: middle }]);
+    expect(await diffRanges(state.syncId, 1n, desiredBoundsSql(source))).toEqual([{ below: middle }, { from: middle }]);
     expect(await diffRanges(state.syncId, bounds!.last - bounds!.first + 1n)).toEqual([{}]);
-    expect(await diffRanges(randomUUID(), 1n)).toEqual([{}]);
+
+    const [desired] = await db().$queryRaw<{ first: bigint; last: bigint }[]>`
+      SELECT min(contact_id) AS first, max(contact_id) AS last FROM audience_member WHERE audience_id = ${source.audienceId}::uuid`;
+    const desiredMiddle = (desired!.first + desired!.last) / 2n;
+    await db().$executeRaw`DELETE FROM synced_member WHERE sync_id = ${state.syncId}::uuid`;
+    expect(await diffRanges(state.syncId, 1n, desiredBoundsSql(source))).toEqual([
+      { below: desiredMiddle },
+      { from: desiredMiddle },
+    ]);
+    expect(await diffRanges(state.syncId, desired!.last - desired!.first + 1n, desiredBoundsSql(source))).toEqual([{}]);
+    expect(await diffRanges(state.syncId, 1n)).toEqual([{}]);
   });
 
   test.each(MODES)('%s: the split diff equals the whole one, row for row and in its counts', async (mode) => {
     const state = await seedSync();
     const source = await loadDesiredMembersSource(state.syncId);
-    const desiredIn = (range: Parameters<typeof desiredMembersSql>[1]) => desiredMembersSql(source, range);
     const whole = { id: randomUUID(), syncId: state.syncId, mode };
     const split = { id: randomUUID(), syncId: state.syncId, mode };
-    const wholeDiff = await materializeRunDiff(whole, desiredIn, 10n ** 18n);
-    const splitDiff = await materializeRunDiff(split, desiredIn, 1n);
+    const wholeDiff = await materializeRunDiff(whole, desiredSide(source), 10n ** 18n);
+    const splitDiff = await materializeRunDiff(split, desiredSide(source), 1n);
     const { takenAt: _whole, ...wholeCounts } = wholeDiff;
     const { takenAt: _split, ...splitCounts } = splitDiff;
     expect(splitCounts).toEqual(wholeCounts);
@@ -111,7 +121,7 @@ describe(`pages of a diff read with either join plan (DIFF_SEED=${SEED} replays 
     const state = await seedSync();
     const source = await loadDesiredMembersSource(state.syncId);
     const run = { id: randomUUID(), syncId: state.syncId, mode };
-    await materializeRunDiff(run, (range) => desiredMembersSql(source, range), 1n);
+    await materializeRunDiff(run, desiredSide(source), 1n);
     const random = new Random(SEED + 1);
     const sides = mode === 'UPSERT' ? (['add', 'update'] as const) : mode === 'REMOVE' ? ([] as const) : (['add'] as const);
     for (const action of [...sides, 'remove' as const]) {
