@@ -107,11 +107,17 @@ export async function executeSyncRun(runId: string, options: RunOptions): Promis
     }
     try {
       const counts = await syncMembers(execution, options);
-      // A run with nothing to change leaves the platform's numbers as the last read found them.
+      // The destination's members are counted while the platform is read: this execution writes no
+      // member after its last batch. A run with nothing to change leaves the platform's numbers as
+      // the last read found them. Members still in doubt (a refused batch's, or those no mode of this
+      // sync resolves) are not counted.
+      const counting = run.dryRun ? Promise.resolve(null) : countSyncedMembers(run.syncId, execution.diffSplitSpan);
+      // Awaited below; handled now, so that a failure while the platform is read is not an unhandled rejection.
+      counting.catch(() => undefined);
       if (!run.dryRun && counts.toAdd + counts.toUpdate + counts.toRemove > 0) {
         await readPlatformAudienceAfterRun(run.syncId, options.clock);
       }
-      await finishRun(execution, 'SUCCEEDED', { counts });
+      await finishRun(execution, 'SUCCEEDED', { syncedCount: await counting });
     } catch (error) {
       if (error instanceof RunLost) throw error;
       if (error instanceof RunCancelled) await finishRun(execution, 'CANCELLED', {});
@@ -145,7 +151,6 @@ interface RunContext extends Execution {
 async function syncMembers(execution: Execution, options: RunOptions): Promise<DiffCounts> {
   const { run, fence } = execution;
   const { sync } = run;
-  await updateProgress(execution, { phase: 'preparing' });
   const connector = connectorFor(sync.destination);
   checkApiVersion(sync.destination, options.clock.now());
   const mapping = sync.fieldMapping as unknown as FieldMapping[];
@@ -164,6 +169,8 @@ async function syncMembers(execution: Execution, options: RunOptions): Promise<D
     plannedAdds: plan.toAdd,
     plannedUpdates: plan.toUpdate,
     plannedRemoves: plan.toRemove,
+    // Next, the platform audience is made ready.
+    ...(run.dryRun ? {} : { phase: 'preparing' }),
   });
 
   if (await cancelRequested(run.id)) throw new RunCancelled(run.id);
@@ -656,14 +663,13 @@ function describeFailure(run: SyncRun, error: unknown): Failure {
 async function finishRun(
   execution: Execution,
   status: 'SUCCEEDED' | 'FAILED' | 'CANCELLED',
-  outcome: { counts?: DiffCounts } & Partial<Failure>,
+  outcome: { syncedCount?: number | null } & Partial<Failure>,
 ): Promise<void> {
   const { run } = execution;
   const finishedAt = new Date();
   const affectsSync = !run.dryRun && status !== 'CANCELLED';
-  // Members still in doubt (a refused batch's, or those no mode of this sync resolves) are not
-  // counted. Counted before the transaction: this execution writes no member after its last batch.
-  const syncedCount = affectsSync && status === 'SUCCEEDED' ? await countSyncedMembers(run.syncId, execution.diffSplitSpan) : null;
+  /** The members the destination holds for certain, counted by a run that succeeded. */
+  const syncedCount = outcome.syncedCount ?? null;
   // The run's tasks end in the same transaction: no one sees a finished run whose task still runs,
   // and a crash cannot leave tasks running after their run was recorded as finished.
   const tasks = await fencedTransaction(execution.fence, async (tx) => {

@@ -5,8 +5,8 @@ import { RunStatusBadge } from './status.js';
 const PHASES: Record<string, string> = {
   queued: 'Queued, waiting for a worker',
   starting: 'Starting',
-  preparing: 'Preparing',
   computing: 'Computing what changed',
+  preparing: 'Preparing the platform audience',
   adding: 'Adding members',
   updating: 'Updating members',
   removing: 'Removing members',
