@@ -66,7 +66,7 @@ export const SyncRunRef = builder.prismaNode('SyncRun', {
     trigger: t.expose('trigger', { type: SyncRunTriggerEnum, description: 'What started the run.' }),
     dryRun: t.exposeBoolean('dryRun', { description: 'Whether the run only counted, sending nothing.' }),
     phase: t.exposeString('phase', {
-      description: 'What the run is doing: queued, starting, computing, preparing, adding, removing, or how it ended.',
+      description: 'What the run is doing: queued, computing, preparing, adding, removing, or how it ended.',
     }),
     progress: t.exposeFloat('progress', { description: 'Share of the planned changes done, from 0 to 1.' }),
     membersAdded: t.expose('membersAdded', { type: 'NonNegativeInt', description: 'Members added (or, for a dry run, that would be).' }),

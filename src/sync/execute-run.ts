@@ -155,7 +155,6 @@ async function syncMembers(execution: Execution, options: RunOptions): Promise<D
   checkApiVersion(sync.destination, options.clock.now());
   const mapping = sync.fieldMapping as unknown as FieldMapping[];
 
-  await updateProgress(execution, { phase: 'computing' });
   const source = await loadDesiredMembersSource(sync.id);
   const diffRun = { id: run.id, syncId: sync.id, mode: sync.mode };
   const { takenAt, ...plan } = await materializeRunDiff(

@@ -69,7 +69,8 @@ export function fencedTransaction<T>(
  * Marks the run RUNNING for a new execution if it is queued, or held by an execution whose lease
  * lapsed, and no other run of the sync is running; raises its lease generation. The sync's row lock
  * makes the check and the claim one step, and waits for fenced transactions in progress. The run's
- * tasks follow it to RUNNING in the same transaction.
+ * tasks follow it to RUNNING in the same transaction. Its phase is `computing`: what an execution does
+ * first is the diff (a resumed run's afresh).
  */
 export async function claimRun(
   runId: string,
@@ -81,7 +82,7 @@ export async function claimRun(
     await tx.$executeRaw`SELECT 1 FROM audience_sync WHERE id = ${run.sync_id}::uuid FOR UPDATE`;
     const [claimed] = await tx.$queryRaw<{ lease_generation: number }[]>`
       UPDATE sync_run r
-      SET status = 'RUNNING', phase = 'starting', started_at = COALESCE(r.started_at, now()),
+      SET status = 'RUNNING', phase = 'computing', started_at = COALESCE(r.started_at, now()),
           lease_expires_at = clock_timestamp() + make_interval(secs => ${leaseSeconds}),
           lease_generation = r.lease_generation + 1
       WHERE r.id = ${runId}::uuid

@@ -4,7 +4,6 @@ import { RunStatusBadge } from './status.js';
 
 const PHASES: Record<string, string> = {
   queued: 'Queued, waiting for a worker',
-  starting: 'Starting',
   computing: 'Computing what changed',
   preparing: 'Preparing the platform audience',
   adding: 'Adding members',
