@@ -107,6 +107,25 @@ describe(`diff of a sync split in two contact ranges (DIFF_SEED=${SEED} replays 
     expect(await diffRows(split.id)).toEqual(await diffRows(whole.id));
   });
 
+  test.each(['MIRROR', 'ADD', 'UPSERT'] as const)(
+    "%s: a sync never synced, split at its audience's middle, has the whole diff: every member an add",
+    async (mode) => {
+      const state = await seedSync();
+      await db().$executeRaw`DELETE FROM synced_member WHERE sync_id = ${state.syncId}::uuid`;
+      await db().$executeRaw`DELETE FROM batch_in_doubt WHERE sync_id = ${state.syncId}::uuid`;
+      const source = await loadDesiredMembersSource(state.syncId);
+      expect(await diffRanges(state.syncId, 1n, desiredBoundsSql(source))).toHaveLength(2);
+      const whole = { id: randomUUID(), syncId: state.syncId, mode };
+      const split = { id: randomUUID(), syncId: state.syncId, mode };
+      const { takenAt: _whole, ...wholeCounts } = await materializeRunDiff(whole, desiredSide(source), 10n ** 18n);
+      const { takenAt: _split, ...splitCounts } = await materializeRunDiff(split, desiredSide(source), 1n);
+      expect(splitCounts).toEqual(wholeCounts);
+      expect(wholeCounts).toMatchObject({ toAdd: wholeCounts.desired, toRemove: 0, toUpdate: 0 });
+      expect(wholeCounts.desired).toBeGreaterThan(0);
+      expect(await diffRows(split.id)).toEqual(await diffRows(whole.id));
+    },
+  );
+
   test('the synced count, taken in halves, is that of the whole record without its members in doubt', async () => {
     const state = await seedSync();
     const [expected] = await db().$queryRaw<{ count: bigint }[]>`
