@@ -63,14 +63,15 @@ export function desiredMembersSql(source: DesiredMembersSource, contactRange?: C
 }
 
 /**
- * A query of one row (`first`, `last`) between whose contact ids the sync's desired members lie, read
- * from a primary key's two ends: a static audience's members, or a segment's possible contacts (all
- * contacts: the diff only splits its work at the middle, where an uneven split does less at once).
+ * A query of one row (`first`, `last`) between whose contact ids a static audience's members lie, read
+ * from its primary key's two ends; null for a segment, whose contacts have no such cheap bounds (the
+ * workspace's contacts are found by another index, and the contact table's own bounds span every
+ * workspace's: a half outside the workspace would scan other workspaces' contacts).
  */
-export function desiredBoundsSql(source: DesiredMembersSource): Prisma.Sql {
+export function desiredBoundsSql(source: DesiredMembersSource): Prisma.Sql | null {
   return source.audience.kind === 'STATIC'
     ? Prisma.sql`SELECT min(contact_id) AS first, max(contact_id) AS last FROM audience_member WHERE audience_id = ${source.audienceId}::uuid`
-    : Prisma.sql`SELECT min(id) AS first, max(id) AS last FROM contact`;
+    : null;
 }
 
 /** The sync's desired side, as the diff reads it. */

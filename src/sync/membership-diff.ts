@@ -36,8 +36,9 @@ export interface MaterializedDiff extends DiffCounts {
 export interface DesiredSide {
   /** A query with one `contact_id` column: the desired members whose contact id falls in `range`. */
   membersIn(range: ContactRange): Prisma.Sql;
-  /** A cheap query of one row (`first`, `last`): contact ids between which all desired members lie. */
-  bounds: Prisma.Sql;
+  /** A cheap query of one row (`first`, `last`): contact ids between which all desired members lie;
+   * null when there is none. */
+  bounds: Prisma.Sql | null;
 }
 
 /**
@@ -82,9 +83,13 @@ export async function materializeRunDiff(
 
 /** The whole contact id space, or two halves of the sync's synced_member span when it is large and
  * the pool has connections to spare (never on the embedded database, one session). Bounds come
- * from the primary key's two ends; for a sync never synced, from `desiredBounds` when given (a
+ * from the primary key's two ends; for a sync never synced, from `desiredBounds` when there are (a
  * first sync's diff is all adds, and it is the run's longest step done alone). */
-export async function diffRanges(syncId: string, splitSpan: bigint, desiredBounds?: Prisma.Sql): Promise<ContactRange[]> {
+export async function diffRanges(
+  syncId: string,
+  splitSpan: bigint,
+  desiredBounds: Prisma.Sql | null = null,
+): Promise<ContactRange[]> {
   if (poolCapacity() < 2) return [{}];
   type Bounds = { first: string | null; last: string | null };
   let [bounds] = await sqlDirect<Bounds>(Prisma.sql`
