@@ -59,11 +59,17 @@ test('the task and the run a trigger returns can be followed to their end', asyn
   await hold.waiting;
   const taskEvents = await subscribeOverSSE(suite.gateway, TaskUpdated, { taskId: triggered.task.id });
   const runEvents = await subscribeOverSSE(suite.gateway, SyncRunUpdated, { runId: triggered.syncRun.id });
+  // Then the run's last step (reading the platform audience, after the batch is sent) is held until
+  // the run was seen adding: subscribers get a run's latest state, not every state.
+  const lastStep = fake.hold({ after: 1 });
   hold.release();
 
   const [tasks, runs] = await Promise.all([
     readUntil(taskEvents, (data) => isFinished(data.taskUpdated)),
-    readUntil(runEvents, (data) => isFinished(data.syncRunUpdated)),
+    readUntil(runEvents, (data) => {
+      if (data.syncRunUpdated.phase === 'adding') lastStep.release();
+      return isFinished(data.syncRunUpdated);
+    }),
   ]);
   const task = tasks.at(-1)!.taskUpdated;
   const run = runs.at(-1)!.syncRunUpdated;
