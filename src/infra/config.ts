@@ -31,9 +31,10 @@ const configSchema = z.object({
   /** How long a running sync run (and its job's lock) is held without a heartbeat: a killed
    * worker's run is resumed by another worker once this has passed. */
   RUN_LEASE_SECONDS: z.coerce.number().int().min(2).max(3600).default(60),
-  /** A sync whose record spans at least this many contact ids is diffed in two halves at once, on two
-   * connections (never on the embedded database): the merge join of a million members on each side
-   * takes about half a second of one core, most of a 1%-churn run's time. */
+  /** A sync whose record (or, on its first run, whose static audience) spans at least this many contact
+   * ids is diffed in two halves at once, on two connections (never on the embedded database): the merge
+   * join of a million members on each side takes about half a second of one core, most of a 1%-churn
+   * run's time. */
   DIFF_SPLIT_SPAN: z.coerce.number().int().min(1).default(100_000),
   /** Retries of a throttled or transiently failing platform call, and the first backoff delay (it doubles). */
   PLATFORM_RETRIES: z.coerce.number().int().min(0).max(20).default(6),
