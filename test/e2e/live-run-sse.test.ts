@@ -3,7 +3,7 @@ import { AudienceSyncRunUpdated, SyncRunUpdated, TaskUpdated } from '../support/
 import { hashedEmails, heldEmails } from '../support/scenario.js';
 import { readUntil, subscribeOverSSE } from '../support/sse.js';
 import { useGatewaySuite } from '../support/suite.js';
-import { readSync, triggerSync, whileNoWorkerTakesJobs } from '../support/sync-runs.js';
+import { addingWithProgress, readSync, triggerSync, whileNoWorkerTakesJobs } from '../support/sync-runs.js';
 
 const suite = useGatewaySuite();
 
@@ -13,8 +13,8 @@ const isFinished = (item: { status: string }) => ['SUCCEEDED', 'FAILED', 'COMPLE
 test('a triggered run goes QUEUED → RUNNING → SUCCEEDED live over server-sent events', async () => {
   const { fake, sync } = await suite.metaSyncScenario(EMAILS);
   const stream = await subscribeOverSSE(suite.gateway, AudienceSyncRunUpdated, { syncId: sync.id });
-  // Subscribers get a run's latest state, not every state: the run is held at its last step (reading
-  // the platform audience, after the audience is created and the batch sent) until its progress is seen.
+  // The run's last step (reading the platform audience, after the audience is created and the batch
+  // sent) is held until the run was seen adding with progress.
   const hold = fake.hold({ after: 2 });
 
   // The first event is read before any worker may take the run: it shows the run queued.
@@ -24,10 +24,8 @@ test('a triggered run goes QUEUED → RUNNING → SUCCEEDED live over server-sen
   }));
   expect(triggered.syncRun.status).toBe('QUEUED');
   expect(first.value?.errors).toBeUndefined();
-  const sent = (event: { status: string; phase: string; progress: number }) =>
-    event.status === 'RUNNING' && event.phase === 'adding' && event.progress > 0;
   const rest = await readUntil(stream, ({ audienceSyncRunUpdated: event }) => {
-    if (sent(event)) hold.release();
+    if (addingWithProgress(event)) hold.release();
     return isFinished(event);
   });
   const events = [first.value!.data!, ...rest].map((data) => data.audienceSyncRunUpdated);
@@ -36,7 +34,7 @@ test('a triggered run goes QUEUED → RUNNING → SUCCEEDED live over server-sen
   const statuses = events.map((event) => event.status);
   expect(statuses[0]).toBe('QUEUED');
   expect(statuses).toContain('RUNNING');
-  expect(events.some(sent)).toBe(true);
+  expect(events.some(addingWithProgress)).toBe(true);
   expect(events.at(-1)).toEqual({
     id: triggered.syncRun.id,
     status: 'SUCCEEDED',

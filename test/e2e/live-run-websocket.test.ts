@@ -2,7 +2,7 @@ import { afterAll, beforeAll, expect, test } from 'vitest';
 import { startTestGateway, type TestGateway } from '../support/gateway.js';
 import { AudienceSyncRunUpdated, SyncRuns, TriggerAudienceSync } from '../support/operations.js';
 import { dataOf, expectType, hashedEmails, heldEmails, metaSyncScenario } from '../support/scenario.js';
-import { whileNoWorkerTakesJobs } from '../support/sync-runs.js';
+import { addingWithProgress, whileNoWorkerTakesJobs } from '../support/sync-runs.js';
 
 let gateway: TestGateway;
 beforeAll(async () => {
@@ -16,11 +16,9 @@ test('a triggered run goes QUEUED → RUNNING → SUCCEEDED live over graphql-ws
   const emails = ['ada@example.com', ' Grace@Example.com ', 'linus@example.org'];
   const { fake, sync } = await metaSyncScenario(gateway, emails);
   const subscription = await gateway.subscribeOverWebSocket(AudienceSyncRunUpdated, { syncId: sync.id });
-  // Subscribers get a run's latest state, not every state: the run is held at its last step (reading
-  // the platform audience, after the audience is created and the batch sent) until its progress is seen.
+  // The run's last step (reading the platform audience, after the audience is created and the batch
+  // sent) is held until the run was seen adding with progress.
   const hold = fake.hold({ after: 2 });
-  const sent = (event: { status: string; phase: string; progress: number }) =>
-    event.status === 'RUNNING' && event.phase === 'adding' && event.progress > 0;
 
   // The first event is read before any worker may take the run: it shows the run queued.
   const { success, first } = await whileNoWorkerTakesJobs(async () => {
@@ -34,7 +32,7 @@ test('a triggered run goes QUEUED → RUNNING → SUCCEEDED live over graphql-ws
   for await (const { data, errors } of subscription) {
     expect(errors).toBeUndefined();
     events.push(data!.audienceSyncRunUpdated);
-    if (sent(data!.audienceSyncRunUpdated)) hold.release();
+    if (addingWithProgress(data!.audienceSyncRunUpdated)) hold.release();
     if (['SUCCEEDED', 'FAILED'].includes(data!.audienceSyncRunUpdated.status)) break;
   }
 
@@ -42,7 +40,7 @@ test('a triggered run goes QUEUED → RUNNING → SUCCEEDED live over graphql-ws
   expect(statuses[0]).toBe('QUEUED');
   expect(statuses).toContain('RUNNING');
   expect(statuses.at(-1)).toBe('SUCCEEDED');
-  expect(events.some(sent)).toBe(true);
+  expect(events.some(addingWithProgress)).toBe(true);
   expect(events.at(-1)).toMatchObject({ progress: 1, membersAdded: 3 });
   expect(heldEmails(fake)).toEqual(hashedEmails(emails));
 

@@ -74,6 +74,13 @@ export async function whileNoWorkerTakesJobs<T>(work: () => Promise<T>): Promise
   }
 }
 
+/** Whether a run event shows the run adding, with some of it done: the state between a confirmed batch
+ * and the run's end. Subscribers get a run's latest state, so a test that must see it holds the run's
+ * last platform call (reading the platform audience) until it has. */
+export function addingWithProgress(event: { status: string; phase: string; progress: number }): boolean {
+  return event.status === 'RUNNING' && event.phase === 'adding' && event.progress > 0;
+}
+
 /** Polls the run through the API until it has ended; fails after `timeoutMs`. */
 export async function waitForRunEnd(gateway: TestGateway, runId: string, timeoutMs = 60_000) {
   return waitFor(() => readRun(gateway, runId), (run) => FINISHED.includes(run.status), { what: `run ${runId} to end`, timeoutMs });
