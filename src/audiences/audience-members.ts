@@ -28,12 +28,20 @@ export interface MemberFilter {
   suppressions?: AudienceDefinition[];
   /** Only the members whose contact id falls in this range. */
   contactRange?: ContactRange;
+  /** Only the member whose contact id is this expression (a column of an enclosing query, for a
+   * lookup by key). */
+  contactId?: Prisma.Sql;
 }
 
 /** Contact ids from `from` (inclusive) up to `below` (exclusive); an open end when omitted. */
 export interface ContactRange {
   from?: bigint;
   below?: bigint;
+}
+
+/** The condition that keeps `contactId` equal to `wanted`, if any. */
+function wantedConditions(contactId: Prisma.Sql, wanted: Prisma.Sql | undefined): Prisma.Sql[] {
+  return wanted ? [Prisma.sql`${contactId} = ${wanted}`] : [];
 }
 
 /** The conditions that keep `contactId` within `range`. */
@@ -93,6 +101,7 @@ export function audienceMembersSql(audience: AudienceDefinition, filter: MemberF
     const conditions = [
       ...rows.conditions,
       ...contactRangeConditions(rows.contactId, filter.contactRange),
+      ...wantedConditions(rows.contactId, filter.contactId),
       ...contactConditions,
       ...notSuppressed(rows.contactId),
     ];
@@ -103,6 +112,7 @@ export function audienceMembersSql(audience: AudienceDefinition, filter: MemberF
       [
         Prisma.sql`m.audience_id = ${audience.id}::uuid`,
         ...contactRangeConditions(Prisma.sql`m.contact_id`, filter.contactRange),
+        ...wantedConditions(Prisma.sql`m.contact_id`, filter.contactId),
         ...notSuppressed(Prisma.sql`m.contact_id`),
       ],
       ' AND ',

@@ -1,5 +1,6 @@
 import { db } from '../infra/db.js';
 import { Prisma } from '../generated/prisma/client.js';
+import { pruneAudienceChanges } from './change-tracking.js';
 
 /** Rows one DELETE removes at most: each chunk is its own short statement, so the state of a sync
  * with a million members goes without one huge transaction or long-held locks. */
@@ -16,13 +17,14 @@ export interface CleanupCounts {
   platformJobs: number;
   runDiffs: number;
   taskPayloads: number;
+  audienceChanges: number;
 }
 
 /**
  * Deletes state nothing needs any more: the synced members, batches in doubt and platform jobs of deleted syncs,
  * the members left on finished platform jobs, platform jobs that finished more than
- * PLATFORM_JOB_HISTORY_DAYS ago, the materialized diffs of runs that are not running, and the
- * payloads of tasks that ended. Idempotent,
+ * PLATFORM_JOB_HISTORY_DAYS ago, the materialized diffs of runs that are not running, the
+ * payloads of tasks that ended, and the audience changes no diff basis needs. Idempotent,
  * and safe to run in several workers at once: each chunk skips rows another one has locked.
  * `onChunk` is called after every chunk (to keep a job's lock alive).
  */
@@ -38,7 +40,14 @@ export async function cleanUpStaleState(
       if (deleted === 0) return total;
     }
   };
-  const counts: CleanupCounts = { syncedMembers: 0, batchesInDoubt: 0, platformJobs: 0, runDiffs: 0, taskPayloads: 0 };
+  const counts: CleanupCounts = {
+    syncedMembers: 0,
+    batchesInDoubt: 0,
+    platformJobs: 0,
+    runDiffs: 0,
+    taskPayloads: 0,
+    audienceChanges: 0,
+  };
 
   const deletedSyncs = await db().$queryRaw<{ id: string }[]>`
     SELECT a.id FROM audience_sync a
@@ -119,5 +128,21 @@ export async function cleanUpStaleState(
         WHERE t.status IN ('COMPLETED', 'FAILED')
         LIMIT ${Math.min(chunkRows, PAYLOAD_CHUNK_ROWS)} FOR UPDATE OF p SKIP LOCKED))`,
   );
+
+  // The distinct audiences in audience_change, by a skip scan of its primary key.
+  const changedAudiences = await db().$queryRaw<{ audience_id: string }[]>`
+    WITH RECURSIVE audiences AS (
+      (SELECT audience_id FROM audience_change ORDER BY audience_id LIMIT 1)
+      UNION ALL
+      SELECT (SELECT c.audience_id FROM audience_change c WHERE c.audience_id > audiences.audience_id ORDER BY c.audience_id LIMIT 1)
+      FROM audiences WHERE audiences.audience_id IS NOT NULL
+    )
+    SELECT audience_id FROM audiences WHERE audience_id IS NOT NULL`;
+  for (const { audience_id: audienceId } of changedAudiences) {
+    counts.audienceChanges += await inChunks(async () => {
+      const [row] = await db().$queryRaw<{ count: number }[]>(pruneAudienceChanges(audienceId, chunkRows));
+      return row!.count;
+    });
+  }
   return counts;
 }

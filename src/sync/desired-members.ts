@@ -2,7 +2,7 @@ import {
   audienceDefinition,
   audienceMembersSql,
   type AudienceDefinition,
-  type ContactRange,
+  type MemberFilter,
 } from '../audiences/audience-members.js';
 import { bucketRanges, storedSplitGroups, type BucketRange } from '../audiences/split-groups.js';
 import { db } from '../infra/db.js';
@@ -51,14 +51,17 @@ export async function loadDesiredMembersSource(syncId: string): Promise<DesiredM
 /**
  * A SQL query yielding one `contact_id` column: every contact the sync should hold on its
  * destination. The engine anti-joins it against synced_member, so it must be set-based (no
- * per-row functions that defeat a hash join) and yield each contact once. With `contactRange`, only
- * the contacts whose id falls in it.
+ * per-row functions that defeat a hash join) and yield each contact once. `narrowed` keeps only the
+ * contacts whose id falls in a range, or the one whose id an expression gives.
  */
-export function desiredMembersSql(source: DesiredMembersSource, contactRange?: ContactRange): Prisma.Sql {
+export function desiredMembersSql(
+  source: DesiredMembersSource,
+  narrowed: Pick<MemberFilter, 'contactRange' | 'contactId'> = {},
+): Prisma.Sql {
   return audienceMembersSql(source.audience, {
     bucketRange: source.bucketRange,
     suppressions: source.suppressions,
-    contactRange,
+    ...narrowed,
   });
 }
 
@@ -76,5 +79,9 @@ export function desiredBoundsSql(source: DesiredMembersSource): Prisma.Sql | nul
 
 /** The sync's desired side, as the diff reads it. */
 export function desiredSide(source: DesiredMembersSource): DesiredSide {
-  return { membersIn: (range) => desiredMembersSql(source, range), bounds: desiredBoundsSql(source) };
+  return {
+    membersIn: (contactRange) => desiredMembersSql(source, { contactRange }),
+    memberWithId: (contactId) => desiredMembersSql(source, { contactId }),
+    bounds: desiredBoundsSql(source),
+  };
 }

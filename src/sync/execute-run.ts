@@ -13,6 +13,7 @@ import { Prisma, type SyncRun } from '../generated/prisma/client.js';
 import { logger } from '../infra/logger.js';
 import { membersSent, platformErrors, syncRunsFinished } from '../infra/metrics.js';
 import { desiredSide, loadDesiredMembersSource } from './desired-members.js';
+import { completeDiffBasis, diffTrackingOf } from './change-tracking.js';
 import {
   clearRunDiff,
   clearRunDiffRange,
@@ -74,6 +75,10 @@ interface Execution {
   lease: RunLease;
   activity: RunActivity;
   diffSplitSpan: bigint;
+  /** The basis this execution's diff took (see change-tracking.ts), completed if the run applies all of it. */
+  basis: string | null;
+  /** Members of this execution's diff it left as they were: unusable, or refused by the platform. */
+  left: number;
 }
 
 /**
@@ -94,6 +99,8 @@ export async function executeSyncRun(runId: string, options: RunOptions): Promis
     lease: keepLease(fence, options.leaseSeconds),
     activity: trackRunActivity(fence, () => publishRunUpdated(run)),
     diffSplitSpan: options.diffSplitSpan,
+    basis: null,
+    left: 0,
   };
   try {
     if (run.sync.deletedAt) {
@@ -157,12 +164,15 @@ async function syncMembers(execution: Execution, options: RunOptions): Promise<D
 
   const source = await loadDesiredMembersSource(sync.id);
   const diffRun = { id: run.id, syncId: sync.id, mode: sync.mode };
-  const { takenAt, ...plan } = await materializeRunDiff(
+  const { takenAt, basis, followedChanges, ...plan } = await materializeRunDiff(
     diffRun,
     desiredSide(source),
     execution.diffSplitSpan,
+    run.dryRun ? 'keep' : diffTrackingOf(sync, source),
     (sql) => checkFence(sql, fence),
   );
+  execution.basis = basis;
+  logger.debug({ runId: run.id, diff: followedChanges ? 'changes since the last run' : 'whole audience' }, 'Diff taken');
   await updateProgress(execution, {
     totalMembers: plan.desired,
     plannedAdds: plan.toAdd,
@@ -205,6 +215,7 @@ async function syncMembers(execution: Execution, options: RunOptions): Promise<D
   if (plan.toAdd > 0) await sendAdds(context);
   if (plan.toUpdate > 0) await sendUpdates(context);
   if (plan.toRemove > 0) await sendRemoves(context);
+  execution.left = context.left;
   return plan;
 }
 
@@ -446,6 +457,7 @@ async function upload<Row>(context: RunContext, steps: UploadSteps<Row>): Promis
   }
   if (total(unusable) > 0 || unchanged > 0) {
     context.done += total(unusable) + unchanged;
+    context.left += total(unusable);
     await fencedSql(context.fence, countersUpdate(context, { unusable }, steps.phase));
   }
 }
@@ -472,6 +484,7 @@ function confirmSent<Row>(
     batch.length - outcome.invalid,
   );
   context.done += batch.length + total(skipped.unusable) + skipped.unchanged;
+  context.left += total(skipped.unusable);
   const statements = [
     ...confirmBatch(context.run, steps.action, batchId, batch),
     ...steps.confirm(batch, outcome, previous),
@@ -523,6 +536,7 @@ async function refuseRest(
   phase: UploadSteps<unknown>['phase'],
 ): Promise<void> {
   context.done += refused;
+  context.left += refused;
   await fencedSql(
     context.fence,
     Prisma.sql`
@@ -686,6 +700,11 @@ async function finishRun(
       },
     });
     await clearRunDiff(tx, run.id);
+    // Members left unusable or refused stay different from what the audience asks, with no change to
+    // find them by: the next run diffs in full.
+    if (status === 'SUCCEEDED' && execution.basis && execution.left === 0) {
+      await tx.$executeRaw(completeDiffBasis(run.syncId, execution.basis, run.sync.mode === 'MIRROR' ? syncedCount : null));
+    }
     if (syncedCount !== null) {
       await tx.audienceSync.update({
         where: { id: run.syncId },

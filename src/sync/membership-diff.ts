@@ -3,7 +3,8 @@ import { inContactRange, type ContactRange } from '../audiences/audience-members
 import { directTransaction, poolCapacity, sqlDirect, type DirectSql } from '../infra/db.js';
 import { Prisma } from '../generated/prisma/client.js';
 import type { SyncMode } from '../generated/prisma/enums.js';
-import { batchesInDoubtOf, inDoubtAmong } from './batches-in-doubt.js';
+import { batchesInDoubtOf, contactsInDoubt, inDoubtAmong } from './batches-in-doubt.js';
+import { changedSince, takeDiffBasis, type DiffTracking } from './change-tracking.js';
 
 /**
  * A run's diff between what the sync should hold (desired) and what its destination holds
@@ -12,7 +13,9 @@ import { batchesInDoubtOf, inDoubtAmong } from './batches-in-doubt.js';
  * from exactly what is still different. Members in doubt (sent by a batch whose answer never came,
  * see batches-in-doubt.ts) count as possibly applied: one still desired is added again (an add in
  * doubt is confirmed by sending it again, a removal in doubt undone), one no longer desired is
- * removed again with the identifiers it was sent with (modes that remove).
+ * removed again with the identifiers it was sent with (modes that remove). A sync whose last run
+ * applied all of its diff diffs only the contacts changed since, and those in doubt (see
+ * change-tracking.ts).
  */
 
 export type DiffAction = 'add' | 'remove' | 'update';
@@ -32,10 +35,26 @@ export interface MaterializedDiff extends DiffCounts {
   takenAt: string;
 }
 
+export interface RunDiff extends MaterializedDiff {
+  /** The snapshot recorded as the sync's basis, to complete once the run applied the whole diff;
+   * null when no basis was taken. */
+  basis: string | null;
+  /** Whether only the contacts changed since the previous basis were diffed. */
+  followedChanges: boolean;
+}
+
+/** How a diff treats its sync's basis: follows the tracked changes when it can (and takes a new
+ * basis), drops it (`null`: a sync whose record moves in ways no basis follows), or leaves it as it
+ * is (`keep`: a dry run, which changes nothing). */
+export type BasisUse = DiffTracking | null | 'keep';
+
 /** What the sync should hold, as queries. */
 export interface DesiredSide {
   /** A query with one `contact_id` column: the desired members whose contact id falls in `range`. */
   membersIn(range: ContactRange): Prisma.Sql;
+  /** The same, of the desired member whose contact id is `contactId` (a column of an enclosing
+   * query): a lookup by key. */
+  memberWithId(contactId: Prisma.Sql): Prisma.Sql;
   /** A cheap query of one row (`first`, `last`): contact ids between which all desired members lie;
    * null when there is none. */
   bounds: Prisma.Sql | null;
@@ -43,35 +62,56 @@ export interface DesiredSide {
 
 /**
  * Replaces the run's run_diff rows with its diff: adds (unless REMOVE), removes (MIRROR and REMOVE),
- * and, for UPSERT, update candidates. A sync whose record (or, never synced, whose desired side)
- * spans `splitSpan` contact ids or more is diffed in two contact ranges, each in a transaction of its
- * own run at the same time (the diff of each member depends on that member's rows alone, so the
- * halves are independent). `beforeCommit` runs last in each transaction (the engine checks there
- * that the run is still its execution's): a half that commits while the other fails leaves rows that
- * the next execution's diff replaces, and a run that fails clears.
+ * and, for UPSERT, update candidates. When the sync's basis allows, only the contacts changed since
+ * are diffed, in one transaction. Otherwise the whole audience is: a sync whose record (or, never
+ * synced, whose desired side) spans `splitSpan` contact ids or more is diffed in two contact ranges,
+ * each in a transaction of its own run at the same time (the diff of each member depends on that
+ * member's rows alone, so the halves are independent). `beforeCommit` runs last in each transaction
+ * (the engine checks there that the run is still its execution's): a half that commits while the
+ * other fails leaves rows that the next execution's diff replaces, and a run that fails clears.
  */
 export async function materializeRunDiff(
   run: { id: string; syncId: string; mode: SyncMode },
   desired: DesiredSide,
   splitSpan: bigint,
+  basisUse: BasisUse,
   beforeCommit: (sql: DirectSql) => Promise<void> = async () => undefined,
-): Promise<MaterializedDiff> {
-  const inDoubt = await directTransaction(async (sql) => {
+): Promise<RunDiff> {
+  // The basis is taken first: every later statement of the diff sees what its snapshot sees.
+  const first = await directTransaction(async (sql) => {
+    type Basis = { previous: string | null; synced_rows: string | null; taken: string | null };
+    const [basis] =
+      basisUse === 'keep'
+        ? [{ previous: null, synced_rows: null, taken: null }]
+        : await sql<Basis>(takeDiffBasis(run.syncId, basisUse));
     const [resolved] = await sql<{ ids: string[] }>(batchesInDoubtOf(run.syncId));
+    const inDoubt = resolved!.ids.map(BigInt);
+    const changes =
+      basis!.previous !== null && basisUse !== 'keep' && basisUse !== null
+        ? await diffChanges(
+            sql,
+            run,
+            desired,
+            changedSince(basisUse, basis!.previous),
+            basis!.synced_rows === null ? null : BigInt(basis!.synced_rows),
+            inDoubt,
+          )
+        : null;
     await beforeCommit(sql);
-    return resolved!.ids.map(BigInt);
+    return { basis: basis!.taken, inDoubt, changes };
   });
+  if (first.changes) return { ...first.changes, basis: first.basis, followedChanges: true };
   const ranges = await diffRanges(run.syncId, splitSpan, desired.bounds);
   const halves = await Promise.all(
     ranges.map((range) =>
       directTransaction(async (sql) => {
-        const diff = await diffRange(sql, run, desired.membersIn(range), range, inDoubt);
+        const diff = await diffRange(sql, run, desired.membersIn(range), range, first.inDoubt);
         await beforeCommit(sql);
         return diff;
       }),
     ),
   );
-  return halves.reduce((sum, half) => ({
+  const whole = halves.reduce((sum, half) => ({
     desired: sum.desired + half.desired,
     toAdd: sum.toAdd + half.toAdd,
     toRemove: sum.toRemove + half.toRemove,
@@ -79,6 +119,7 @@ export async function materializeRunDiff(
     // The earliest: a contact changed after either half's start is checked again next time.
     takenAt: sum.takenAt < half.takenAt ? sum.takenAt : half.takenAt,
   }));
+  return { ...whole, basis: first.basis, followedChanges: false };
 }
 
 /** The whole contact id space, or two halves of the sync's synced_member span when it is large and
@@ -125,6 +166,56 @@ export async function countSyncedMembers(syncId: string, splitSpan: bigint): Pro
     }),
   );
   return counts.reduce((sum, count) => sum + count, 0);
+}
+
+/**
+ * The diff of the contacts `changed` yields and of those in doubt, inserted into run_diff in the
+ * caller's transaction: each is looked up in the desired side and the record by key. Never UPSERT
+ * (see diffTrackingOf), so no update candidates. The desired members are counted, unless
+ * `syncedRows` is known: a MIRROR record, once complete, held one row per desired member, so those
+ * rows, less the changed contacts' rows, plus the changed contacts desired now, are the members.
+ */
+async function diffChanges(
+  sql: DirectSql,
+  run: { id: string; syncId: string; mode: SyncMode },
+  desired: DesiredSide,
+  changed: Prisma.Sql,
+  syncedRows: bigint | null,
+  doubt: bigint[],
+): Promise<MaterializedDiff> {
+  const adds = run.mode !== 'REMOVE';
+  const removes = run.mode === 'MIRROR' || run.mode === 'REMOVE';
+  const candidates = doubt.length > 0 ? Prisma.sql`${changed} UNION ${contactsInDoubt(run.syncId, doubt)}` : changed;
+  const desiredCount =
+    syncedRows !== null
+      ? Prisma.sql`${syncedRows}::bigint - (SELECT count(*) FILTER (WHERE synced) - count(*) FILTER (WHERE desired) FROM looked)`
+      : Prisma.sql`(SELECT count(*) FROM (${desired.membersIn({})}) AS d)`;
+  await sql(Prisma.sql`DELETE FROM run_diff WHERE run_id = ${run.id}::uuid`);
+  const [diff] = await sql<{ desired: string; to_add: string; to_remove: string; taken_at: string }>(Prisma.sql`
+    WITH looked AS MATERIALIZED (
+      SELECT k.contact_id, d.contact_id IS NOT NULL AS desired, s.contact_id IS NOT NULL AS synced
+      FROM (SELECT DISTINCT contact_id FROM (${candidates}) AS c) AS k
+      LEFT JOIN LATERAL (${desired.memberWithId(Prisma.sql`k.contact_id`)}) AS d ON TRUE
+      LEFT JOIN synced_member s ON s.sync_id = ${run.syncId}::uuid AND s.contact_id = k.contact_id),
+    inserted AS (
+      INSERT INTO run_diff (run_id, action, contact_id)
+      SELECT ${run.id}::uuid, CASE WHEN desired THEN 'add' ELSE 'remove' END, contact_id
+      FROM looked
+      WHERE (desired AND ${adds} AND (NOT synced OR ${inDoubtAmong(run.syncId, doubt, Prisma.sql`looked.contact_id`)}))
+         OR (NOT desired AND synced AND ${removes})
+      RETURNING action)
+    SELECT ${desiredCount} AS desired,
+           count(*) FILTER (WHERE action = 'add') AS to_add,
+           count(*) FILTER (WHERE action = 'remove') AS to_remove,
+           date_trunc('milliseconds', now()::timestamp)::text AS taken_at
+    FROM inserted`);
+  return {
+    desired: Number(diff!.desired),
+    toAdd: Number(diff!.to_add),
+    toRemove: Number(diff!.to_remove),
+    toUpdate: 0,
+    takenAt: diff!.taken_at,
+  };
 }
 
 /** The diff of the contacts in `range`, inserted into run_diff in the caller's transaction. */

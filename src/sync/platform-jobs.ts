@@ -12,6 +12,7 @@ import { Prisma } from '../generated/prisma/client.js';
 import type { Platform } from '../generated/prisma/enums.js';
 import { publishSyncUpdated } from '../infra/change-events.js';
 import { logger } from '../infra/logger.js';
+import { forgetDiffBasis } from './change-tracking.js';
 
 // Platforms that apply an upload later, in a job of their own (the Google Ads API), report the job
 // with each batch added to it. Each batch's members are recorded against the job (platform_job_member)
@@ -225,7 +226,9 @@ async function undoChunk(jobId: string): Promise<number> {
       INSERT INTO synced_member (sync_id, contact_id, identifiers)
       SELECT job.sync_id, taken.contact_id, taken.identifiers FROM taken, job
       WHERE job.action = 'REMOVE'
-      ON CONFLICT (sync_id, contact_id) DO NOTHING)
+      ON CONFLICT (sync_id, contact_id) DO NOTHING),
+    -- The record changed outside a diff: the sync's next run diffs in full (see change-tracking.ts).
+    forgotten AS (${forgetDiffBasis(Prisma.sql`(SELECT sync_id FROM job)`)})
     SELECT count(*)::int AS count FROM taken`;
   return row?.count ?? 0;
 }

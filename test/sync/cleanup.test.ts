@@ -72,7 +72,7 @@ describe('cleanup of deleted syncs', () => {
     // Each statement removed at most a chunk: the count went down 4,000 at a time.
     expect(chunks.slice(0, 7)).toEqual([21_001, 17_001, 13_001, 9_001, 5_001, 1_001, 0]);
     expect(await syncedCount(kept.syncId)).toBe(1);
-    expect(await cleanUpStaleState()).toEqual({ syncedMembers: 0, batchesInDoubt: 0, platformJobs: 0, runDiffs: 0, taskPayloads: 0 });
+    expect(await cleanUpStaleState()).toMatchObject({ syncedMembers: 0, batchesInDoubt: 0, platformJobs: 0, runDiffs: 0, taskPayloads: 0 });
 
     await addSyncedRows(deleted.syncId, 30_000);
     const [first, second] = await Promise.all([

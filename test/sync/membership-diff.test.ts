@@ -98,8 +98,8 @@ describe(`diff of a sync split in two contact ranges (DIFF_SEED=${SEED} replays 
     const source = await loadDesiredMembersSource(state.syncId);
     const whole = { id: randomUUID(), syncId: state.syncId, mode };
     const split = { id: randomUUID(), syncId: state.syncId, mode };
-    const wholeDiff = await materializeRunDiff(whole, desiredSide(source), 10n ** 18n);
-    const splitDiff = await materializeRunDiff(split, desiredSide(source), 1n);
+    const wholeDiff = await materializeRunDiff(whole, desiredSide(source), 10n ** 18n, null);
+    const splitDiff = await materializeRunDiff(split, desiredSide(source), 1n, null);
     const { takenAt: _whole, ...wholeCounts } = wholeDiff;
     const { takenAt: _split, ...splitCounts } = splitDiff;
     expect(splitCounts).toEqual(wholeCounts);
@@ -117,8 +117,8 @@ describe(`diff of a sync split in two contact ranges (DIFF_SEED=${SEED} replays 
       expect(await diffRanges(state.syncId, 1n, desiredBoundsSql(source))).toHaveLength(2);
       const whole = { id: randomUUID(), syncId: state.syncId, mode };
       const split = { id: randomUUID(), syncId: state.syncId, mode };
-      const { takenAt: _whole, ...wholeCounts } = await materializeRunDiff(whole, desiredSide(source), 10n ** 18n);
-      const { takenAt: _split, ...splitCounts } = await materializeRunDiff(split, desiredSide(source), 1n);
+      const { takenAt: _whole, ...wholeCounts } = await materializeRunDiff(whole, desiredSide(source), 10n ** 18n, null);
+      const { takenAt: _split, ...splitCounts } = await materializeRunDiff(split, desiredSide(source), 1n, null);
       expect(splitCounts).toEqual(wholeCounts);
       expect(wholeCounts).toMatchObject({ toAdd: wholeCounts.desired, toRemove: 0, toUpdate: 0 });
       expect(wholeCounts.desired).toBeGreaterThan(0);
@@ -140,7 +140,7 @@ describe(`pages of a diff read with either join plan (DIFF_SEED=${SEED} replays 
     const state = await seedSync();
     const source = await loadDesiredMembersSource(state.syncId);
     const run = { id: randomUUID(), syncId: state.syncId, mode };
-    await materializeRunDiff(run, desiredSide(source), 1n);
+    await materializeRunDiff(run, desiredSide(source), 1n, null);
     const random = new Random(SEED + 1);
     const sides = mode === 'UPSERT' ? (['add', 'update'] as const) : mode === 'REMOVE' ? ([] as const) : (['add'] as const);
     for (const action of [...sides, 'remove' as const]) {
