@@ -117,8 +117,13 @@ export async function executeSyncRun(runId: string, options: RunOptions): Promis
       // The destination's members are counted while the platform is read: this execution writes no
       // member after its last batch. A run with nothing to change leaves the platform's numbers as
       // the last read found them. Members still in doubt (a refused batch's, or those no mode of this
-      // sync resolves) are not counted.
-      const counting = run.dryRun ? Promise.resolve(null) : countSyncedMembers(run.syncId, execution.diffSplitSpan);
+      // sync resolves) are not counted. A MIRROR run that applied all of its diff left one record
+      // row, confirmed, per member desired when the diff was taken: those are not counted again.
+      const counting = run.dryRun
+        ? Promise.resolve(null)
+        : run.sync.mode === 'MIRROR' && execution.left === 0
+          ? Promise.resolve(counts.desired)
+          : countSyncedMembers(run.syncId, execution.diffSplitSpan);
       // Awaited below; handled now, so that a failure while the platform is read is not an unhandled rejection.
       counting.catch(() => undefined);
       if (!run.dryRun && counts.toAdd + counts.toUpdate + counts.toRemove > 0) {
@@ -645,14 +650,26 @@ function afterBatch(context: RunContext): void {
   publishRunUpdated(context.run);
 }
 
-/** Fenced, like every write of the run. */
+/** The sync_run column of each field updateProgress writes. */
+const PROGRESS_COLUMNS = {
+  phase: 'phase',
+  totalMembers: 'total_members',
+  plannedAdds: 'planned_adds',
+  plannedUpdates: 'planned_updates',
+  plannedRemoves: 'planned_removes',
+  membersAdded: 'members_added',
+  membersRemoved: 'members_removed',
+} as const;
+
+/** Fenced, like every write of the run; in one statement, without Prisma's round trips. */
 async function updateProgress(
   execution: Execution,
-  data: Partial<
-    Pick<SyncRun, 'phase' | 'totalMembers' | 'plannedAdds' | 'plannedUpdates' | 'plannedRemoves' | 'membersAdded' | 'membersRemoved'>
-  >,
+  data: Partial<Pick<SyncRun, keyof typeof PROGRESS_COLUMNS>>,
 ): Promise<void> {
-  await fencedTransaction(execution.fence, (tx) => tx.syncRun.update({ where: { id: execution.run.id }, data }));
+  const assignments = Object.entries(data).map(
+    ([field, value]) => Prisma.sql`${Prisma.raw(PROGRESS_COLUMNS[field as keyof typeof PROGRESS_COLUMNS])} = ${value}`,
+  );
+  await fencedSql(execution.fence, Prisma.sql`UPDATE sync_run SET ${Prisma.join(assignments)} WHERE id = ${execution.run.id}::uuid`);
   publishRunUpdated(execution.run);
 }
 

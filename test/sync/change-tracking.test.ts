@@ -19,7 +19,8 @@ import {
   hashedEmails,
   heldEmails,
 } from '../support/scenario.js';
-import { runSync, triggerSync, waitForRunEnd } from '../support/sync-runs.js';
+import { readSync, runSync, triggerSync, waitForRunEnd } from '../support/sync-runs.js';
+import { confirmedCount } from '../support/synced-state.js';
 import { useGatewaySuite } from '../support/suite.js';
 
 // A sync whose last run applied all of its diff diffs only the contacts changed since (see
@@ -263,6 +264,13 @@ describe('runs after the record stopped following the diffs still leave the dest
   }
   const START = ['ada@example.com', 'grace@example.com', 'linus@example.org'];
 
+  /** The sync's count of members is what its destination holds, and what its record confirms. */
+  async function expectExactCount(syncId: string, fake: { audiences: Map<string, Set<string>> }) {
+    const held = [...[...fake.audiences.values()][0]!].filter((entry) => entry.startsWith('EMAIL:')).length;
+    expect((await readSync(suite.gateway, syncId)).lastSyncedCount).toBe(held);
+    expect(await confirmedCount(decodeGlobalID(syncId).id)).toBe(held);
+  }
+
   test('a member left unusable is sent once its contact has an email, though its membership never changed', async () => {
     const { fake, audience, sync } = await scenario(START);
     const added = await db().$queryRaw<{ id: bigint }[]>`
@@ -274,10 +282,12 @@ describe('runs after the record stopped following the diffs still leave the dest
       RETURNING contact_id AS id`;
     const unusable = await runSync(suite.gateway, sync.id);
     expect(unusable.run).toMatchObject({ status: 'SUCCEEDED', membersUnusable: 1, membersAdded: 0 });
+    await expectExactCount(sync.id, fake);
     await db().$executeRaw`UPDATE contact SET email = 'margaret@example.com' WHERE id = ${added[0]!.id}`;
     const sent = await runSync(suite.gateway, sync.id);
     expect(sent.run).toMatchObject({ status: 'SUCCEEDED', membersAdded: 1, membersUnusable: 0 });
     expect(heldEmails(fake)).toEqual(hashedEmails([...START, 'margaret@example.com']));
+    await expectExactCount(sync.id, fake);
   });
 
   test('a failed run and a dry run in between lose no change', async () => {
@@ -293,6 +303,7 @@ describe('runs after the record stopped following the diffs still leave the dest
     expect(run.run).toMatchObject({ status: 'SUCCEEDED', plannedAdds: 3, plannedRemoves: 1, membersAdded: 3, membersRemoved: 1 });
     const held = ['ada@example.com', 'linus@example.org', 'margaret@example.com', 'ken@example.net', 'barbara@example.com'];
     expect(heldEmails(fake)).toEqual(hashedEmails(held));
+    await expectExactCount(sync.id, fake);
   });
 
   test('a suppression list added to the sync removes its members at the next run', async () => {
@@ -306,6 +317,7 @@ describe('runs after the record stopped following the diffs still leave the dest
     const run = await runSync(suite.gateway, sync.id);
     expect(run.run).toMatchObject({ status: 'SUCCEEDED', membersRemoved: 1, totalMembers: 2 });
     expect(heldEmails(fake)).toEqual(hashedEmails(['ada@example.com', 'linus@example.org']));
+    await expectExactCount(sync.id, fake);
   });
 
   test('members changed while a run sends are sent by the next one', async () => {
