@@ -3,8 +3,8 @@ import { applySyncSchedule } from '../jobs/audience-sync.js';
 
 /**
  * Soft-deletes syncs inside the caller's transaction: they leave every list, their queued runs are
- * cancelled and their schedules removed (a schedule that cannot be removed rolls the transaction
- * back). The platform audiences are left as they are. Returns how many syncs were deleted.
+ * cancelled, their schedules removed (a schedule that cannot be removed rolls the transaction
+ * back) and their diff bases dropped. The platform audiences are left as they are. Returns how many syncs were deleted.
  */
 export async function deleteSyncs(tx: Prisma.TransactionClient, where: Prisma.AudienceSyncWhereInput): Promise<number> {
   const syncs = await tx.audienceSync.findMany({ where: { ...where, deletedAt: null }, select: { id: true } });
@@ -12,6 +12,8 @@ export async function deleteSyncs(tx: Prisma.TransactionClient, where: Prisma.Au
   const ids = syncs.map((sync) => sync.id);
   const deletedAt = new Date();
   await tx.audienceSync.updateMany({ where: { id: { in: ids } }, data: { deletedAt } });
+  // A deleted sync never runs again: its basis would only keep cleanup from pruning its audiences' changes.
+  await tx.diffBasis.deleteMany({ where: { syncId: { in: ids } } });
   await tx.syncRun.updateMany({
     where: { syncId: { in: ids }, status: 'QUEUED' },
     data: { status: 'CANCELLED', phase: 'cancelled', finishedAt: deletedAt, errorMessage: 'The sync was deleted' },

@@ -8,7 +8,7 @@ import { cleanUpStaleState } from '../../src/sync/cleanup.js';
 import { desiredSide, loadDesiredMembersSource } from '../../src/sync/desired-members.js';
 import { materializeRunDiff, type BasisUse, type RunDiff } from '../../src/sync/membership-diff.js';
 import { Random } from '../support/hostile-inputs.js';
-import { UpdateAudienceSync } from '../support/operations.js';
+import { DeleteAudienceSync, UpdateAudienceSync } from '../support/operations.js';
 import {
   changeMembers,
   createAudienceWith,
@@ -36,6 +36,7 @@ const ROUNDS = 6;
 
 interface TrackedSync {
   syncId: string;
+  globalSyncId: string;
   audienceId: string;
   suppressionId: string;
   workspaceId: string;
@@ -71,7 +72,7 @@ async function seedSync(mode: 'MIRROR' | 'ADD' | 'REMOVE', random: Random): Prom
     .$executeRaw`INSERT INTO audience_member (audience_id, contact_id) SELECT ${suppressionId}::uuid, unnest(${suppressed}::bigint[])`;
   await db().$executeRaw`
     INSERT INTO synced_member (sync_id, contact_id, identifiers) SELECT ${syncId}::uuid, unnest(${synced}::bigint[]), '{}'`;
-  return { syncId, audienceId, suppressionId, workspaceId, contacts };
+  return { syncId, globalSyncId: sync.id, audienceId, suppressionId, workspaceId, contacts };
 }
 
 /** What a run that applied the whole diff leaves: the record moved by it, and the basis complete. */
@@ -227,6 +228,16 @@ describe(`a diff that follows changes (TRACKING_SEED=${SEED} replays it)`, () =>
     const unfollowed = await diffOf(sync, mode, tracking);
     expect(unfollowed.diff.followedChanges).toBe(false);
     expect(unfollowed.rows).toEqual(again.rows);
+    await applyDiff(sync, unfollowed.run.id, unfollowed.diff, mode);
+
+    // A deleted sync's basis holds nothing back.
+    await changeAtRandom(sync, random, db());
+    await cleanUpStaleState();
+    expect(await changesOf()).toBeGreaterThan(0);
+    const deleted = dataOf(await suite.gateway.execute(DeleteAudienceSync, { id: sync.globalSyncId }));
+    expectType(deleted.deleteAudienceSync, 'DeleteAudienceSyncSuccess');
+    await cleanUpStaleState();
+    expect(await changesOf()).toBe(0);
   });
 
   test('a basis not complete, of other settings, or dropped by a TRUNCATE is not followed', async () => {
