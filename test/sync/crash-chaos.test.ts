@@ -291,6 +291,18 @@ test.each(trials)('crash trial $trial (CRASH_SEED=$seed replays it from here)', 
     expect(again, context).toMatchObject({ status: 'SUCCEEDED', membersAdded: 0, membersRemoved: 0 });
     expect(receiver.deliveries.length, context).toBe(deliveriesAfter);
     expect(await db().syncRun.findUniqueOrThrow({ where: { id: finishedRun.id } })).toEqual(finishedRun);
+
+    // Once a run applied all of its diff, the next diffs only the contacts changed since (see
+    // src/sync/change-tracking.ts): after the crash too, it sends exactly the new changes.
+    await audience.remove(sample(random, audience.members, 25));
+    await audience.add([...sample(random, [...audience.everMembers].filter((id) => !audience.members.has(id)), 10), ...audience.newContacts(15)]);
+    const followed = await runToEnd(sync.id);
+    expect(followed, context).toMatchObject({ status: 'SUCCEEDED' });
+    const heldIds = new Set([...receiver.audiences.values()].flat().map((member) => member['EXTERNAL_ID']!));
+    const members = [...audience.members].sort();
+    if (mode === 'MIRROR') expect([...heldIds].sort(), context).toEqual(members);
+    else if (mode === 'REMOVE') expect([...heldIds].filter((id) => !audience.members.has(id)), context).toEqual([]);
+    else expect(members.filter((id) => !heldIds.has(id)), context).toEqual([]);
   } finally {
     await Promise.all([steady, doomed, rescuer].map((worker) => worker.stop('SIGKILL')));
     await receiver.close();
