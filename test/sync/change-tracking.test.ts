@@ -22,6 +22,7 @@ import {
 import { readSync, runSync, triggerSync, waitForRunEnd } from '../support/sync-runs.js';
 import { confirmedCount } from '../support/synced-state.js';
 import { useGatewaySuite } from '../support/suite.js';
+import { waitFor } from '../support/wait.js';
 
 // A sync whose last run applied all of its diff diffs only the contacts changed since (see
 // src/sync/change-tracking.ts). That is an optimization of the whole diff, so it must equal it: checked
@@ -135,6 +136,20 @@ async function trackingOf(sync: TrackedSync) {
   return diffTrackingOf(settings, source)!;
 }
 
+/**
+ * Waits until every transaction running now on the server has ended. A snapshot's oldest running
+ * transaction is the whole server's, other test files' included: until theirs end, cleanup keeps what
+ * was committed since they began.
+ */
+async function untilRunningTransactionsEnd() {
+  const [{ now }] = (await db().$queryRaw<{ now: string }[]>`SELECT pg_current_xact_id()::text AS now`) as [{ now: string }];
+  await waitFor(
+    async () => (await db().$queryRaw<{ xmin: string }[]>`SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xmin`)[0]!.xmin,
+    (xmin) => BigInt(xmin) > BigInt(now),
+    { what: 'the transactions running elsewhere to end', timeoutMs: 60_000 },
+  );
+}
+
 describe(`a diff that follows changes (TRACKING_SEED=${SEED} replays it)`, () => {
   test.each(['MIRROR', 'ADD', 'REMOVE'] as const)(
     '%s: round after round it equals the whole diff, with changes committed while it is taken',
@@ -200,6 +215,8 @@ describe(`a diff that follows changes (TRACKING_SEED=${SEED} replays it)`, () =>
         )[0]!.count,
       );
     expect(await changesOf()).toBeGreaterThan(0);
+    // The basis then sees the seeding's changes, and no transaction older than them runs.
+    await untilRunningTransactionsEnd();
     const first = await diffOf(sync, mode, tracking);
     await applyDiff(sync, first.run.id, first.diff, mode);
     // The seeding's changes are all seen by the basis: cleanup drops them.
@@ -236,6 +253,7 @@ describe(`a diff that follows changes (TRACKING_SEED=${SEED} replays it)`, () =>
     expect(await changesOf()).toBeGreaterThan(0);
     const deleted = dataOf(await suite.gateway.execute(DeleteAudienceSync, { id: sync.globalSyncId }));
     expectType(deleted.deleteAudienceSync, 'DeleteAudienceSyncSuccess');
+    await untilRunningTransactionsEnd();
     await cleanUpStaleState();
     expect(await changesOf()).toBe(0);
   });
