@@ -75,7 +75,7 @@ export function takeDiffBasis(syncId: string, tracking: DiffTracking | null): Pr
       INSERT INTO diff_basis (sync_id, snapshot, basis, complete)
       VALUES (${syncId}::uuid, pg_current_snapshot()::text, ${tracking.basis}, false)
       ON CONFLICT (sync_id) DO UPDATE
-        SET snapshot = EXCLUDED.snapshot, basis = EXCLUDED.basis, complete = false, synced_rows = NULL
+        SET snapshot = EXCLUDED.snapshot, basis = EXCLUDED.basis, complete = false, synced_rows = NULL, taken_at = now()
       RETURNING snapshot)
     SELECT (SELECT snapshot FROM previous) AS previous, (SELECT synced_rows FROM previous) AS synced_rows,
            (SELECT snapshot FROM taken) AS taken`;
@@ -102,6 +102,18 @@ export function completeDiffBasis(syncId: string, snapshot: string, syncedRows: 
 /** Drops the sync's basis: its record changed outside a diff. */
 export function forgetDiffBasis(syncId: Prisma.Sql): Prisma.Sql {
   return Prisma.sql`DELETE FROM diff_basis WHERE sync_id = ${syncId}`;
+}
+
+/** How long a basis is kept: a sync that does not run for longer (paused, say) diffs in full when it
+ * runs again, instead of keeping its audiences' changes from being pruned meanwhile. */
+export const DIFF_BASIS_DAYS = 30;
+
+/** Drops the bases taken more than DIFF_BASIS_DAYS ago; returns how many. */
+export function dropStaleDiffBases(): Prisma.Sql {
+  return Prisma.sql`
+    WITH dropped AS (
+      DELETE FROM diff_basis WHERE taken_at < now() - make_interval(days => ${DIFF_BASIS_DAYS}) RETURNING 1)
+    SELECT count(*)::int AS count FROM dropped`;
 }
 
 /**

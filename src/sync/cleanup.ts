@@ -1,6 +1,6 @@
 import { db } from '../infra/db.js';
 import { Prisma } from '../generated/prisma/client.js';
-import { pruneAudienceChanges } from './change-tracking.js';
+import { dropStaleDiffBases, pruneAudienceChanges } from './change-tracking.js';
 
 /** Rows one DELETE removes at most: each chunk is its own short statement, so the state of a sync
  * with a million members goes without one huge transaction or long-held locks. */
@@ -24,7 +24,8 @@ export interface CleanupCounts {
  * Deletes state nothing needs any more: the synced members, batches in doubt and platform jobs of deleted syncs,
  * the members left on finished platform jobs, platform jobs that finished more than
  * PLATFORM_JOB_HISTORY_DAYS ago, the materialized diffs of runs that are not running, the
- * payloads of tasks that ended, and the audience changes no diff basis needs. Idempotent,
+ * payloads of tasks that ended, diff bases older than DIFF_BASIS_DAYS, and the audience changes no
+ * diff basis needs. Idempotent,
  * and safe to run in several workers at once: each chunk skips rows another one has locked.
  * `onChunk` is called after every chunk (to keep a job's lock alive).
  */
@@ -129,6 +130,8 @@ export async function cleanUpStaleState(
         LIMIT ${Math.min(chunkRows, PAYLOAD_CHUNK_ROWS)} FOR UPDATE OF p SKIP LOCKED))`,
   );
 
+  // Bases no run has renewed for long hold no changes back (see DIFF_BASIS_DAYS).
+  await db().$queryRaw(dropStaleDiffBases());
   // The distinct audiences in audience_change, by a skip scan of its primary key.
   const changedAudiences = await db().$queryRaw<{ audience_id: string }[]>`
     WITH RECURSIVE audiences AS (

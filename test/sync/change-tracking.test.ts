@@ -3,7 +3,7 @@ import { decodeGlobalID } from '@pothos/plugin-relay';
 import { describe, expect, test } from 'vitest';
 import type { Prisma } from '../../src/generated/prisma/client.js';
 import { db } from '../../src/infra/db.js';
-import { completeDiffBasis, diffTrackingOf } from '../../src/sync/change-tracking.js';
+import { DIFF_BASIS_DAYS, completeDiffBasis, diffTrackingOf } from '../../src/sync/change-tracking.js';
 import { cleanUpStaleState } from '../../src/sync/cleanup.js';
 import { desiredSide, loadDesiredMembersSource } from '../../src/sync/desired-members.js';
 import { materializeRunDiff, type BasisUse, type RunDiff } from '../../src/sync/membership-diff.js';
@@ -150,6 +150,13 @@ async function untilRunningTransactionsEnd() {
   );
 }
 
+/** How many changes of the audience's members are recorded. */
+async function changesOfAudience(audienceId: string): Promise<number> {
+  const [row] = await db().$queryRaw<{ count: bigint }[]>`
+    SELECT count(*) AS count FROM audience_change WHERE audience_id = ${audienceId}::uuid`;
+  return Number(row!.count);
+}
+
 describe(`a diff that follows changes (TRACKING_SEED=${SEED} replays it)`, () => {
   test.each(['MIRROR', 'ADD', 'REMOVE'] as const)(
     '%s: round after round it equals the whole diff, with changes committed while it is taken',
@@ -207,13 +214,7 @@ describe(`a diff that follows changes (TRACKING_SEED=${SEED} replays it)`, () =>
     const mode = 'MIRROR';
     const sync = await seedSync(mode, random);
     const tracking = await trackingOf(sync);
-    const changesOf = async () =>
-      Number(
-        (
-          await db().$queryRaw<{ count: bigint }[]>`
-            SELECT count(*) AS count FROM audience_change WHERE audience_id = ${sync.audienceId}::uuid`
-        )[0]!.count,
-      );
+    const changesOf = () => changesOfAudience(sync.audienceId);
     expect(await changesOf()).toBeGreaterThan(0);
     // The basis then sees the seeding's changes, and no transaction older than them runs.
     await untilRunningTransactionsEnd();
@@ -256,6 +257,34 @@ describe(`a diff that follows changes (TRACKING_SEED=${SEED} replays it)`, () =>
     await untilRunningTransactionsEnd();
     await cleanUpStaleState();
     expect(await changesOf()).toBe(0);
+  });
+
+  test(`a basis no run renewed for ${DIFF_BASIS_DAYS} days is dropped by cleanup with the changes it held back; the next diff is whole`, async () => {
+    const random = new Random(SEED + 3);
+    const mode = 'MIRROR';
+    const sync = await seedSync(mode, random);
+    const tracking = await trackingOf(sync);
+    const first = await diffOf(sync, mode, tracking);
+    await applyDiff(sync, first.run.id, first.diff, mode);
+    await changeAtRandom(sync, random, db());
+    const basisAged = (days: number) =>
+      db()
+        .$executeRaw`UPDATE diff_basis SET taken_at = now() - make_interval(days => ${days}) WHERE sync_id = ${sync.syncId}::uuid`;
+    await basisAged(DIFF_BASIS_DAYS - 1);
+    await cleanUpStaleState();
+    expect(await db().diffBasis.count({ where: { syncId: sync.syncId } })).toBe(1);
+    expect(await changesOfAudience(sync.audienceId)).toBeGreaterThan(0);
+
+    await basisAged(DIFF_BASIS_DAYS + 1);
+    await untilRunningTransactionsEnd();
+    await cleanUpStaleState();
+    expect(await db().diffBasis.count({ where: { syncId: sync.syncId } })).toBe(0);
+    expect(await changesOfAudience(sync.audienceId)).toBe(0);
+    const whole = await diffOf(sync, mode, 'keep');
+    const next = await diffOf(sync, mode, tracking);
+    expect(next.diff.followedChanges).toBe(false);
+    expect(next.rows.length).toBeGreaterThan(0);
+    expect(next.rows).toEqual(whole.rows);
   });
 
   test('a basis not complete, of other settings, or dropped by a TRUNCATE is not followed', async () => {

@@ -1,0 +1,2 @@
+-- AlterTable
+ALTER TABLE "diff_basis" ADD COLUMN     "taken_at" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP;
