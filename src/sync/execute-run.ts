@@ -10,6 +10,7 @@ import {
 } from '../destinations/destination.js';
 import { MissingCredentialsError, checkApiVersion, connectorFor } from '../destinations/registry.js';
 import { Prisma, type SyncRun } from '../generated/prisma/client.js';
+import { directTransaction } from '../infra/db.js';
 import { logger } from '../infra/logger.js';
 import { membersSent, platformErrors, syncRunsFinished } from '../infra/metrics.js';
 import { desiredSide, loadDesiredMembersSource } from './desired-members.js';
@@ -689,7 +690,13 @@ function describeFailure(run: SyncRun, error: unknown): Failure {
   return { errorMessage: `The gateway hit an internal error running this sync (run ${run.id}); it has been logged` };
 }
 
-/** Ends the run, fenced: a run that another execution holds, or that has ended, is left as it is. */
+/** A timestamp(3) column's value for `date`: its UTC wall time (a designated zone is ignored by the cast). */
+const utc = (date: Date) => Prisma.sql`${date.toISOString()}::timestamp`;
+
+/**
+ * Ends the run, fenced: a run that another execution holds, or that has ended, is left as it is. In one
+ * transaction on a direct connection: each statement is one round trip, where Prisma's took four.
+ */
 async function finishRun(
   execution: Execution,
   status: 'SUCCEEDED' | 'FAILED' | 'CANCELLED',
@@ -700,60 +707,60 @@ async function finishRun(
   const affectsSync = !run.dryRun && status !== 'CANCELLED';
   /** The members the destination holds for certain, counted by a run that succeeded. */
   const syncedCount = outcome.syncedCount ?? null;
+  const errorMessage = outcome.errorMessage ?? null;
   // The run's tasks end in the same transaction: no one sees a finished run whose task still runs,
   // and a crash cannot leave tasks running after their run was recorded as finished.
-  const tasks = await fencedTransaction(execution.fence, async (tx) => {
-    const finished = await tx.syncRun.update({
-      where: { id: run.id },
-      data: {
-        status,
-        phase: status.toLowerCase(),
-        progress: status === 'SUCCEEDED' ? 1 : undefined,
-        finishedAt,
-        leaseExpiresAt: null,
-        activity: null,
-        errorMessage: outcome.errorMessage ?? null,
-        errorDetails: outcome.errorDetails,
-      },
-    });
-    await clearRunDiff(tx, run.id);
+  const tasks = await directTransaction(async (sql) => {
+    await checkFence(sql, execution.fence);
+    type Finished = Pick<
+      SyncRun,
+      'membersAdded' | 'membersRemoved' | 'membersUpdated' | 'membersInvalid' | 'membersRefused' | 'totalMembers' | 'dryRun'
+    > & { cancelledByName: string | null };
+    const [finished] = await sql<Finished>(Prisma.sql`
+      UPDATE sync_run
+      SET status = ${status}::"SyncRunStatus", phase = ${status.toLowerCase()},
+          progress = ${status === 'SUCCEEDED' ? Prisma.sql`1` : Prisma.sql`progress`},
+          finished_at = ${utc(finishedAt)}, lease_expires_at = NULL, activity = NULL, error_message = ${errorMessage},
+          error_details = ${outcome.errorDetails ? Prisma.sql`${JSON.stringify(outcome.errorDetails)}::jsonb` : Prisma.sql`error_details`}
+      WHERE id = ${run.id}::uuid
+      RETURNING members_added AS "membersAdded", members_removed AS "membersRemoved", members_updated AS "membersUpdated",
+                members_invalid AS "membersInvalid", members_refused AS "membersRefused", total_members AS "totalMembers",
+                dry_run AS "dryRun", cancelled_by_name AS "cancelledByName"`);
+    await sql(clearRunDiff(run.id));
     // Members left unusable or refused stay different from what the audience asks, with no change to
     // find them by: the next run diffs in full.
     if (status === 'SUCCEEDED' && execution.basis && execution.left === 0) {
-      await tx.$executeRaw(completeDiffBasis(run.syncId, execution.basis, run.sync.mode === 'MIRROR' ? syncedCount : null));
+      await sql(completeDiffBasis(run.syncId, execution.basis, run.sync.mode === 'MIRROR' ? syncedCount : null));
     }
     if (syncedCount !== null) {
-      await tx.audienceSync.update({
-        where: { id: run.syncId },
-        data: { lastSyncedAt: finishedAt, lastSyncedCount: syncedCount, statusError: null },
-      });
-      // Checked now, not against the status the run started with: a pause made meanwhile stands.
-      await tx.audienceSync.updateMany({ where: { id: run.syncId, status: 'ERROR' }, data: { status: 'ACTIVE' } });
+      // The status is checked now, not against the one the run started with: a pause made meanwhile stands.
+      await sql(Prisma.sql`
+        UPDATE audience_sync
+        SET last_synced_at = ${utc(finishedAt)}, last_synced_count = ${syncedCount}, status_error = NULL,
+            status = CASE WHEN status = 'ERROR' THEN 'ACTIVE'::"SyncStatus" ELSE status END, updated_at = ${utc(finishedAt)}
+        WHERE id = ${run.syncId}::uuid`);
     } else if (affectsSync) {
-      await tx.audienceSync.updateMany({
-        where: { id: run.syncId, status: { in: ['ACTIVE', 'ERROR', 'DRAFT'] } },
-        data: { status: 'ERROR', statusError: outcome.errorMessage ?? null },
-      });
+      await sql(Prisma.sql`
+        UPDATE audience_sync SET status = 'ERROR', status_error = ${errorMessage}, updated_at = ${utc(finishedAt)}
+        WHERE id = ${run.syncId}::uuid AND status IN ('ACTIVE', 'ERROR', 'DRAFT')`);
     }
-    return tx.task.updateManyAndReturn({
-      where: { runId: run.id, status: { in: ['QUEUED', 'RUNNING'] } },
-      data: {
-        status: status === 'SUCCEEDED' ? 'COMPLETED' : 'FAILED',
-        result: {
-          status,
-          membersAdded: finished.membersAdded,
-          membersRemoved: finished.membersRemoved,
-          membersUpdated: finished.membersUpdated,
-          membersInvalid: finished.membersInvalid,
-          membersRefused: finished.membersRefused,
-          totalMembers: finished.totalMembers,
-          dryRun: finished.dryRun,
-        },
-        error: status === 'CANCELLED' && !outcome.errorMessage ? cancelledMessage(finished) : (outcome.errorMessage ?? null),
-        completedAt: new Date(),
-      },
-      select: { id: true, workspaceId: true },
-    });
+    const result = {
+      status,
+      membersAdded: finished!.membersAdded,
+      membersRemoved: finished!.membersRemoved,
+      membersUpdated: finished!.membersUpdated,
+      membersInvalid: finished!.membersInvalid,
+      membersRefused: finished!.membersRefused,
+      totalMembers: finished!.totalMembers,
+      dryRun: finished!.dryRun,
+    };
+    const taskError = status === 'CANCELLED' && !errorMessage ? cancelledMessage(finished!) : errorMessage;
+    return sql<{ id: string; workspaceId: string }>(Prisma.sql`
+      UPDATE task
+      SET status = ${status === 'SUCCEEDED' ? 'COMPLETED' : 'FAILED'}::"TaskStatus", result = ${JSON.stringify(result)}::jsonb,
+          error = ${taskError}, completed_at = ${utc(new Date())}
+      WHERE run_id = ${run.id}::uuid AND status IN ('QUEUED', 'RUNNING')
+      RETURNING id, workspace_id AS "workspaceId"`);
   });
   for (const task of tasks) publishTaskUpdated(task);
   publishRunUpdated(run);

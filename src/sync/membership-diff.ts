@@ -278,8 +278,8 @@ async function diffRange(
 }
 
 /** Drops what is left of a run's diff. */
-export function clearRunDiff(prisma: Prisma.TransactionClient, runId: string) {
-  return prisma.$executeRaw`DELETE FROM run_diff WHERE run_id = ${runId}::uuid`;
+export function clearRunDiff(runId: string): Prisma.Sql {
+  return Prisma.sql`DELETE FROM run_diff WHERE run_id = ${runId}::uuid`;
 }
 
 /** Drops the part of a side of the diff after contact id `after` up to `through`, once it is done. */
