@@ -168,6 +168,33 @@ export async function countSyncedMembers(syncId: string, splitSpan: bigint): Pro
   return counts.reduce((sum, count) => sum + count, 0);
 }
 
+/** Which sides of the diff a mode sends. */
+function sidesOf(mode: SyncMode): { adds: boolean; removes: boolean } {
+  return { adds: mode !== 'REMOVE', removes: mode === 'MIRROR' || mode === 'REMOVE' };
+}
+
+type DiffRow = { desired: string; to_add: string; to_remove: string; taken_at: string };
+
+/** What follows an `inserted` CTE of run_diff rows (RETURNING action): the diff's counts, and when it was taken. */
+function countsOfInserted(desiredCount: Prisma.Sql): Prisma.Sql {
+  return Prisma.sql`
+    SELECT ${desiredCount} AS desired,
+           count(*) FILTER (WHERE action = 'add') AS to_add,
+           count(*) FILTER (WHERE action = 'remove') AS to_remove,
+           date_trunc('milliseconds', now()::timestamp)::text AS taken_at
+    FROM inserted`;
+}
+
+function materialized(row: DiffRow, toUpdate: number): MaterializedDiff {
+  return {
+    desired: Number(row.desired),
+    toAdd: Number(row.to_add),
+    toRemove: Number(row.to_remove),
+    toUpdate,
+    takenAt: row.taken_at,
+  };
+}
+
 /**
  * The diff of the contacts `changed` yields and of those in doubt, inserted into run_diff in the
  * caller's transaction: each is looked up in the desired side and the record by key. Never UPSERT
@@ -183,15 +210,14 @@ async function diffChanges(
   syncedRows: bigint | null,
   doubt: bigint[],
 ): Promise<MaterializedDiff> {
-  const adds = run.mode !== 'REMOVE';
-  const removes = run.mode === 'MIRROR' || run.mode === 'REMOVE';
+  const { adds, removes } = sidesOf(run.mode);
   const candidates = doubt.length > 0 ? Prisma.sql`${changed} UNION ${contactsInDoubt(run.syncId, doubt)}` : changed;
   const desiredCount =
     syncedRows !== null
       ? Prisma.sql`${syncedRows}::bigint - (SELECT count(*) FILTER (WHERE synced) - count(*) FILTER (WHERE desired) FROM looked)`
       : Prisma.sql`(SELECT count(*) FROM (${desired.membersIn({})}) AS d)`;
-  await sql(Prisma.sql`DELETE FROM run_diff WHERE run_id = ${run.id}::uuid`);
-  const [diff] = await sql<{ desired: string; to_add: string; to_remove: string; taken_at: string }>(Prisma.sql`
+  await sql(clearRunDiff(run.id));
+  const [diff] = await sql<DiffRow>(Prisma.sql`
     WITH looked AS MATERIALIZED (
       SELECT k.contact_id, d.contact_id IS NOT NULL AS desired, s.contact_id IS NOT NULL AS synced
       FROM (SELECT DISTINCT contact_id FROM (${candidates}) AS c) AS k
@@ -204,18 +230,8 @@ async function diffChanges(
       WHERE (desired AND ${adds} AND (NOT synced OR ${inDoubtAmong(run.syncId, doubt, Prisma.sql`looked.contact_id`)}))
          OR (NOT desired AND synced AND ${removes})
       RETURNING action)
-    SELECT ${desiredCount} AS desired,
-           count(*) FILTER (WHERE action = 'add') AS to_add,
-           count(*) FILTER (WHERE action = 'remove') AS to_remove,
-           date_trunc('milliseconds', now()::timestamp)::text AS taken_at
-    FROM inserted`);
-  return {
-    desired: Number(diff!.desired),
-    toAdd: Number(diff!.to_add),
-    toRemove: Number(diff!.to_remove),
-    toUpdate: 0,
-    takenAt: diff!.taken_at,
-  };
+    ${countsOfInserted(desiredCount)}`);
+  return materialized(diff!, 0);
 }
 
 /** The diff of the contacts in `range`, inserted into run_diff in the caller's transaction. */
@@ -226,8 +242,7 @@ async function diffRange(
   range: ContactRange,
   doubt: bigint[],
 ): Promise<MaterializedDiff> {
-  const adds = run.mode !== 'REMOVE';
-  const removes = run.mode === 'MIRROR' || run.mode === 'REMOVE';
+  const { adds, removes } = sidesOf(run.mode);
   // Members in doubt are a hashed set the matched members are checked against.
   const matchedInDoubt = inDoubtAmong(run.syncId, doubt, Prisma.sql`s.contact_id`);
   await sql(Prisma.sql`DELETE FROM run_diff WHERE run_id = ${run.id}::uuid AND ${inContactRange(Prisma.sql`contact_id`, range)}`);
@@ -235,7 +250,7 @@ async function diffRange(
   await sql(Prisma.sql`SET LOCAL work_mem = '64MB'`);
   // One merge join of both sides in contact order finds the adds and the removes in one pass. It
   // reads synced_member's contact ids from its primary key alone.
-  const [diff] = await sql<{ desired: string; to_add: string; to_remove: string; taken_at: string }>(Prisma.sql`
+  const [diff] = await sql<DiffRow>(Prisma.sql`
     WITH inserted AS (
       INSERT INTO run_diff (run_id, action, contact_id)
       SELECT ${run.id}::uuid, CASE WHEN d.contact_id IS NULL THEN 'remove' ELSE 'add' END,
@@ -248,11 +263,7 @@ async function diffRange(
       WHERE (d.contact_id IS NOT NULL AND ${adds} AND (s.contact_id IS NULL OR ${matchedInDoubt}))
          OR (d.contact_id IS NULL AND ${removes})
       RETURNING action)
-    SELECT (SELECT count(*) FROM (${desired}) AS d) AS desired,
-           count(*) FILTER (WHERE action = 'add') AS to_add,
-           count(*) FILTER (WHERE action = 'remove') AS to_remove,
-           date_trunc('milliseconds', now()::timestamp)::text AS taken_at
-    FROM inserted`);
+    ${countsOfInserted(Prisma.sql`(SELECT count(*) FROM (${desired}) AS d)`)}`);
   const toUpdate =
     run.mode === 'UPSERT'
       ? (
@@ -268,13 +279,7 @@ async function diffRange(
             SELECT count(*) FROM inserted`)
         )[0]!.count
       : 0;
-  return {
-    desired: Number(diff!.desired),
-    toAdd: Number(diff!.to_add),
-    toRemove: Number(diff!.to_remove),
-    toUpdate: Number(toUpdate),
-    takenAt: diff!.taken_at,
-  };
+  return materialized(diff!, Number(toUpdate));
 }
 
 /** Drops what is left of a run's diff. */
