@@ -10,7 +10,6 @@ import {
 } from '../destinations/destination.js';
 import { MissingCredentialsError, checkApiVersion, connectorFor } from '../destinations/registry.js';
 import { Prisma, type SyncRun } from '../generated/prisma/client.js';
-import { directTransaction } from '../infra/db.js';
 import { logger } from '../infra/logger.js';
 import { membersSent, platformErrors, syncRunsFinished } from '../infra/metrics.js';
 import { desiredSide, loadDesiredMembersSource } from './desired-members.js';
@@ -45,6 +44,7 @@ import {
   RunLost,
   checkFence,
   claimRun,
+  fencedDirectTransaction,
   fencedSql,
   fencedTransaction,
   keepLease,
@@ -663,14 +663,14 @@ const PROGRESS_COLUMNS = {
 } as const;
 
 /** Fenced, like every write of the run; in one statement, without Prisma's round trips. */
-async function updateProgress(
-  execution: Execution,
-  data: Partial<Pick<SyncRun, keyof typeof PROGRESS_COLUMNS>>,
-): Promise<void> {
+async function updateProgress(execution: Execution, data: Partial<Pick<SyncRun, keyof typeof PROGRESS_COLUMNS>>): Promise<void> {
   const assignments = Object.entries(data).map(
     ([field, value]) => Prisma.sql`${Prisma.raw(PROGRESS_COLUMNS[field as keyof typeof PROGRESS_COLUMNS])} = ${value}`,
   );
-  await fencedSql(execution.fence, Prisma.sql`UPDATE sync_run SET ${Prisma.join(assignments)} WHERE id = ${execution.run.id}::uuid`);
+  await fencedSql(
+    execution.fence,
+    Prisma.sql`UPDATE sync_run SET ${Prisma.join(assignments)} WHERE id = ${execution.run.id}::uuid`,
+  );
   publishRunUpdated(execution.run);
 }
 
@@ -710,8 +710,7 @@ async function finishRun(
   const errorMessage = outcome.errorMessage ?? null;
   // The run's tasks end in the same transaction: no one sees a finished run whose task still runs,
   // and a crash cannot leave tasks running after their run was recorded as finished.
-  const tasks = await directTransaction(async (sql) => {
-    await checkFence(sql, execution.fence);
+  const tasks = await fencedDirectTransaction(execution.fence, async (sql) => {
     type Finished = Pick<
       SyncRun,
       'membersAdded' | 'membersRemoved' | 'membersUpdated' | 'membersInvalid' | 'membersRefused' | 'totalMembers' | 'dryRun'
@@ -744,17 +743,9 @@ async function finishRun(
         UPDATE audience_sync SET status = 'ERROR', status_error = ${errorMessage}, updated_at = ${utc(finishedAt)}
         WHERE id = ${run.syncId}::uuid AND status IN ('ACTIVE', 'ERROR', 'DRAFT')`);
     }
-    const result = {
-      status,
-      membersAdded: finished!.membersAdded,
-      membersRemoved: finished!.membersRemoved,
-      membersUpdated: finished!.membersUpdated,
-      membersInvalid: finished!.membersInvalid,
-      membersRefused: finished!.membersRefused,
-      totalMembers: finished!.totalMembers,
-      dryRun: finished!.dryRun,
-    };
-    const taskError = status === 'CANCELLED' && !errorMessage ? cancelledMessage(finished!) : errorMessage;
+    const { cancelledByName, ...counts } = finished!;
+    const result = { status, ...counts };
+    const taskError = status === 'CANCELLED' && !errorMessage ? cancelledMessage({ cancelledByName }) : errorMessage;
     return sql<{ id: string; workspaceId: string }>(Prisma.sql`
       UPDATE task
       SET status = ${status === 'SUCCEEDED' ? 'COMPLETED' : 'FAILED'}::"TaskStatus", result = ${JSON.stringify(result)}::jsonb,

@@ -42,11 +42,17 @@ export async function checkFence(sql: DirectSql, fence: RunFence): Promise<void>
   if (held.length === 0) throw new RunLost(fence);
 }
 
-/** Runs statements in one fenced transaction on a direct connection (see directTransaction);
- * returns each one's rows. */
-export function fencedSql<Row = Record<string, unknown>>(fence: RunFence, ...statements: Prisma.Sql[]): Promise<Row[][]> {
+/** Runs `work` in one fenced transaction on a direct connection (see directTransaction). */
+export function fencedDirectTransaction<T>(fence: RunFence, work: (sql: DirectSql) => Promise<T>): Promise<T> {
   return directTransaction(async (sql) => {
     await checkFence(sql, fence);
+    return work(sql);
+  });
+}
+
+/** Runs statements in one fenced transaction on a direct connection; returns each one's rows. */
+export function fencedSql<Row = Record<string, unknown>>(fence: RunFence, ...statements: Prisma.Sql[]): Promise<Row[][]> {
+  return fencedDirectTransaction(fence, async (sql) => {
     const results: Row[][] = [];
     for (const statement of statements) results.push(await sql<Row>(statement));
     return results;
