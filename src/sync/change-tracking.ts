@@ -53,8 +53,8 @@ export function diffTrackingOf(
 /**
  * Takes a basis for the diff about to be taken: one row (`previous`, `synced_rows`, `taken`).
  * `previous` is the snapshot to follow changes from, or null when the diff must be full, with the
- * previous basis's `synced_rows`; `taken`, the snapshot of this
- * statement, recorded as the sync's basis, not complete. Without tracking, drops the basis: the
+ * previous basis's `synced_rows`; `taken`, the snapshot of this statement, recorded as the sync's
+ * basis, not complete. Without tracking, drops the basis: the
  * record will move in ways no basis follows. Run first in the diff's first transaction, whose later
  * statements (and the diff's later transactions) see all that `taken` sees.
  */
@@ -108,12 +108,9 @@ export function forgetDiffBasis(syncId: Prisma.Sql): Prisma.Sql {
  * runs again, instead of keeping its audiences' changes from being pruned meanwhile. */
 export const DIFF_BASIS_DAYS = 30;
 
-/** Drops the bases taken more than DIFF_BASIS_DAYS ago; returns how many. */
+/** Drops the bases taken more than DIFF_BASIS_DAYS ago. */
 export function dropStaleDiffBases(): Prisma.Sql {
-  return Prisma.sql`
-    WITH dropped AS (
-      DELETE FROM diff_basis WHERE taken_at < now() - make_interval(days => ${DIFF_BASIS_DAYS}) RETURNING 1)
-    SELECT count(*)::int AS count FROM dropped`;
+  return Prisma.sql`DELETE FROM diff_basis WHERE taken_at < now() - make_interval(days => ${DIFF_BASIS_DAYS})`;
 }
 
 /**

@@ -100,18 +100,11 @@ export async function cleanUpStaleState(
         LIMIT ${chunkRows} FOR UPDATE SKIP LOCKED))`,
   );
 
-  // The distinct runs in run_diff, by a skip scan of its primary key (a handful of runs, many rows).
-  const diffRuns = await db().$queryRaw<{ run_id: string }[]>`
-    WITH RECURSIVE runs AS (
-      (SELECT run_id FROM run_diff ORDER BY run_id LIMIT 1)
-      UNION ALL
-      SELECT (SELECT d.run_id FROM run_diff d WHERE d.run_id > runs.run_id ORDER BY d.run_id LIMIT 1)
-      FROM runs WHERE runs.run_id IS NOT NULL
-    )
-    SELECT runs.run_id FROM runs
-    WHERE runs.run_id IS NOT NULL
-      AND NOT EXISTS (SELECT 1 FROM sync_run r WHERE r.id = runs.run_id AND r.status = 'RUNNING')`;
-  for (const { run_id: runId } of diffRuns) {
+  // The runs in run_diff (a handful of runs, many rows).
+  const diffRuns = await db().$queryRaw<{ key: string }[]>`
+    SELECT k.key FROM (${distinctLeadingKeys('run_diff', 'run_id')}) AS k
+    WHERE NOT EXISTS (SELECT 1 FROM sync_run r WHERE r.id = k.key AND r.status = 'RUNNING')`;
+  for (const { key: runId } of diffRuns) {
     // The status is checked again by each statement: the run may have started meanwhile.
     counts.runDiffs += await inChunks(
       () => db().$executeRaw`
@@ -131,21 +124,29 @@ export async function cleanUpStaleState(
   );
 
   // Bases no run has renewed for long hold no changes back (see DIFF_BASIS_DAYS).
-  await db().$queryRaw(dropStaleDiffBases());
-  // The distinct audiences in audience_change, by a skip scan of its primary key.
-  const changedAudiences = await db().$queryRaw<{ audience_id: string }[]>`
-    WITH RECURSIVE audiences AS (
-      (SELECT audience_id FROM audience_change ORDER BY audience_id LIMIT 1)
-      UNION ALL
-      SELECT (SELECT c.audience_id FROM audience_change c WHERE c.audience_id > audiences.audience_id ORDER BY c.audience_id LIMIT 1)
-      FROM audiences WHERE audiences.audience_id IS NOT NULL
-    )
-    SELECT audience_id FROM audiences WHERE audience_id IS NOT NULL`;
-  for (const { audience_id: audienceId } of changedAudiences) {
+  await db().$executeRaw(dropStaleDiffBases());
+  const changedAudiences = await db().$queryRaw<{ key: string }[]>(distinctLeadingKeys('audience_change', 'audience_id'));
+  for (const { key: audienceId } of changedAudiences) {
     counts.audienceChanges += await inChunks(async () => {
       const [row] = await db().$queryRaw<{ count: number }[]>(pruneAudienceChanges(audienceId, chunkRows));
       return row!.count;
     });
   }
   return counts;
+}
+
+/**
+ * A query of one `key` column: the distinct values of `column`, the first of `table`'s primary key, by
+ * a skip scan of that key (one index probe per value, however many rows each has).
+ */
+function distinctLeadingKeys(table: 'run_diff' | 'audience_change', column: 'run_id' | 'audience_id'): Prisma.Sql {
+  const [t, c] = [Prisma.raw(table), Prisma.raw(column)];
+  return Prisma.sql`
+    WITH RECURSIVE keys AS (
+      (SELECT ${c} AS key FROM ${t} ORDER BY ${c} LIMIT 1)
+      UNION ALL
+      SELECT (SELECT x.${c} FROM ${t} x WHERE x.${c} > keys.key ORDER BY x.${c} LIMIT 1)
+      FROM keys WHERE keys.key IS NOT NULL
+    )
+    SELECT key FROM keys WHERE key IS NOT NULL`;
 }

@@ -4,7 +4,8 @@ import { applySyncSchedule } from '../jobs/audience-sync.js';
 /**
  * Soft-deletes syncs inside the caller's transaction: they leave every list, their queued runs are
  * cancelled, their schedules removed (a schedule that cannot be removed rolls the transaction
- * back) and their diff bases dropped. The platform audiences are left as they are. Returns how many syncs were deleted.
+ * back) and their diff bases dropped. The platform audiences are left as they are. Returns how many
+ * syncs were deleted.
  */
 export async function deleteSyncs(tx: Prisma.TransactionClient, where: Prisma.AudienceSyncWhereInput): Promise<number> {
   const syncs = await tx.audienceSync.findMany({ where: { ...where, deletedAt: null }, select: { id: true } });
