@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { decodeGlobalID } from '@pothos/plugin-relay';
 import { describe, expect, test } from 'vitest';
 import type { Prisma } from '../../src/generated/prisma/client.js';
+import type { FakeMeta } from '../fakes/meta-server.js';
 import { db } from '../../src/infra/db.js';
 import { DIFF_BASIS_DAYS, completeDiffBasis, diffTrackingOf } from '../../src/sync/change-tracking.js';
 import { cleanUpStaleState } from '../../src/sync/cleanup.js';
@@ -323,8 +324,8 @@ describe('runs after the record stopped following the diffs still leave the dest
   const START = ['ada@example.com', 'grace@example.com', 'linus@example.org'];
 
   /** The sync's count of members is what its destination holds, and what its record confirms. */
-  async function expectExactCount(syncId: string, fake: { audiences: Map<string, Set<string>> }) {
-    const held = [...[...fake.audiences.values()][0]!].filter((entry) => entry.startsWith('EMAIL:')).length;
+  async function expectExactCount(syncId: string, fake: FakeMeta) {
+    const held = heldEmails(fake).length;
     expect((await readSync(suite.gateway, syncId)).lastSyncedCount).toBe(held);
     expect(await confirmedCount(decodeGlobalID(syncId).id)).toBe(held);
   }
